@@ -1,0 +1,378 @@
+//! Deployment configuration, read from the Lambda environment.
+//!
+//! Every function gets the same environment (documented in
+//! `statemachine/README.md`); each reads the parts it needs and fails with
+//! `ConfigError` naming the variable when one is missing or malformed.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::StepError;
+
+/// Reads variables from a source; the real one is the process environment.
+pub struct Env<'a> {
+    lookup: Box<Lookup<'a>>,
+}
+
+type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+impl Env<'static> {
+    pub fn process() -> Self {
+        Self::from_fn(|name| std::env::var(name).ok())
+    }
+}
+
+impl<'a> Env<'a> {
+    pub fn from_fn(lookup: impl Fn(&str) -> Option<String> + 'a) -> Self {
+        Self {
+            lookup: Box::new(lookup),
+        }
+    }
+
+    pub fn from_pairs(pairs: &'a [(&'a str, &'a str)]) -> Self {
+        Self::from_fn(move |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.to_string())
+        })
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|value| !value.trim().is_empty())
+    }
+
+    pub fn required(&self, name: &str) -> Result<String, StepError> {
+        self.get(name)
+            .map(|value| value.trim().to_string())
+            .ok_or_else(|| StepError::config(name, "is not set"))
+    }
+
+    pub fn or_default<T: FromStr>(&self, name: &str, default: T) -> Result<T, StepError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(text) => text
+                .trim()
+                .parse()
+                .map_err(|_| StepError::config(name, format!("has a malformed value {text:?}"))),
+        }
+    }
+
+    /// A whole number of seconds, at least 1.
+    pub fn seconds(&self, name: &str, default: u64) -> Result<u64, StepError> {
+        let value: u64 = self.or_default(name, default)?;
+        if value == 0 {
+            return Err(StepError::config(name, "must be at least 1 second"));
+        }
+        Ok(value)
+    }
+}
+
+/// Deadlines and poll intervals of the check loops and the job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    pub rds_ready_timeout_seconds: u64,
+    pub ec2_ready_timeout_seconds: u64,
+    pub job_timeout_seconds: u64,
+    pub job_timeout_max_seconds: u64,
+    pub rds_poll_seconds: u64,
+    pub ec2_poll_seconds: u64,
+    pub job_poll_seconds: u64,
+}
+
+/// The smallest job deadline an execution may ask for.
+pub const JOB_TIMEOUT_MIN_SECONDS: u64 = 60;
+
+impl Timing {
+    pub fn from_env(env: &Env) -> Result<Self, StepError> {
+        let timing = Self {
+            rds_ready_timeout_seconds: env.seconds("RDS_READY_TIMEOUT_SECONDS", 1800)?,
+            ec2_ready_timeout_seconds: env.seconds("EC2_READY_TIMEOUT_SECONDS", 900)?,
+            job_timeout_seconds: env.seconds("JOB_TIMEOUT_SECONDS", 3600)?,
+            job_timeout_max_seconds: env.seconds("JOB_TIMEOUT_MAX_SECONDS", 10800)?,
+            rds_poll_seconds: env.seconds("RDS_POLL_SECONDS", 30)?,
+            ec2_poll_seconds: env.seconds("EC2_POLL_SECONDS", 15)?,
+            job_poll_seconds: env.seconds("JOB_POLL_SECONDS", 60)?,
+        };
+        if timing.job_timeout_max_seconds < timing.job_timeout_seconds {
+            return Err(StepError::config(
+                "JOB_TIMEOUT_MAX_SECONDS",
+                format!(
+                    "({}) is below JOB_TIMEOUT_SECONDS ({})",
+                    timing.job_timeout_max_seconds, timing.job_timeout_seconds
+                ),
+            ));
+        }
+        Ok(timing)
+    }
+}
+
+/// The configured worker instance ids (`WORKER_INSTANCE_IDS`, comma-separated).
+pub fn worker_instance_ids(env: &Env) -> Result<Vec<String>, StepError> {
+    const NAME: &str = "WORKER_INSTANCE_IDS";
+    let raw = env.required(NAME)?;
+    let mut ids: Vec<String> = Vec::new();
+    for id in raw.split(',').map(str::trim) {
+        if !is_instance_id(id) {
+            return Err(StepError::config(
+                NAME,
+                format!("has {id:?}, which is not an EC2 instance id (i- and 8 or 17 hex digits)"),
+            ));
+        }
+        if !ids.iter().any(|known| known == id) {
+            ids.push(id.to_string());
+        }
+    }
+    Ok(ids)
+}
+
+pub fn is_instance_id(id: &str) -> bool {
+    id.strip_prefix("i-").is_some_and(|hex| {
+        (hex.len() == 8 || hex.len() == 17) && hex.chars().all(|c| c.is_ascii_hexdigit())
+    })
+}
+
+/// `DB_INSTANCE_IDENTIFIER`: letters, digits and hyphens, starting with a letter.
+pub fn db_instance_identifier(env: &Env) -> Result<String, StepError> {
+    const NAME: &str = "DB_INSTANCE_IDENTIFIER";
+    let id = env.required(NAME)?;
+    let valid = id.len() <= 63
+        && id.starts_with(|c: char| c.is_ascii_alphabetic())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !id.ends_with('-')
+        && !id.contains("--");
+    if !valid {
+        return Err(StepError::config(
+            NAME,
+            format!("has {id:?}, which is not a DB instance identifier"),
+        ));
+    }
+    Ok(id)
+}
+
+/// What `rds_stop` does with a DB that was already available before the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RdsStopPolicy {
+    /// Stop the DB at the end of every run.
+    Always,
+    /// Leave it running when it was `available` at the first check.
+    LeaveAsFound,
+}
+
+impl RdsStopPolicy {
+    pub fn from_env(env: &Env) -> Result<Self, StepError> {
+        const NAME: &str = "RDS_STOP_POLICY";
+        match env.or_default(NAME, "always".to_string())?.as_str() {
+            "always" => Ok(Self::Always),
+            "leave-as-found" => Ok(Self::LeaveAsFound),
+            other => Err(StepError::config(
+                NAME,
+                format!("is {other:?}; expected always or leave-as-found"),
+            )),
+        }
+    }
+}
+
+/// The batch job: what `ssm_launch` runs on the workers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobConfig {
+    pub commands: Vec<String>,
+    pub working_directory: String,
+}
+
+impl JobConfig {
+    pub fn from_env(env: &Env) -> Result<Self, StepError> {
+        let raw = env.required("JOB_COMMANDS")?;
+        let commands: Vec<String> = serde_json::from_str(&raw).map_err(|_| {
+            StepError::config("JOB_COMMANDS", "must be a JSON array of command strings")
+        })?;
+        if commands.is_empty() || commands.iter().any(|c| c.trim().is_empty()) {
+            return Err(StepError::config(
+                "JOB_COMMANDS",
+                "must hold at least one command and no empty ones",
+            ));
+        }
+        let working_directory = env.required("JOB_WORKING_DIRECTORY")?;
+        if !working_directory.starts_with('/') {
+            return Err(StepError::config(
+                "JOB_WORKING_DIRECTORY",
+                "must be an absolute path",
+            ));
+        }
+        Ok(Self {
+            commands,
+            working_directory,
+        })
+    }
+}
+
+/// What `emit_metrics` needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsConfig {
+    pub namespace: String,
+    pub workflow_name: String,
+    pub schedule_interval_hours: f64,
+    pub region: String,
+    pub price_overrides: BTreeMap<String, f64>,
+}
+
+impl MetricsConfig {
+    pub fn from_env(env: &Env) -> Result<Self, StepError> {
+        let schedule_interval_hours: f64 = env.or_default("SCHEDULE_INTERVAL_HOURS", 4.0)?;
+        if !(schedule_interval_hours > 0.0 && schedule_interval_hours <= 24.0 * 31.0) {
+            return Err(StepError::config(
+                "SCHEDULE_INTERVAL_HOURS",
+                "must be more than 0 and at most 744 (a month)",
+            ));
+        }
+        let price_overrides: BTreeMap<String, f64> = match env.get("PRICE_OVERRIDES") {
+            None => BTreeMap::new(),
+            Some(raw) => serde_json::from_str(&raw).map_err(|_| {
+                StepError::config(
+                    "PRICE_OVERRIDES",
+                    "must be a JSON object of instance type to USD per hour",
+                )
+            })?,
+        };
+        if let Some((kind, price)) = price_overrides.iter().find(|(_, p)| p.is_nan() || **p < 0.0) {
+            return Err(StepError::config(
+                "PRICE_OVERRIDES",
+                format!("has a negative price {price} for {kind}"),
+            ));
+        }
+        Ok(Self {
+            namespace: env.or_default("METRICS_NAMESPACE", "Makenaide/Orchestrator".to_string())?,
+            workflow_name: env.or_default("WORKFLOW_NAME", "makenaide".to_string())?,
+            schedule_interval_hours,
+            region: env.or_default("AWS_REGION", "us-east-1".to_string())?,
+            price_overrides,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorName;
+
+    fn message(result: Result<impl std::fmt::Debug, StepError>) -> String {
+        let error = result.expect_err("should fail");
+        assert_eq!(error.name, ErrorName::ConfigError);
+        error.message
+    }
+
+    #[test]
+    fn timing_defaults() {
+        let timing = Timing::from_env(&Env::from_pairs(&[])).unwrap();
+        assert_eq!(timing.rds_ready_timeout_seconds, 1800);
+        assert_eq!(timing.job_timeout_seconds, 3600);
+        assert_eq!(timing.job_timeout_max_seconds, 10800);
+        assert_eq!(timing.job_poll_seconds, 60);
+    }
+
+    #[test]
+    fn timing_errors_name_the_variable() {
+        let env = [("RDS_POLL_SECONDS", "soon")];
+        assert!(message(Timing::from_env(&Env::from_pairs(&env))).contains("RDS_POLL_SECONDS"));
+        let env = [("EC2_POLL_SECONDS", "0")];
+        assert!(message(Timing::from_env(&Env::from_pairs(&env))).contains("EC2_POLL_SECONDS"));
+        let env = [
+            ("JOB_TIMEOUT_SECONDS", "600"),
+            ("JOB_TIMEOUT_MAX_SECONDS", "300"),
+        ];
+        assert!(
+            message(Timing::from_env(&Env::from_pairs(&env))).contains("JOB_TIMEOUT_MAX_SECONDS")
+        );
+    }
+
+    #[test]
+    fn worker_ids_are_validated_and_deduplicated() {
+        let env = [(
+            "WORKER_INSTANCE_IDS",
+            " i-0123456789abcdef0, i-12345678,i-12345678 ",
+        )];
+        assert_eq!(
+            worker_instance_ids(&Env::from_pairs(&env)).unwrap(),
+            ["i-0123456789abcdef0", "i-12345678"]
+        );
+        for bad in ["i-xyz", "", "i-0123456789abcdef0;reboot", "sg-12345678"] {
+            let env = [("WORKER_INSTANCE_IDS", bad)];
+            assert!(
+                message(worker_instance_ids(&Env::from_pairs(&env)))
+                    .contains("WORKER_INSTANCE_IDS")
+            );
+        }
+    }
+
+    #[test]
+    fn db_identifier_rules() {
+        let env = [("DB_INSTANCE_IDENTIFIER", "makenaide-db")];
+        assert_eq!(
+            db_instance_identifier(&Env::from_pairs(&env)).unwrap(),
+            "makenaide-db"
+        );
+        for bad in ["1db", "db--x", "db-", "db;x"] {
+            let env = [("DB_INSTANCE_IDENTIFIER", bad)];
+            assert!(message(db_instance_identifier(&Env::from_pairs(&env))).contains(bad));
+        }
+        assert!(message(db_instance_identifier(&Env::from_pairs(&[]))).contains("is not set"));
+    }
+
+    #[test]
+    fn stop_policy_values() {
+        assert_eq!(
+            RdsStopPolicy::from_env(&Env::from_pairs(&[])).unwrap(),
+            RdsStopPolicy::Always
+        );
+        let env = [("RDS_STOP_POLICY", "leave-as-found")];
+        assert_eq!(
+            RdsStopPolicy::from_env(&Env::from_pairs(&env)).unwrap(),
+            RdsStopPolicy::LeaveAsFound
+        );
+        let env = [("RDS_STOP_POLICY", "never")];
+        assert!(message(RdsStopPolicy::from_env(&Env::from_pairs(&env))).contains("never"));
+    }
+
+    #[test]
+    fn job_config() {
+        let env = [
+            ("JOB_COMMANDS", r#"["./run-batch.sh", "echo done"]"#),
+            ("JOB_WORKING_DIRECTORY", "/opt/makenaide"),
+        ];
+        let job = JobConfig::from_env(&Env::from_pairs(&env)).unwrap();
+        assert_eq!(job.commands, ["./run-batch.sh", "echo done"]);
+        let env = [
+            ("JOB_COMMANDS", "./run.sh"),
+            ("JOB_WORKING_DIRECTORY", "/opt"),
+        ];
+        assert!(message(JobConfig::from_env(&Env::from_pairs(&env))).contains("JSON array"));
+        let env = [
+            ("JOB_COMMANDS", r#"["x"]"#),
+            ("JOB_WORKING_DIRECTORY", "opt"),
+        ];
+        assert!(message(JobConfig::from_env(&Env::from_pairs(&env))).contains("absolute"));
+    }
+
+    #[test]
+    fn metrics_config() {
+        let env = [
+            ("PRICE_OVERRIDES", r#"{"t3.medium": 0.05}"#),
+            ("SCHEDULE_INTERVAL_HOURS", "6"),
+            ("AWS_REGION", "ap-northeast-2"),
+        ];
+        let config = MetricsConfig::from_env(&Env::from_pairs(&env)).unwrap();
+        assert_eq!(config.price_overrides["t3.medium"], 0.05);
+        assert_eq!(config.schedule_interval_hours, 6.0);
+        assert_eq!(config.namespace, "Makenaide/Orchestrator");
+        let env = [("PRICE_OVERRIDES", r#"{"t3.medium": -1}"#)];
+        assert!(message(MetricsConfig::from_env(&Env::from_pairs(&env))).contains("negative"));
+        let env = [("SCHEDULE_INTERVAL_HOURS", "0")];
+        assert!(
+            message(MetricsConfig::from_env(&Env::from_pairs(&env)))
+                .contains("SCHEDULE_INTERVAL_HOURS")
+        );
+    }
+}

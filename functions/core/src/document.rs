@@ -1,0 +1,259 @@
+//! The state document that flows through the workflow, and the block each
+//! step writes into it (see `statemachine/README.md`). Every Lambda receives
+//! the whole document and returns only its own block.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::RdsStopPolicy;
+use crate::error::{ErrorName, StepError};
+use crate::timestamp::Timestamp;
+
+/// The whole document as a step receives it. Blocks are optional: a step
+/// runs before later blocks exist, and the cleanup path runs after any step.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateDocument {
+    #[serde(default)]
+    pub input: Value,
+    pub execution: Option<ExecutionInfo>,
+    pub rds: Option<RdsReport>,
+    pub ec2: Option<Ec2Report>,
+    pub job: Option<JobReport>,
+    pub poll: Option<PollReport>,
+    pub rds_stop: Option<RdsStopReport>,
+    pub error: Option<FailureInfo>,
+}
+
+impl StateDocument {
+    /// Reads the event; a document the workflow could not have produced is
+    /// reported as `InvalidInput` with serde's path to the bad field.
+    pub fn from_event(event: Value) -> Result<Self, StepError> {
+        serde_json::from_value(event).map_err(|error| {
+            StepError::new(
+                ErrorName::InvalidInput,
+                format!("the state document is malformed: {error}"),
+            )
+        })
+    }
+
+    pub fn execution_name(&self) -> Result<&str, StepError> {
+        self.execution
+            .as_ref()
+            .map(|e| e.name.as_str())
+            .ok_or_else(|| {
+                StepError::new(
+                    ErrorName::InvalidInput,
+                    "the state document has no `execution` block (set by the Init state)",
+                )
+            })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionInfo {
+    pub name: String,
+    pub start_time: Timestamp,
+}
+
+/// `{Error, Cause}` as a `Catch` writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureInfo {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StartAction {
+    /// Nothing to do this time (ready, or waiting for a transition).
+    None,
+    Started,
+    /// Stopping now; it is started once it has stopped.
+    WaitingForStop,
+    /// Dry run: it would have been started.
+    WouldStart,
+}
+
+/// `$.rds`, written by `rds_check`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RdsReport {
+    pub db_instance_identifier: String,
+    pub status: String,
+    pub ready: bool,
+    pub action: StartAction,
+    pub started_by_workflow: bool,
+    pub available_at_first_check: bool,
+    pub instance_class: Option<String>,
+    pub dry_run: bool,
+    pub first_checked_at: Timestamp,
+    pub checked_at: Timestamp,
+    pub deadline: Timestamp,
+    pub ready_at: Option<Timestamp>,
+    pub retry_after_seconds: u64,
+}
+
+/// One worker in `$.ec2`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerReport {
+    pub instance_id: String,
+    pub state: String,
+    pub instance_type: Option<String>,
+    pub ping_status: Option<String>,
+    pub ready: bool,
+    pub action: StartAction,
+}
+
+/// `$.ec2`, written by `ec2_start`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ec2Report {
+    pub ready: bool,
+    pub instances: Vec<WorkerReport>,
+    pub started_by_workflow: Vec<String>,
+    pub dry_run: bool,
+    pub first_checked_at: Timestamp,
+    pub checked_at: Timestamp,
+    pub deadline: Timestamp,
+    pub ready_at: Option<Timestamp>,
+    pub retry_after_seconds: u64,
+}
+
+/// `$.job`, written by `ssm_launch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobReport {
+    pub command_id: Option<String>,
+    pub comment: String,
+    pub document_name: String,
+    pub instance_ids: Vec<String>,
+    pub reused_existing: bool,
+    pub dry_run: bool,
+    pub sent_at: Timestamp,
+    pub deadline: Timestamp,
+    pub timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobOutcome {
+    /// Every invocation of the command succeeded.
+    Success,
+    /// The instance stopped while its command was still in progress: the job
+    /// shut the machine down itself.
+    InstanceStoppedItself,
+    /// Dry run: nothing was launched.
+    DryRun,
+}
+
+/// One instance's command invocation in `$.poll`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvocationReport {
+    pub instance_id: String,
+    pub instance_state: String,
+    pub command_status: Option<String>,
+    pub exit_code: Option<i32>,
+}
+
+/// `$.poll`, written by `poll_ec2_state`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollReport {
+    pub done: bool,
+    pub outcome: Option<JobOutcome>,
+    pub invocations: Vec<InvocationReport>,
+    pub checked_at: Timestamp,
+    pub deadline: Timestamp,
+    pub retry_after_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StopAction {
+    Stopped,
+    /// Already `stopped` or `stopping`.
+    AlreadyStopped,
+    /// Policy `leave-as-found` and it was available before the run.
+    LeftRunning,
+    /// Dry run: it would have been stopped.
+    WouldStop,
+    /// In a state that cannot be stopped and will not change by itself
+    /// (e.g. `failed`); the original error already says why.
+    CannotStop,
+    /// There is no such DB: nothing to stop.
+    NotFound,
+}
+
+/// `$.rdsStop`, written by `rds_stop`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RdsStopReport {
+    pub db_instance_identifier: String,
+    pub status_before: Option<String>,
+    pub action: StopAction,
+    pub policy: RdsStopPolicy,
+    pub dry_run: bool,
+    pub stopped_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_a_document_with_only_the_init_blocks() {
+        let doc = StateDocument::from_event(json!({
+            "input": {"dryRun": true},
+            "execution": {"name": "run-1", "startTime": "2026-11-22T01:00:00.000Z"}
+        }))
+        .unwrap();
+        assert_eq!(doc.execution_name().unwrap(), "run-1");
+        assert!(doc.rds.is_none() && doc.error.is_none());
+    }
+
+    #[test]
+    fn reads_a_catch_block() {
+        let doc = StateDocument::from_event(json!({
+            "error": {"Error": "JobFailed", "Cause": "{\"errorType\":\"JobFailed\"}"}
+        }))
+        .unwrap();
+        assert_eq!(doc.error.unwrap().error, "JobFailed");
+    }
+
+    #[test]
+    fn malformed_blocks_are_reported() {
+        let error = StateDocument::from_event(json!({"rds": {"ready": "yes"}})).unwrap_err();
+        assert_eq!(error.name, ErrorName::InvalidInput);
+        let error = StateDocument::from_event(json!({"input": {}}))
+            .unwrap()
+            .execution_name()
+            .unwrap_err();
+        assert!(error.message.contains("execution"));
+    }
+
+    #[test]
+    fn report_field_names_are_camel_case() {
+        let report = RdsStopReport {
+            db_instance_identifier: "db".into(),
+            status_before: Some("available".into()),
+            action: StopAction::AlreadyStopped,
+            policy: RdsStopPolicy::LeaveAsFound,
+            dry_run: false,
+            stopped_at: Timestamp::from_millis(0),
+        };
+        assert_eq!(
+            serde_json::to_value(report).unwrap(),
+            json!({
+                "dbInstanceIdentifier": "db", "statusBefore": "available",
+                "action": "alreadyStopped", "policy": "leave-as-found",
+                "dryRun": false, "stoppedAt": "1970-01-01T00:00:00Z"
+            })
+        );
+    }
+}

@@ -1,0 +1,57 @@
+"""Load `statemachine/workflow.asl.json` and apply deployment substitutions.
+
+The same file is deployed by the CDK app (CloudFormation `DefinitionSubstitutions`)
+and run by the sandbox; this module is the sandbox's side of that substitution.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFINITION_PATH = REPO_ROOT / "statemachine" / "workflow.asl.json"
+
+# Substitution key -> function (binary) name. The CDK app fills the same keys
+# with the deployed functions' ARNs.
+FUNCTION_KEYS: dict[str, str] = {
+    "RdsCheckFunctionArn": "rds_check",
+    "Ec2StartFunctionArn": "ec2_start",
+    "SsmLaunchFunctionArn": "ssm_launch",
+    "PollEc2StateFunctionArn": "poll_ec2_state",
+    "RdsStopFunctionArn": "rds_stop",
+    "EmitMetricsFunctionArn": "emit_metrics",
+}
+WORKER_IDS_KEY = "WorkerInstanceIds"
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+
+
+def local_function_arn(name: str, region: str = "us-east-1", account: str = "123456789012") -> str:
+    return f"arn:aws:lambda:{region}:{account}:function:{name}"
+
+
+def substitutions(worker_instance_ids: list[str], region: str = "us-east-1") -> dict[str, str]:
+    values = {key: local_function_arn(name, region) for key, name in FUNCTION_KEYS.items()}
+    values[WORKER_IDS_KEY] = ",".join(worker_instance_ids)
+    return values
+
+
+def render(text: str, values: dict[str, str]) -> str:
+    """Replace every `${Key}`; an unknown key is an error, as in CloudFormation."""
+
+    def replace(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise KeyError(f"no substitution for ${{{key}}} in the state machine definition")
+        return values[key]
+
+    return _PLACEHOLDER.sub(replace, text)
+
+
+def load(worker_instance_ids: list[str], region: str = "us-east-1") -> dict[str, Any]:
+    """The definition as the sandbox runs it (a dict)."""
+    raw = DEFINITION_PATH.read_text(encoding="utf-8")
+    return json.loads(render(raw, substitutions(worker_instance_ids, region)))
