@@ -237,7 +237,10 @@ impl MetricsConfig {
                 )
             })?,
         };
-        if let Some((kind, price)) = price_overrides.iter().find(|(_, p)| p.is_nan() || **p < 0.0) {
+        if let Some((kind, price)) = price_overrides
+            .iter()
+            .find(|(_, p)| p.is_nan() || **p < 0.0)
+        {
             return Err(StepError::config(
                 "PRICE_OVERRIDES",
                 format!("has a negative price {price} for {kind}"),

@@ -10,6 +10,8 @@ pub mod error;
 pub mod input;
 pub mod runtime;
 pub mod states;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod timestamp;
 
 pub use error::{ErrorName, StepError};

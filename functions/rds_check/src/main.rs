@@ -1,1 +1,21 @@
-fn main() {}
+//! `rds_check`: make sure the DB instance becomes `available`.
+
+mod handler;
+
+use makenaide_core::aws::rds::Rds;
+use makenaide_core::config::Env;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    makenaide_core::runtime::init_logging();
+    let rds = Rds::new(aws_sdk_rds::Client::new(
+        &makenaide_core::aws::sdk_config().await,
+    ));
+    let settings = handler::Settings::from_env(&Env::process());
+    makenaide_core::runtime::serve(|event, now| {
+        let settings = settings.clone();
+        let rds = &rds;
+        async move { handler::handle(rds, &settings?, event, now).await }
+    })
+    .await
+}
