@@ -438,3 +438,28 @@ mod tests {
         );
     }
 }
+
+/// The README's error table, generated from [`ErrorName::ALL`] so the two
+/// cannot drift (a test compares it with README.md).
+pub fn markdown_table() -> String {
+    let mut table =
+        String::from("| errorType | meaning | retried by the state machine |\n|---|---|---|\n");
+    for name in ErrorName::ALL {
+        let retried = if name.is_retryable() { "yes" } else { "no" };
+        table.push_str(&format!("| `{name}` | {} | {retried} |\n", name.meaning()));
+    }
+    table
+}
+
+#[cfg(test)]
+mod readme_tests {
+    #[test]
+    fn readme_lists_every_error_name() {
+        let readme = include_str!("../../../README.md");
+        let table = super::markdown_table();
+        assert!(
+            readme.contains(&table),
+            "README.md's error table is out of date; replace it with:\n{table}"
+        );
+    }
+}
