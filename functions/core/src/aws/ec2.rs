@@ -84,7 +84,9 @@ impl Ec2 {
             .client
             .start_instances()
             .set_instance_ids(Some(instance_ids.to_vec()))
-            .dry_run(dry_run)
+            // DryRun only when asked for: a real start carries no DryRun
+            // parameter at all, exactly as the console and CLI send it.
+            .set_dry_run(dry_run.then_some(true))
             .send()
             .await;
         match result {

@@ -121,6 +121,10 @@ impl Ssm {
         }
     }
 
+    /// Sends the command exactly once. SendCommand has no idempotency token,
+    /// so the SDK must not retry it: a retried attempt after a timeout or a
+    /// 5xx could run the job twice. The failure reaches the state machine,
+    /// whose retry runs `find_command` first.
     pub async fn send(&self, command: &ShellCommand) -> Result<CommandView, StepError> {
         let output = self
             .client
@@ -133,6 +137,11 @@ impl Ssm {
             .parameters(
                 "executionTimeout",
                 vec![command.execution_timeout_seconds.to_string()],
+            )
+            .customize()
+            .config_override(
+                aws_sdk_ssm::config::Builder::default()
+                    .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
             )
             .send()
             .await

@@ -1,0 +1,1092 @@
+//! Observe the workers, start the stopped ones, and report whether every
+//! worker is running with its SSM agent online: only then can `ssm_launch`
+//! deliver the job (the old code slept a fixed 60 s instead of asking).
+//! Never waits: the state machine loops on `retryAfterSeconds`.
+
+use std::collections::HashMap;
+
+use makenaide_core::aws::ec2::{Ec2, InstanceView, StartResult};
+use makenaide_core::aws::ssm::Ssm;
+use makenaide_core::config::{Env, Timing, worker_instance_ids};
+use makenaide_core::document::{Ec2Report, StartAction, StateDocument, WorkerReport};
+use makenaide_core::input::parse_run_input;
+use makenaide_core::states::{Ec2Class, classify_ec2_state, ssm_agent_online};
+use makenaide_core::{ErrorName, StepError, Timestamp};
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub worker_instance_ids: Vec<String>,
+    pub timing: Timing,
+}
+
+impl Settings {
+    pub fn from_env(env: &Env) -> Result<Self, StepError> {
+        Ok(Self {
+            worker_instance_ids: worker_instance_ids(env)?,
+            timing: Timing::from_env(env)?,
+        })
+    }
+}
+
+/// The AWS services this step calls, built once per Lambda instance.
+pub struct Aws {
+    pub ec2: Ec2,
+    pub ssm: Ssm,
+}
+
+/// What to do about one worker (pure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    /// Running with its SSM agent online: a command can be delivered.
+    Ready,
+    /// Stopped: start it.
+    Start,
+    /// `pending`, `stopping`, or running before its agent is online: it
+    /// settles by itself, look again next loop. A `stopping` instance cannot
+    /// be started (`IncorrectInstanceState`); it is started on the loop that
+    /// sees it `stopped`.
+    Wait,
+    /// `shutting-down` or `terminated`: no wait helps.
+    Fail,
+}
+
+/// `ping_status` only matters for a running instance; it is `None` when the
+/// agent never registered (or was not asked about, for any other state).
+fn decide(class: Ec2Class, ping_status: Option<&str>) -> Decision {
+    match class {
+        Ec2Class::Running if ssm_agent_online(ping_status) => Decision::Ready,
+        Ec2Class::Running | Ec2Class::Pending | Ec2Class::Stopping => Decision::Wait,
+        Ec2Class::Stopped => Decision::Start,
+        Ec2Class::Gone => Decision::Fail,
+    }
+}
+
+/// One worker as observed this time, and the decision about it.
+#[derive(Debug, Clone, PartialEq)]
+struct Observed {
+    view: InstanceView,
+    ping_status: Option<String>,
+    decision: Decision,
+}
+
+impl Observed {
+    fn new(view: InstanceView, ping_status: Option<String>) -> Self {
+        let decision = decide(classify_ec2_state(&view.state), ping_status.as_deref());
+        Self {
+            view,
+            ping_status,
+            decision,
+        }
+    }
+
+    /// `i-... is running, SSM agent ConnectionLost` for error messages.
+    fn describe(&self) -> String {
+        let id = &self.view.instance_id;
+        let state = &self.view.state;
+        match (classify_ec2_state(state), self.ping_status.as_deref()) {
+            (Ec2Class::Running, Some(ping)) => format!("{id} is {state}, SSM agent {ping}"),
+            (Ec2Class::Running, None) => format!("{id} is {state}, SSM agent not registered"),
+            _ => format!("{id} is {state}"),
+        }
+    }
+}
+
+/// Whether this observation ends the step with an error (pure). A gone
+/// worker is reported first, even past the deadline: it is the cause, and
+/// an operator must replace it. The deadline does not apply to a dry run,
+/// which never waits.
+fn check(
+    workers: &[Observed],
+    dry_run: bool,
+    now: Timestamp,
+    first_checked_at: Timestamp,
+    deadline: Timestamp,
+) -> Result<(), StepError> {
+    let gone: Vec<String> = workers
+        .iter()
+        .filter(|w| w.decision == Decision::Fail)
+        .map(Observed::describe)
+        .collect();
+    if !gone.is_empty() {
+        return Err(StepError::new(
+            ErrorName::Ec2UnrecoverableState,
+            format!(
+                "worker {} and can never run again; replace it in WORKER_INSTANCE_IDS",
+                gone.join("; worker ")
+            ),
+        ));
+    }
+    let waiting: Vec<String> = workers
+        .iter()
+        .filter(|w| w.decision != Decision::Ready)
+        .map(Observed::describe)
+        .collect();
+    if !waiting.is_empty() && !dry_run && now > deadline {
+        return Err(StepError::new(
+            ErrorName::Ec2ReadyTimeout,
+            format!(
+                "workers not running with their SSM agent Online after {} s (deadline {deadline}, EC2_READY_TIMEOUT_SECONDS): {}",
+                now.seconds_since(first_checked_at).round(),
+                waiting.join("; ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `previous` then `started`, each id once, in that order.
+fn union(previous: &[String], started: &[String]) -> Vec<String> {
+    let mut all = previous.to_vec();
+    for id in started {
+        if !all.contains(id) {
+            all.push(id.clone());
+        }
+    }
+    all
+}
+
+pub async fn handle(
+    aws: &Aws,
+    settings: &Settings,
+    event: Value,
+    now: Timestamp,
+) -> Result<Ec2Report, StepError> {
+    // Validate everything the caller controls before any AWS call.
+    let doc = StateDocument::from_event(event)?;
+    let run = parse_run_input(&doc.input, &settings.timing)?;
+    let previous = doc.ec2.as_ref();
+    let first_checked_at = previous.map_or(now, |p| p.first_checked_at);
+    let deadline = first_checked_at.plus_seconds(settings.timing.ec2_ready_timeout_seconds);
+
+    let views = aws.ec2.describe(&settings.worker_instance_ids).await?;
+    // Only a running instance can have an agent worth asking about.
+    let running: Vec<String> = views
+        .iter()
+        .filter(|v| classify_ec2_state(&v.state) == Ec2Class::Running)
+        .map(|v| v.instance_id.clone())
+        .collect();
+    let mut pings = if running.is_empty() {
+        HashMap::new()
+    } else {
+        aws.ssm.ping_statuses(&running).await?
+    };
+    let workers: Vec<Observed> = views
+        .into_iter()
+        .map(|view| {
+            let ping_status = if running.contains(&view.instance_id) {
+                pings.remove(&view.instance_id)
+            } else {
+                None
+            };
+            Observed::new(view, ping_status)
+        })
+        .collect();
+    check(&workers, run.dry_run, now, first_checked_at, deadline)?;
+
+    // One StartInstances call for every stopped worker; in a dry run EC2
+    // still checks the permissions and answers `DryRunOperation`.
+    let to_start: Vec<&Observed> = workers
+        .iter()
+        .filter(|w| w.decision == Decision::Start)
+        .collect();
+    let start_ids: Vec<String> = to_start
+        .iter()
+        .map(|w| w.view.instance_id.clone())
+        .collect();
+    let start_action = if start_ids.is_empty() {
+        StartAction::None
+    } else {
+        match aws.ec2.start(&start_ids, run.dry_run).await {
+            Ok(StartResult::Started) => StartAction::Started,
+            Ok(StartResult::WouldStart) => StartAction::WouldStart,
+            // One of them changed state since the describe: look again next loop.
+            Ok(StartResult::StateChanged) => StartAction::None,
+            Err(error) => return Err(naming_instances(error, &to_start)),
+        }
+    };
+    let started_now: &[String] = if start_action == StartAction::Started {
+        &start_ids
+    } else {
+        &[]
+    };
+
+    // A dry run changes nothing, so there is nothing to wait for.
+    let ready = run.dry_run || workers.iter().all(|w| w.decision == Decision::Ready);
+    let instances: Vec<WorkerReport> = workers
+        .into_iter()
+        .map(|w| WorkerReport {
+            ready: w.decision == Decision::Ready,
+            action: if w.decision == Decision::Start {
+                start_action
+            } else {
+                StartAction::None
+            },
+            instance_id: w.view.instance_id,
+            state: w.view.state,
+            instance_type: w.view.instance_type,
+            ping_status: w.ping_status,
+        })
+        .collect();
+    let report = Ec2Report {
+        ready,
+        started_by_workflow: union(
+            previous.map_or(&[][..], |p| &p.started_by_workflow),
+            started_now,
+        ),
+        dry_run: run.dry_run,
+        first_checked_at,
+        checked_at: now,
+        deadline,
+        ready_at: ready.then(|| previous.and_then(|p| p.ready_at).unwrap_or(now)),
+        retry_after_seconds: settings.timing.ec2_poll_seconds,
+        instances,
+    };
+    tracing::info!(
+        workers = ?report.instances.iter().map(|w| (&w.instance_id, &w.state, &w.ping_status)).collect::<Vec<_>>(),
+        ready = report.ready,
+        action = ?start_action,
+        started = ?started_now,
+        dry_run = run.dry_run,
+        "checked worker instances"
+    );
+    Ok(report)
+}
+
+/// A failed start names the workers it was for (the SDK error names only
+/// the operation), keeping the stable error name for the state machine.
+fn naming_instances(error: StepError, workers: &[&Observed]) -> StepError {
+    let names: Vec<String> = workers
+        .iter()
+        .map(|w| match &w.view.instance_type {
+            Some(kind) => format!("{} ({kind})", w.view.instance_id),
+            None => w.view.instance_id.clone(),
+        })
+        .collect();
+    StepError::new(
+        error.name,
+        format!(
+            "could not start worker {}: {}",
+            names.join(", "),
+            error.message
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::Client;
+    use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+    use aws_sdk_ec2::operation::start_instances::StartInstancesOutput;
+    use aws_sdk_ec2::types::{
+        Instance, InstanceState, InstanceStateName, InstanceType, Reservation,
+    };
+    use aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInformationOutput;
+    use aws_sdk_ssm::types::{InstanceInformation, PingStatus};
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use makenaide_core::testing::{ec2_error, fast_retries};
+    use serde_json::json;
+
+    const I1: &str = "i-0123456789abcdef0";
+    const I2: &str = "i-0fedcba9876543210";
+    const T0: i64 = 1_795_309_200_000; // 2026-11-22T01:00:00Z
+
+    fn settings(ids: &str) -> Settings {
+        Settings::from_env(&Env::from_pairs(&[
+            ("WORKER_INSTANCE_IDS", ids),
+            ("EC2_READY_TIMEOUT_SECONDS", "300"),
+            ("EC2_POLL_SECONDS", "10"),
+        ]))
+        .unwrap()
+    }
+
+    fn one() -> Settings {
+        settings(I1)
+    }
+
+    fn two() -> Settings {
+        settings(&format!("{I1},{I2}"))
+    }
+
+    fn at(seconds: u64) -> Timestamp {
+        Timestamp::from_millis(T0).plus_seconds(seconds)
+    }
+
+    fn ids(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn instances_output(states: &[(&str, &str)]) -> DescribeInstancesOutput {
+        let mut reservation = Reservation::builder();
+        for (id, state) in states {
+            reservation = reservation.instances(
+                Instance::builder()
+                    .instance_id(*id)
+                    .instance_type(InstanceType::T3Medium)
+                    .state(
+                        InstanceState::builder()
+                            .name(InstanceStateName::from(*state))
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+        DescribeInstancesOutput::builder()
+            .reservations(reservation.build())
+            .build()
+    }
+
+    /// DescribeInstances for exactly the configured workers.
+    fn describe_returns(states: &'static [(&'static str, &'static str)]) -> Rule {
+        let expected: Vec<String> = states.iter().map(|(id, _)| id.to_string()).collect();
+        mock!(Client::describe_instances)
+            .match_requests(move |r| r.instance_ids() == expected.as_slice())
+            .then_output(move || instances_output(states))
+    }
+
+    /// StartInstances for exactly `expected`, without DryRun.
+    fn start_accepts(expected: &'static [&'static str]) -> Rule {
+        mock!(Client::start_instances)
+            .match_requests(move |r| r.instance_ids() == expected && r.dry_run().is_none())
+            .then_output(|| StartInstancesOutput::builder().build())
+    }
+
+    /// DescribeInstanceInformation filtered on exactly `expected`.
+    fn pings_return(
+        expected: &'static [&'static str],
+        pings: &'static [(&'static str, &'static str)],
+    ) -> Rule {
+        mock!(aws_sdk_ssm::Client::describe_instance_information)
+            .match_requests(move |r| {
+                r.filters()
+                    .iter()
+                    .any(|f| f.key() == "InstanceIds" && f.values() == expected)
+            })
+            .then_output(move || {
+                let mut output = DescribeInstanceInformationOutput::builder();
+                for (id, ping) in pings {
+                    output = output.instance_information_list(
+                        InstanceInformation::builder()
+                            .instance_id(*id)
+                            .ping_status(PingStatus::from(*ping))
+                            .build(),
+                    );
+                }
+                output.build()
+            })
+    }
+
+    fn aws(ec2_rules: &[&Rule], ssm_rules: &[&Rule]) -> Aws {
+        Aws {
+            ec2: Ec2::new(mock_client!(
+                aws_sdk_ec2,
+                RuleMode::MatchAny,
+                ec2_rules,
+                |c| c.retry_config(fast_retries())
+            )),
+            ssm: Ssm::new(mock_client!(
+                aws_sdk_ssm,
+                RuleMode::MatchAny,
+                ssm_rules,
+                |c| c.retry_config(fast_retries())
+            )),
+        }
+    }
+
+    fn first_event(input: Value) -> Value {
+        json!({"input": input, "execution": {"name": "run-1", "startTime": "2026-11-22T01:00:00Z"}})
+    }
+
+    fn later_event(previous: &Ec2Report) -> Value {
+        let mut event = first_event(json!({}));
+        event["ec2"] = serde_json::to_value(previous).unwrap();
+        event
+    }
+
+    // ---- pure decisions ----
+
+    #[test]
+    fn decision_table() {
+        use Decision::*;
+        let pings = [
+            Some("Online"),
+            Some("ConnectionLost"),
+            Some("Inactive"),
+            None,
+        ];
+        // state -> expected decision for each ping status above
+        let table = [
+            ("pending", [Wait, Wait, Wait, Wait]),
+            ("running", [Ready, Wait, Wait, Wait]),
+            ("stopping", [Wait, Wait, Wait, Wait]),
+            ("stopped", [Start, Start, Start, Start]),
+            ("shutting-down", [Fail, Fail, Fail, Fail]),
+            ("terminated", [Fail, Fail, Fail, Fail]),
+            ("some-future-state", [Wait, Wait, Wait, Wait]),
+        ];
+        for (state, expected) in table {
+            for (ping, want) in pings.iter().zip(expected) {
+                assert_eq!(
+                    decide(classify_ec2_state(state), *ping),
+                    want,
+                    "{state} {ping:?}"
+                );
+            }
+        }
+    }
+
+    fn observed(id: &str, state: &str, ping: Option<&str>) -> Observed {
+        Observed::new(
+            InstanceView {
+                instance_id: id.to_string(),
+                state: state.to_string(),
+                instance_type: Some("t3.medium".to_string()),
+            },
+            ping.map(str::to_string),
+        )
+    }
+
+    #[test]
+    fn check_table() {
+        use ErrorName::*;
+        let online = observed(I1, "running", Some("Online"));
+        let lost = observed(I2, "running", Some("ConnectionLost"));
+        let pending = observed(I2, "pending", None);
+        let gone = observed(I2, "terminated", None);
+        // (workers, dry run, seconds since the first check, expected error)
+        let deadline = at(300);
+        let cases: Vec<(Vec<&Observed>, bool, u64, Option<ErrorName>)> = vec![
+            (vec![&online], false, 0, None),
+            (vec![&online], false, 301, None),
+            (vec![&online, &pending], false, 300, None),
+            (vec![&online, &pending], false, 301, Some(Ec2ReadyTimeout)),
+            (vec![&online, &lost], false, 301, Some(Ec2ReadyTimeout)),
+            (vec![&online, &pending], true, 301, None),
+            (vec![&online, &gone], false, 0, Some(Ec2UnrecoverableState)),
+            (
+                vec![&pending, &gone],
+                false,
+                301,
+                Some(Ec2UnrecoverableState),
+            ),
+            (vec![&gone], true, 0, Some(Ec2UnrecoverableState)),
+        ];
+        for (workers, dry_run, seconds, expected) in cases {
+            let workers: Vec<Observed> = workers.into_iter().cloned().collect();
+            let result = check(&workers, dry_run, at(seconds), at(0), deadline);
+            assert_eq!(
+                result.err().map(|e| e.name),
+                expected,
+                "{workers:?} dry run {dry_run} at {seconds}"
+            );
+        }
+    }
+
+    #[test]
+    fn messages_describe_each_worker() {
+        let workers = [
+            observed(I1, "running", Some("ConnectionLost")),
+            observed(I2, "running", None),
+        ];
+        let error = check(&workers, false, at(400), at(0), at(300)).unwrap_err();
+        assert_eq!(
+            error.message,
+            format!(
+                "workers not running with their SSM agent Online after 400 s (deadline 2026-11-22T01:05:00Z, EC2_READY_TIMEOUT_SECONDS): {I1} is running, SSM agent ConnectionLost; {I2} is running, SSM agent not registered"
+            )
+        );
+        let workers = [observed(I1, "shutting-down", None)];
+        let error = check(&workers, false, at(0), at(0), at(300)).unwrap_err();
+        assert_eq!(
+            error.message,
+            format!(
+                "worker {I1} is shutting-down and can never run again; replace it in WORKER_INSTANCE_IDS"
+            )
+        );
+    }
+
+    #[test]
+    fn started_by_workflow_is_a_union_in_order() {
+        assert_eq!(union(&ids(&[I1]), &ids(&[I2, I1])), ids(&[I1, I2]));
+        assert_eq!(union(&[], &ids(&[I2])), ids(&[I2]));
+        assert_eq!(union(&ids(&[I2]), &[]), ids(&[I2]));
+    }
+
+    // ---- handler ----
+
+    #[tokio::test]
+    async fn stopped_worker_is_started_then_waited_for_until_its_agent_is_online() {
+        let describe = describe_returns(&[(I1, "stopped")]);
+        let start = start_accepts(&[I1]);
+        let first = handle(
+            &aws(&[&describe, &start], &[]),
+            &one(),
+            first_event(json!({})),
+            at(0),
+        )
+        .await
+        .unwrap();
+        assert!(!first.ready);
+        assert_eq!((describe.num_calls(), start.num_calls()), (1, 1));
+        assert_eq!(
+            first.instances,
+            [WorkerReport {
+                instance_id: I1.into(),
+                state: "stopped".into(),
+                instance_type: Some("t3.medium".into()),
+                ping_status: None,
+                ready: false,
+                action: StartAction::Started,
+            }]
+        );
+        assert_eq!(first.started_by_workflow, [I1]);
+        assert_eq!(first.deadline, at(300));
+        assert_eq!(first.retry_after_seconds, 10);
+        assert_eq!(first.ready_at, None);
+
+        // pending: nothing to do, no agent to ask about yet.
+        let (describe, start) = (describe_returns(&[(I1, "pending")]), start_accepts(&[I1]));
+        let second = handle(
+            &aws(&[&describe, &start], &[]),
+            &one(),
+            later_event(&first),
+            at(10),
+        )
+        .await
+        .unwrap();
+        assert!(!second.ready);
+        assert_eq!(second.instances[0].action, StartAction::None);
+        assert_eq!(second.started_by_workflow, [I1]);
+        assert_eq!(second.first_checked_at, at(0));
+        assert_eq!(start.num_calls(), 0);
+
+        // running, agent not registered yet.
+        let (describe, start) = (describe_returns(&[(I1, "running")]), start_accepts(&[I1]));
+        let pings = pings_return(&[I1], &[]);
+        let third = handle(
+            &aws(&[&describe, &start], &[&pings]),
+            &one(),
+            later_event(&second),
+            at(20),
+        )
+        .await
+        .unwrap();
+        assert!(!third.ready);
+        assert_eq!(third.instances[0].ping_status, None);
+        assert_eq!((pings.num_calls(), start.num_calls()), (1, 0));
+
+        // running and Online: ready, the sticky facts carried.
+        let (describe, start) = (describe_returns(&[(I1, "running")]), start_accepts(&[I1]));
+        let pings = pings_return(&[I1], &[(I1, "Online")]);
+        let fourth = handle(
+            &aws(&[&describe, &start], &[&pings]),
+            &one(),
+            later_event(&third),
+            at(30),
+        )
+        .await
+        .unwrap();
+        assert!(fourth.ready && fourth.instances[0].ready);
+        assert_eq!(fourth.instances[0].ping_status.as_deref(), Some("Online"));
+        assert_eq!(fourth.ready_at, Some(at(30)));
+        assert_eq!(fourth.started_by_workflow, [I1]);
+        assert_eq!(fourth.first_checked_at, at(0));
+        assert_eq!(start.num_calls(), 0);
+
+        // A redrive of the step after it was ready keeps ready_at.
+        let (describe, pings) = (
+            describe_returns(&[(I1, "running")]),
+            pings_return(&[I1], &[(I1, "Online")]),
+        );
+        let again = handle(
+            &aws(&[&describe], &[&pings]),
+            &one(),
+            later_event(&fourth),
+            at(40),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.ready_at, Some(at(30)));
+    }
+
+    #[tokio::test]
+    async fn transitional_states_wait_without_acting() {
+        let cases: [(&'static [(&str, &str)], &str); 2] = [
+            (&[(I1, "pending")], "pending"),
+            (&[(I1, "stopping")], "stopping"),
+        ];
+        for (states, state) in cases {
+            let describe = describe_returns(states);
+            let start = start_accepts(&[I1]);
+            let report = handle(
+                &aws(&[&describe, &start], &[]),
+                &one(),
+                first_event(json!({})),
+                at(0),
+            )
+            .await
+            .unwrap();
+            assert!(!report.ready, "{state}");
+            assert_eq!(report.instances[0].state, state);
+            assert_eq!(report.instances[0].action, StartAction::None, "{state}");
+            assert!(report.started_by_workflow.is_empty());
+            // No start, and no SSM call (the SSM mock has no rules: a call panics).
+            assert_eq!(start.num_calls(), 0, "{state}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stopping_worker_is_started_once_it_has_stopped() {
+        let (describe, start) = (describe_returns(&[(I1, "stopping")]), start_accepts(&[I1]));
+        let first = handle(
+            &aws(&[&describe, &start], &[]),
+            &one(),
+            first_event(json!({})),
+            at(0),
+        )
+        .await
+        .unwrap();
+        assert_eq!(start.num_calls(), 0);
+        let (describe, start) = (describe_returns(&[(I1, "stopped")]), start_accepts(&[I1]));
+        let second = handle(
+            &aws(&[&describe, &start], &[]),
+            &one(),
+            later_event(&first),
+            at(10),
+        )
+        .await
+        .unwrap();
+        assert_eq!(start.num_calls(), 1);
+        assert_eq!(second.instances[0].action, StartAction::Started);
+        assert_eq!(second.started_by_workflow, [I1]);
+    }
+
+    #[tokio::test]
+    async fn running_worker_is_not_ready_until_its_agent_is_online() {
+        let not_online: [&'static [(&str, &str)]; 3] =
+            [&[(I1, "ConnectionLost")], &[(I1, "Inactive")], &[]];
+        for pings in not_online {
+            let (describe, start) = (describe_returns(&[(I1, "running")]), start_accepts(&[I1]));
+            let ping = pings_return(&[I1], pings);
+            let report = handle(
+                &aws(&[&describe, &start], &[&ping]),
+                &one(),
+                first_event(json!({})),
+                at(0),
+            )
+            .await
+            .unwrap();
+            assert!(!report.ready, "{pings:?}");
+            assert!(!report.instances[0].ready);
+            assert_eq!(
+                report.instances[0].ping_status.as_deref(),
+                pings.first().map(|(_, p)| *p)
+            );
+            assert_eq!((ping.num_calls(), start.num_calls()), (1, 0));
+        }
+    }
+
+    #[tokio::test]
+    async fn all_workers_must_be_ready() {
+        // Only the running worker's agent is asked about; the stopped one is started.
+        let describe = describe_returns(&[(I1, "running"), (I2, "stopped")]);
+        let start = start_accepts(&[I2]);
+        let pings = pings_return(&[I1], &[(I1, "Online")]);
+        let report = handle(
+            &aws(&[&describe, &start], &[&pings]),
+            &two(),
+            first_event(json!({})),
+            at(0),
+        )
+        .await
+        .unwrap();
+        assert!(!report.ready);
+        let summary: Vec<_> = report
+            .instances
+            .iter()
+            .map(|w| (w.instance_id.as_str(), w.ready, w.action))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (I1, true, StartAction::None),
+                (I2, false, StartAction::Started)
+            ]
+        );
+        assert_eq!(report.started_by_workflow, [I2]);
+        assert_eq!(
+            (describe.num_calls(), pings.num_calls(), start.num_calls()),
+            (1, 1, 1)
+        );
+
+        let describe = describe_returns(&[(I1, "running"), (I2, "running")]);
+        let pings = pings_return(&[I1, I2], &[(I1, "Online"), (I2, "Online")]);
+        let report = handle(
+            &aws(&[&describe], &[&pings]),
+            &two(),
+            later_event(&report),
+            at(10),
+        )
+        .await
+        .unwrap();
+        assert!(report.ready);
+        assert_eq!(report.started_by_workflow, [I2]);
+    }
+
+    #[tokio::test]
+    async fn every_stopped_worker_is_started_in_one_call() {
+        let describe = describe_returns(&[(I1, "stopped"), (I2, "stopped")]);
+        let start = start_accepts(&[I1, I2]);
+        let report = handle(
+            &aws(&[&describe, &start], &[]),
+            &two(),
+            first_event(json!({})),
+            at(0),
+        )
+        .await
+        .unwrap();
+        assert_eq!(start.num_calls(), 1);
+        assert_eq!(report.started_by_workflow, [I1, I2]);
+        assert!(
+            report
+                .instances
+                .iter()
+                .all(|w| w.action == StartAction::Started)
+        );
+    }
+
+    #[tokio::test]
+    async fn idempotent_rerun_with_everything_running_starts_nothing() {
+        let previous = Ec2Report {
+            ready: false,
+            instances: vec![],
+            started_by_workflow: ids(&[I1]),
+            dry_run: false,
+            first_checked_at: at(0),
+            checked_at: at(10),
+            deadline: at(300),
+            ready_at: None,
+            retry_after_seconds: 10,
+        };
+        let describe = describe_returns(&[(I1, "running"), (I2, "running")]);
+        let start = start_accepts(&[I1, I2]);
+        let pings = pings_return(&[I1, I2], &[(I1, "Online"), (I2, "Online")]);
+        let report = handle(
+            &aws(&[&describe, &start], &[&pings]),
+            &two(),
+            later_event(&previous),
+            at(20),
+        )
+        .await
+        .unwrap();
+        assert!(report.ready);
+        assert_eq!(start.num_calls(), 0);
+        // I2 was running before the workflow: it is not ours to claim.
+        assert_eq!(report.started_by_workflow, [I1]);
+        assert_eq!(report.first_checked_at, at(0));
+    }
+
+    #[tokio::test]
+    async fn gone_workers_fail_without_starting_anything() {
+        let cases: [(&'static [(&str, &str)], &str); 2] = [
+            (&[(I1, "stopped"), (I2, "terminated")], "terminated"),
+            (&[(I1, "stopped"), (I2, "shutting-down")], "shutting-down"),
+        ];
+        for (states, state) in cases {
+            let (describe, start) = (describe_returns(states), start_accepts(&[I1]));
+            let error = handle(
+                &aws(&[&describe, &start], &[]),
+                &two(),
+                first_event(json!({})),
+                at(0),
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(error.name, ErrorName::Ec2UnrecoverableState);
+            assert!(
+                error.message.contains(&format!("{I2} is {state}")),
+                "{}",
+                error.message
+            );
+            assert_eq!(start.num_calls(), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn gone_fails_even_in_a_dry_run() {
+        let describe = describe_returns(&[(I1, "terminated")]);
+        let error = handle(
+            &aws(&[&describe], &[]),
+            &one(),
+            first_event(json!({"dryRun": true})),
+            at(0),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.name, ErrorName::Ec2UnrecoverableState);
+    }
+
+    #[tokio::test]
+    async fn missing_worker_is_not_found() {
+        let describe = mock!(Client::describe_instances).then_http_response(|| {
+            ec2_error(
+                400,
+                "InvalidInstanceID.NotFound",
+                "The instance ID 'i-0123456789abcdef0' does not exist",
+            )
+        });
+        let error = handle(
+            &aws(&[&describe], &[]),
+            &one(),
+            first_event(json!({})),
+            at(0),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.name, ErrorName::Ec2InstanceNotFound);
+        assert!(error.message.contains(I1));
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_by_the_sdk_then_succeeds() {
+        let describe = mock!(Client::describe_instances)
+            .sequence()
+            .http_response(|| ec2_error(503, "RequestLimitExceeded", "Request limit exceeded."))
+            .times(2)
+            .output(|| instances_output(&[(I1, "stopped")]))
+            .build();
+        let start = start_accepts(&[I1]);
+        let report = handle(
+            &aws(&[&describe, &start], &[]),
+            &one(),
+            first_event(json!({})),
+            at(0),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.instances[0].action, StartAction::Started);
+        assert_eq!((describe.num_calls(), start.num_calls()), (3, 1));
+    }
+
+    #[tokio::test]
+    async fn persistent_throttling_is_the_retryable_name() {
+        let describe = describe_returns(&[(I1, "stopped")]);
+        let start = mock!(Client::start_instances)
+            .sequence()
+            .http_response(|| ec2_error(503, "RequestLimitExceeded", "Request limit exceeded."))
+            .repeatedly()
+            .build();
+        let error = handle(
+            &aws(&[&describe, &start], &[]),
+            &one(),
+            first_event(json!({})),
+            at(0),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.name, ErrorName::AwsThrottled);
+        assert!(error.name.is_retryable());
+        assert_eq!(start.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn persistent_capacity_shortage_names_the_workers() {
+        let describe = describe_returns(&[(I1, "stopped")]);
+        let start = mock!(Client::start_instances)
+            .sequence()
+            .http_response(|| {
+                ec2_error(
+                    500,
+                    "InsufficientInstanceCapacity",
+                    "We currently do not have sufficient t3.medium capacity in the Availability Zone you requested.",
+                )
+            })
+            .repeatedly()
+            .build();
+        let error = handle(
+            &aws(&[&describe, &start], &[]),
+            &one(),
+            first_event(json!({})),
+            at(0),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.name, ErrorName::Ec2InsufficientCapacity);
+        assert!(error.name.is_retryable());
+        assert!(
+            error.message.starts_with(&format!("could not start worker {I1} (t3.medium): ec2:StartInstances failed with InsufficientInstanceCapacity")),
+            "{}",
+            error.message
+        );
+    }
+
+    #[tokio::test]
+    async fn a_start_that_races_a_state_change_is_not_a_failure() {
+        let describe = describe_returns(&[(I1, "stopped")]);
+        let start = mock!(Client::start_instances).then_http_response(|| {
+            ec2_error(400, "IncorrectInstanceState", "The instance 'i-0123456789abcdef0' is not in a state from which it can be started.")
+        });
+        let report = handle(
+            &aws(&[&describe, &start], &[]),
+            &one(),
+            first_event(json!({})),
+            at(0),
+        )
+        .await
+        .unwrap();
+        assert!(!report.ready);
+        assert_eq!(report.instances[0].action, StartAction::None);
+        assert!(report.started_by_workflow.is_empty());
+        assert_eq!(start.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn access_denied_is_fatal() {
+        let describe = describe_returns(&[(I1, "stopped")]);
+        let start = mock!(Client::start_instances).then_http_response(|| {
+            ec2_error(
+                403,
+                "UnauthorizedOperation",
+                "You are not authorized to perform this operation.",
+            )
+        });
+        let error = handle(
+            &aws(&[&describe, &start], &[]),
+            &one(),
+            first_event(json!({})),
+            at(0),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.name, ErrorName::AccessDenied);
+        assert!(error.message.contains(I1));
+    }
+
+    #[tokio::test]
+    async fn dry_run_asks_ec2_to_check_the_start_and_changes_nothing() {
+        let describe = describe_returns(&[(I1, "stopped")]);
+        let start = mock!(Client::start_instances)
+            .match_requests(|r| r.instance_ids() == [I1] && r.dry_run() == Some(true))
+            .then_http_response(|| {
+                ec2_error(
+                    412,
+                    "DryRunOperation",
+                    "Request would have succeeded, but DryRun flag is set.",
+                )
+            });
+        let report = handle(
+            &aws(&[&describe, &start], &[]),
+            &one(),
+            first_event(json!({"dryRun": true})),
+            at(0),
+        )
+        .await
+        .unwrap();
+        assert!(report.ready && report.dry_run);
+        assert_eq!(report.instances[0].action, StartAction::WouldStart);
+        assert!(!report.instances[0].ready);
+        assert!(report.started_by_workflow.is_empty());
+        assert_eq!(report.ready_at, Some(at(0)));
+        assert_eq!(start.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn past_the_deadline_it_times_out_without_starting() {
+        let (describe, start) = (describe_returns(&[(I1, "pending")]), start_accepts(&[I1]));
+        let first = handle(
+            &aws(&[&describe, &start], &[]),
+            &one(),
+            first_event(json!({})),
+            at(0),
+        )
+        .await
+        .unwrap();
+        // Still pending exactly at the deadline: one more look is allowed.
+        handle(
+            &aws(&[&describe, &start], &[]),
+            &one(),
+            later_event(&first),
+            at(300),
+        )
+        .await
+        .unwrap();
+        let error = handle(
+            &aws(&[&describe, &start], &[]),
+            &one(),
+            later_event(&first),
+            at(301),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.name, ErrorName::Ec2ReadyTimeout);
+        assert!(
+            error.message.contains(&format!("{I1} is pending")),
+            "{}",
+            error.message
+        );
+        assert!(error.message.contains("EC2_READY_TIMEOUT_SECONDS"));
+
+        let (describe, start) = (describe_returns(&[(I1, "stopped")]), start_accepts(&[I1]));
+        let error = handle(
+            &aws(&[&describe, &start], &[]),
+            &one(),
+            later_event(&first),
+            at(301),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.name, ErrorName::Ec2ReadyTimeout);
+        assert_eq!(start.num_calls(), 0);
+
+        let describe = describe_returns(&[(I1, "running")]);
+        let pings = pings_return(&[I1], &[(I1, "ConnectionLost")]);
+        let error = handle(
+            &aws(&[&describe], &[&pings]),
+            &one(),
+            later_event(&first),
+            at(301),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            error.message.contains("SSM agent ConnectionLost"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_input_fails_before_any_aws_call() {
+        let (describe, start) = (describe_returns(&[(I1, "stopped")]), start_accepts(&[I1]));
+        let pings = pings_return(&[I1], &[]);
+        for event in [
+            first_event(json!({"dryRun": "no"})),
+            first_event(json!({"command": "reboot"})),
+            first_event(json!([1])),
+            json!({"input": {}, "ec2": {"ready": "yes"}}),
+        ] {
+            let error = handle(&aws(&[&describe, &start], &[&pings]), &one(), event, at(0))
+                .await
+                .unwrap_err();
+            assert_eq!(error.name, ErrorName::InvalidInput);
+        }
+        assert_eq!(
+            (describe.num_calls(), start.num_calls(), pings.num_calls()),
+            (0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn missing_configuration_names_the_variable() {
+        let error = Settings::from_env(&Env::from_pairs(&[])).unwrap_err();
+        assert_eq!(error.name, ErrorName::ConfigError);
+        assert!(error.message.contains("WORKER_INSTANCE_IDS"));
+        let error = Settings::from_env(&Env::from_pairs(&[
+            ("WORKER_INSTANCE_IDS", I1),
+            ("EC2_READY_TIMEOUT_SECONDS", "soon"),
+        ]))
+        .unwrap_err();
+        assert!(error.message.contains("EC2_READY_TIMEOUT_SECONDS"));
+    }
+}

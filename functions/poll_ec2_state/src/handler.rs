@@ -1,0 +1,1098 @@
+//! Look at the job once: each worker's state and its command invocation, and
+//! report whether the job is over. The job is over when every command
+//! succeeded, or when a worker went down under its running command (the
+//! historic job ends with `shutdown -h now`, so the command never reports).
+//! Never waits: the state machine loops on `retryAfterSeconds`.
+
+use makenaide_core::aws::ec2::Ec2;
+use makenaide_core::aws::ssm::Ssm;
+use makenaide_core::config::{Env, Timing, worker_instance_ids};
+use makenaide_core::document::{
+    InvocationReport, JobOutcome, JobReport, PollReport, StateDocument,
+};
+use makenaide_core::input::parse_run_input;
+use makenaide_core::states::{CommandClass, Ec2Class, classify_command_status, classify_ec2_state};
+use makenaide_core::{ErrorName, StepError, Timestamp};
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub worker_instance_ids: Vec<String>,
+    pub timing: Timing,
+}
+
+impl Settings {
+    pub fn from_env(env: &Env) -> Result<Self, StepError> {
+        Ok(Self {
+            worker_instance_ids: worker_instance_ids(env)?,
+            timing: Timing::from_env(env)?,
+        })
+    }
+}
+
+/// The AWS services this step calls, built once per Lambda instance.
+pub struct Aws {
+    pub ec2: Ec2,
+    pub ssm: Ssm,
+}
+
+/// Why one worker's part of the job ends the step, most informative first:
+/// when several workers fail differently the step reports the first kind
+/// (ties go to the first worker in `job.instanceIds`) and mentions the rest.
+/// A job that failed says most about the run (exit code), SSM's own timeout
+/// next, a worker that vanished last (it also explains itself on the next
+/// run's `ec2_start`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Failure {
+    /// `Failed`, `Undeliverable`, `Terminated`: the command ran and failed.
+    CommandFailed,
+    Cancelled,
+    /// The worker stopped before its command was ever delivered: the job
+    /// did not run, so the stop cannot be the job's own `shutdown`.
+    NeverStarted,
+    /// SSM's own `executionTimeout` (or delivery timeout) ended the command.
+    TimedOut,
+    /// The worker is `shutting-down` or `terminated`.
+    InstanceGone,
+}
+
+impl Failure {
+    fn name(self) -> ErrorName {
+        match self {
+            Self::CommandFailed | Self::Cancelled | Self::NeverStarted => ErrorName::JobFailed,
+            Self::TimedOut => ErrorName::JobTimeout,
+            Self::InstanceGone => ErrorName::Ec2UnrecoverableState,
+        }
+    }
+}
+
+/// Where one worker's part of the job is (pure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Succeeded,
+    /// The worker went down under its started command: the job shut it down.
+    StoppedItself,
+    InProgress,
+    Fail(Failure),
+}
+
+/// Command statuses of an invocation the agent has not started: `None`
+/// (not visible yet), `Pending`, `Delayed` (delivery being retried).
+fn never_started(status: Option<&str>) -> bool {
+    matches!(status, None | Some("Pending") | Some("Delayed"))
+}
+
+fn decide(instance_state: &str, command_status: Option<&str>) -> Verdict {
+    let instance = classify_ec2_state(instance_state);
+    if instance == Ec2Class::Gone {
+        return Verdict::Fail(Failure::InstanceGone);
+    }
+    match classify_command_status(command_status) {
+        CommandClass::Succeeded => Verdict::Succeeded,
+        CommandClass::Failed => Verdict::Fail(Failure::CommandFailed),
+        CommandClass::Cancelled => Verdict::Fail(Failure::Cancelled),
+        CommandClass::TimedOut => Verdict::Fail(Failure::TimedOut),
+        CommandClass::Running => match instance {
+            Ec2Class::Stopping | Ec2Class::Stopped if never_started(command_status) => {
+                Verdict::Fail(Failure::NeverStarted)
+            }
+            Ec2Class::Stopping | Ec2Class::Stopped => Verdict::StoppedItself,
+            _ => Verdict::InProgress,
+        },
+    }
+}
+
+/// `i-... running, command InProgress` for messages.
+fn describe(invocation: &InvocationReport) -> String {
+    let mut text = format!(
+        "{} {}, command {}",
+        invocation.instance_id,
+        invocation.instance_state,
+        invocation
+            .command_status
+            .as_deref()
+            .unwrap_or("not visible yet")
+    );
+    if let Some(code) = invocation.exit_code {
+        text.push_str(&format!(" (exit code {code})"));
+    }
+    text
+}
+
+fn failure_message(failure: Failure, command_id: &str, invocation: &InvocationReport) -> String {
+    let id = &invocation.instance_id;
+    let status = invocation
+        .command_status
+        .as_deref()
+        .unwrap_or("not visible");
+    let exit = match invocation.exit_code {
+        Some(code) => format!("exit code {code}"),
+        None => "no exit code".to_string(),
+    };
+    match failure {
+        Failure::CommandFailed => {
+            format!("the job failed on {id}: command {command_id} is {status} with {exit}")
+        }
+        Failure::Cancelled => {
+            format!("the job was cancelled on {id}: command {command_id} is {status}")
+        }
+        Failure::NeverStarted => format!(
+            "the job did not run on {id}: the instance is {} while command {command_id} is still {status}",
+            invocation.instance_state
+        ),
+        Failure::TimedOut => format!(
+            "command {command_id} on {id} is {status}: SSM ended it at its own timeout ({exit})"
+        ),
+        Failure::InstanceGone => format!(
+            "worker {id} is {} and can never run again (command {command_id} is {status})",
+            invocation.instance_state
+        ),
+    }
+}
+
+/// Whether the job is over (pure): `Ok(Some(outcome))` when done,
+/// `Ok(None)` to look again, or the error that ends the step. A failure
+/// wins over the deadline: it is the better explanation.
+fn assess(
+    job: &JobReport,
+    command_id: &str,
+    invocations: &[InvocationReport],
+    now: Timestamp,
+) -> Result<Option<JobOutcome>, StepError> {
+    let verdicts: Vec<Verdict> = invocations
+        .iter()
+        .map(|i| decide(&i.instance_state, i.command_status.as_deref()))
+        .collect();
+    let worst = verdicts
+        .iter()
+        .enumerate()
+        .filter_map(|(index, verdict)| match verdict {
+            Verdict::Fail(failure) => Some((*failure, index)),
+            _ => None,
+        })
+        .min();
+    if let Some((failure, index)) = worst {
+        let mut message = failure_message(failure, command_id, &invocations[index]);
+        let others: Vec<String> = invocations
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| *other != index)
+            .map(|(_, invocation)| describe(invocation))
+            .collect();
+        if !others.is_empty() {
+            message.push_str(&format!("; other workers: {}", others.join("; ")));
+        }
+        return Err(StepError::new(failure.name(), message));
+    }
+    if verdicts.iter().all(|v| *v == Verdict::Succeeded) {
+        return Ok(Some(JobOutcome::Success));
+    }
+    if verdicts.iter().all(|v| *v != Verdict::InProgress) {
+        return Ok(Some(JobOutcome::InstanceStoppedItself));
+    }
+    if now > job.deadline {
+        let status: Vec<String> = invocations.iter().map(describe).collect();
+        return Err(StepError::new(
+            ErrorName::JobTimeout,
+            format!(
+                "the job did not end by its deadline {} ({} s after command {command_id} was sent at {}; execution input jobTimeoutSeconds, default JOB_TIMEOUT_SECONDS): {}",
+                job.deadline,
+                job.timeout_seconds,
+                job.sent_at,
+                status.join("; ")
+            ),
+        ));
+    }
+    Ok(None)
+}
+
+/// The `job` block, checked before any AWS call.
+fn job_block<'a>(doc: &'a StateDocument, settings: &Settings) -> Result<&'a JobReport, StepError> {
+    let job = doc.job.as_ref().ok_or_else(|| {
+        StepError::new(
+            ErrorName::InvalidInput,
+            "the state document has no `job` block (written by ssm_launch)",
+        )
+    })?;
+    if job.instance_ids.is_empty() && !job.dry_run {
+        return Err(StepError::new(
+            ErrorName::InvalidInput,
+            "the state document's `job.instanceIds` is empty",
+        ));
+    }
+    // Only the configured workers are ever looked at.
+    if let Some(stranger) = job
+        .instance_ids
+        .iter()
+        .find(|id| !settings.worker_instance_ids.contains(id))
+    {
+        return Err(StepError::new(
+            ErrorName::InvalidInput,
+            format!(
+                "the state document's `job.instanceIds` has {stranger}, which is not a configured worker (WORKER_INSTANCE_IDS)"
+            ),
+        ));
+    }
+    Ok(job)
+}
+
+pub async fn handle(
+    aws: &Aws,
+    settings: &Settings,
+    event: Value,
+    now: Timestamp,
+) -> Result<PollReport, StepError> {
+    // Validate everything the caller controls before any AWS call.
+    let doc = StateDocument::from_event(event)?;
+    let run = parse_run_input(&doc.input, &settings.timing)?;
+    let job = job_block(&doc, settings)?;
+    let report = |done, outcome, invocations| PollReport {
+        done,
+        outcome,
+        invocations,
+        checked_at: now,
+        deadline: job.deadline,
+        retry_after_seconds: settings.timing.job_poll_seconds,
+    };
+
+    // A dry run sent nothing, so there is nothing to look at.
+    if job.dry_run || (run.dry_run && job.command_id.is_none()) {
+        tracing::info!(dry_run = true, "nothing was launched in this dry run");
+        return Ok(report(true, Some(JobOutcome::DryRun), Vec::new()));
+    }
+    let command_id = job.command_id.as_deref().ok_or_else(|| {
+        StepError::new(
+            ErrorName::InvalidInput,
+            "the state document's `job.commandId` is missing in a run that is not a dry run",
+        )
+    })?;
+
+    let views = aws.ec2.describe(&job.instance_ids).await?;
+    let mut invocations = Vec::with_capacity(views.len());
+    for view in views {
+        let invocation = aws.ssm.invocation(command_id, &view.instance_id).await?;
+        invocations.push(InvocationReport {
+            instance_id: view.instance_id,
+            instance_state: view.state,
+            command_status: invocation.status,
+            exit_code: invocation.exit_code,
+        });
+    }
+    let outcome = assess(job, command_id, &invocations, now)?;
+    tracing::info!(
+        command_id,
+        invocations = ?invocations.iter().map(|i| (&i.instance_id, &i.instance_state, &i.command_status, i.exit_code)).collect::<Vec<_>>(),
+        done = outcome.is_some(),
+        outcome = ?outcome,
+        "checked the job"
+    );
+    Ok(report(outcome.is_some(), outcome, invocations))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+    use aws_sdk_ec2::types::{Instance, InstanceState, InstanceStateName, Reservation};
+    use aws_sdk_ssm::Client;
+    use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
+    use aws_sdk_ssm::types::CommandInvocationStatus;
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use makenaide_core::testing::{fast_retries, json_error};
+    use serde_json::json;
+
+    const I1: &str = "i-0123456789abcdef0";
+    const I2: &str = "i-0fedcba9876543210";
+    const COMMAND: &str = "2b1f6c4e-7d0a-4f53-9c1e-0d5a3b8e9f10";
+    const T0: i64 = 1_795_309_200_000; // 2026-11-22T01:00:00Z
+
+    fn settings() -> Settings {
+        Settings::from_env(&Env::from_pairs(&[
+            ("WORKER_INSTANCE_IDS", &format!("{I1},{I2}")),
+            ("JOB_POLL_SECONDS", "45"),
+        ]))
+        .unwrap()
+    }
+
+    fn at(seconds: u64) -> Timestamp {
+        Timestamp::from_millis(T0).plus_seconds(seconds)
+    }
+
+    fn job(instance_ids: &[&str]) -> JobReport {
+        JobReport {
+            command_id: Some(COMMAND.into()),
+            comment: "makenaide:run-1".into(),
+            document_name: "AWS-RunShellScript".into(),
+            instance_ids: instance_ids.iter().map(|s| s.to_string()).collect(),
+            reused_existing: false,
+            dry_run: false,
+            sent_at: at(0),
+            deadline: at(3600),
+            timeout_seconds: 3600,
+        }
+    }
+
+    fn event(input: Value, job: Option<&JobReport>) -> Value {
+        let mut event = json!({"input": input, "execution": {"name": "run-1", "startTime": "2026-11-22T01:00:00Z"}});
+        if let Some(job) = job {
+            event["job"] = serde_json::to_value(job).unwrap();
+        }
+        event
+    }
+
+    fn describe_returns(states: &'static [(&'static str, &'static str)]) -> Rule {
+        let expected: Vec<String> = states.iter().map(|(id, _)| id.to_string()).collect();
+        mock!(aws_sdk_ec2::Client::describe_instances)
+            .match_requests(move |r| r.instance_ids() == expected.as_slice())
+            .then_output(move || {
+                let mut reservation = Reservation::builder();
+                for (id, state) in states {
+                    reservation = reservation.instances(
+                        Instance::builder()
+                            .instance_id(*id)
+                            .state(
+                                InstanceState::builder()
+                                    .name(InstanceStateName::from(*state))
+                                    .build(),
+                            )
+                            .build(),
+                    );
+                }
+                DescribeInstancesOutput::builder()
+                    .reservations(reservation.build())
+                    .build()
+            })
+    }
+
+    fn invocation_output(status: &str, code: i32) -> GetCommandInvocationOutput {
+        GetCommandInvocationOutput::builder()
+            .command_id(COMMAND)
+            .status(CommandInvocationStatus::from(status))
+            .response_code(code)
+            .build()
+    }
+
+    /// GetCommandInvocation for exactly this command on `instance`.
+    fn invocation_returns(instance: &'static str, status: &'static str, code: i32) -> Rule {
+        mock!(Client::get_command_invocation)
+            .match_requests(move |r| {
+                r.command_id() == Some(COMMAND) && r.instance_id() == Some(instance)
+            })
+            .then_output(move || invocation_output(status, code))
+    }
+
+    fn aws(ec2_rules: &[&Rule], ssm_rules: &[&Rule]) -> Aws {
+        Aws {
+            ec2: Ec2::new(mock_client!(
+                aws_sdk_ec2,
+                RuleMode::MatchAny,
+                ec2_rules,
+                |c| c.retry_config(fast_retries())
+            )),
+            ssm: Ssm::new(mock_client!(
+                aws_sdk_ssm,
+                RuleMode::MatchAny,
+                ssm_rules,
+                |c| c.retry_config(fast_retries())
+            )),
+        }
+    }
+
+    // ---- pure decisions ----
+
+    #[test]
+    fn verdict_table() {
+        use Failure::*;
+        use Verdict::*;
+        let states = [
+            "pending",
+            "running",
+            "stopping",
+            "stopped",
+            "shutting-down",
+            "terminated",
+        ];
+        let gone = Fail(InstanceGone);
+        // command status -> expected verdict for each instance state above
+        let table: [(Option<&str>, [Verdict; 6]); 14] = [
+            (
+                None,
+                [
+                    InProgress,
+                    InProgress,
+                    Fail(NeverStarted),
+                    Fail(NeverStarted),
+                    gone,
+                    gone,
+                ],
+            ),
+            (
+                Some("Pending"),
+                [
+                    InProgress,
+                    InProgress,
+                    Fail(NeverStarted),
+                    Fail(NeverStarted),
+                    gone,
+                    gone,
+                ],
+            ),
+            (
+                Some("Delayed"),
+                [
+                    InProgress,
+                    InProgress,
+                    Fail(NeverStarted),
+                    Fail(NeverStarted),
+                    gone,
+                    gone,
+                ],
+            ),
+            (
+                Some("InProgress"),
+                [
+                    InProgress,
+                    InProgress,
+                    StoppedItself,
+                    StoppedItself,
+                    gone,
+                    gone,
+                ],
+            ),
+            (
+                Some("Cancelling"),
+                [
+                    InProgress,
+                    InProgress,
+                    StoppedItself,
+                    StoppedItself,
+                    gone,
+                    gone,
+                ],
+            ),
+            (
+                Some("Success"),
+                [Succeeded, Succeeded, Succeeded, Succeeded, gone, gone],
+            ),
+            (
+                Some("Failed"),
+                [
+                    Fail(CommandFailed),
+                    Fail(CommandFailed),
+                    Fail(CommandFailed),
+                    Fail(CommandFailed),
+                    gone,
+                    gone,
+                ],
+            ),
+            (
+                Some("Undeliverable"),
+                [
+                    Fail(CommandFailed),
+                    Fail(CommandFailed),
+                    Fail(CommandFailed),
+                    Fail(CommandFailed),
+                    gone,
+                    gone,
+                ],
+            ),
+            (
+                Some("Terminated"),
+                [
+                    Fail(CommandFailed),
+                    Fail(CommandFailed),
+                    Fail(CommandFailed),
+                    Fail(CommandFailed),
+                    gone,
+                    gone,
+                ],
+            ),
+            (
+                Some("Cancelled"),
+                [
+                    Fail(Cancelled),
+                    Fail(Cancelled),
+                    Fail(Cancelled),
+                    Fail(Cancelled),
+                    gone,
+                    gone,
+                ],
+            ),
+            (
+                Some("TimedOut"),
+                [
+                    Fail(TimedOut),
+                    Fail(TimedOut),
+                    Fail(TimedOut),
+                    Fail(TimedOut),
+                    gone,
+                    gone,
+                ],
+            ),
+            (
+                Some("DeliveryTimedOut"),
+                [
+                    Fail(TimedOut),
+                    Fail(TimedOut),
+                    Fail(TimedOut),
+                    Fail(TimedOut),
+                    gone,
+                    gone,
+                ],
+            ),
+            (
+                Some("ExecutionTimedOut"),
+                [
+                    Fail(TimedOut),
+                    Fail(TimedOut),
+                    Fail(TimedOut),
+                    Fail(TimedOut),
+                    gone,
+                    gone,
+                ],
+            ),
+            // An unknown future status counts as still running.
+            (
+                Some("SomethingNew"),
+                [
+                    InProgress,
+                    InProgress,
+                    StoppedItself,
+                    StoppedItself,
+                    gone,
+                    gone,
+                ],
+            ),
+        ];
+        for (status, expected) in table {
+            for (state, want) in states.iter().zip(expected) {
+                assert_eq!(decide(state, status), want, "{state} {status:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn failure_names() {
+        use Failure::*;
+        let names: Vec<_> = [
+            CommandFailed,
+            Cancelled,
+            NeverStarted,
+            TimedOut,
+            InstanceGone,
+        ]
+        .map(Failure::name)
+        .into_iter()
+        .collect();
+        assert_eq!(
+            names,
+            [
+                ErrorName::JobFailed,
+                ErrorName::JobFailed,
+                ErrorName::JobFailed,
+                ErrorName::JobTimeout,
+                ErrorName::Ec2UnrecoverableState
+            ]
+        );
+    }
+
+    fn inv(
+        id: &str,
+        state: &str,
+        status: Option<&str>,
+        exit_code: Option<i32>,
+    ) -> InvocationReport {
+        InvocationReport {
+            instance_id: id.into(),
+            instance_state: state.into(),
+            command_status: status.map(str::to_string),
+            exit_code,
+        }
+    }
+
+    #[test]
+    fn assessment_table() {
+        use ErrorName::*;
+        let ok = inv(I1, "running", Some("Success"), Some(0));
+        let busy = inv(I2, "running", Some("InProgress"), None);
+        let down = inv(I2, "stopped", Some("InProgress"), None);
+        let failed = inv(I2, "running", Some("Failed"), Some(2));
+        let timed_out = inv(I1, "running", Some("TimedOut"), None);
+        let gone = inv(I1, "terminated", Some("InProgress"), None);
+        /// Done with an outcome, not done yet, or the error name.
+        type Expected = Result<Option<JobOutcome>, ErrorName>;
+        // (invocations, seconds after sending, expected)
+        let cases: Vec<(Vec<&InvocationReport>, u64, Expected)> = vec![
+            (vec![&ok], 10, Ok(Some(JobOutcome::Success))),
+            (vec![&ok], 4000, Ok(Some(JobOutcome::Success))),
+            (vec![&busy], 3600, Ok(None)),
+            (vec![&busy], 3601, Err(JobTimeout)),
+            (vec![&down], 10, Ok(Some(JobOutcome::InstanceStoppedItself))),
+            (
+                vec![&down],
+                4000,
+                Ok(Some(JobOutcome::InstanceStoppedItself)),
+            ),
+            (
+                vec![&ok, &down],
+                10,
+                Ok(Some(JobOutcome::InstanceStoppedItself)),
+            ),
+            (vec![&ok, &busy], 10, Ok(None)),
+            (vec![&busy, &failed], 10, Err(JobFailed)),
+            (vec![&failed], 4000, Err(JobFailed)),
+            // The most informative failure wins, whatever the worker order.
+            (vec![&gone, &failed], 10, Err(JobFailed)),
+            (vec![&timed_out, &failed], 10, Err(JobFailed)),
+            (vec![&gone, &busy], 10, Err(Ec2UnrecoverableState)),
+            (vec![&gone, &timed_out], 10, Err(JobTimeout)),
+        ];
+        let job = job(&[I1, I2]);
+        for (invocations, seconds, expected) in cases {
+            let invocations: Vec<InvocationReport> = invocations.into_iter().cloned().collect();
+            let result = assess(&job, COMMAND, &invocations, at(seconds)).map_err(|e| e.name);
+            assert_eq!(result, expected, "{invocations:?} at {seconds}");
+        }
+    }
+
+    #[test]
+    fn failure_messages_name_the_worker_and_mention_the_others() {
+        let job = job(&[I1, I2]);
+        let invocations = [
+            inv(I1, "running", Some("InProgress"), None),
+            inv(I2, "running", Some("Failed"), Some(2)),
+        ];
+        let error = assess(&job, COMMAND, &invocations, at(10)).unwrap_err();
+        assert_eq!(
+            error.message,
+            format!(
+                "the job failed on {I2}: command {COMMAND} is Failed with exit code 2; other workers: {I1} running, command InProgress"
+            )
+        );
+        let invocations = [inv(I1, "stopped", Some("Pending"), None)];
+        let error = assess(&job, COMMAND, &invocations, at(10)).unwrap_err();
+        assert_eq!(error.name, ErrorName::JobFailed);
+        assert_eq!(
+            error.message,
+            format!(
+                "the job did not run on {I1}: the instance is stopped while command {COMMAND} is still Pending"
+            )
+        );
+        let invocations = [inv(I1, "running", None, None)];
+        let error = assess(&job, COMMAND, &invocations, at(3601)).unwrap_err();
+        assert_eq!(
+            error.message,
+            format!(
+                "the job did not end by its deadline 2026-11-22T02:00:00Z (3600 s after command {COMMAND} was sent at 2026-11-22T01:00:00Z; execution input jobTimeoutSeconds, default JOB_TIMEOUT_SECONDS): {I1} running, command not visible yet"
+            )
+        );
+    }
+
+    // ---- handler ----
+
+    #[tokio::test]
+    async fn succeeded_command_is_done() {
+        let describe = describe_returns(&[(I1, "running")]);
+        let invocation = invocation_returns(I1, "Success", 0);
+        let report = handle(
+            &aws(&[&describe], &[&invocation]),
+            &settings(),
+            event(json!({}), Some(&job(&[I1]))),
+            at(120),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            report,
+            PollReport {
+                done: true,
+                outcome: Some(JobOutcome::Success),
+                invocations: vec![inv(I1, "running", Some("Success"), Some(0))],
+                checked_at: at(120),
+                deadline: at(3600),
+                retry_after_seconds: 45,
+            }
+        );
+        assert_eq!((describe.num_calls(), invocation.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn running_command_is_not_done() {
+        let describe = describe_returns(&[(I1, "running")]);
+        let invocation = invocation_returns(I1, "InProgress", -1);
+        let report = handle(
+            &aws(&[&describe], &[&invocation]),
+            &settings(),
+            event(json!({}), Some(&job(&[I1]))),
+            at(120),
+        )
+        .await
+        .unwrap();
+        assert!(!report.done);
+        assert_eq!(report.outcome, None);
+        assert_eq!(report.retry_after_seconds, 45);
+        assert_eq!(
+            report.invocations,
+            [inv(I1, "running", Some("InProgress"), None)]
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["retryAfterSeconds"], json!(45));
+        assert_eq!(json["done"], json!(false));
+    }
+
+    #[tokio::test]
+    async fn failed_command_fails_with_its_exit_code() {
+        let describe = describe_returns(&[(I1, "running")]);
+        let invocation = invocation_returns(I1, "Failed", 3);
+        let error = handle(
+            &aws(&[&describe], &[&invocation]),
+            &settings(),
+            event(json!({}), Some(&job(&[I1]))),
+            at(120),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.name, ErrorName::JobFailed);
+        assert!(!error.name.is_retryable());
+        assert!(
+            error.message.contains(&format!("failed on {I1}")),
+            "{}",
+            error.message
+        );
+        assert!(
+            error.message.contains("Failed with exit code 3"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[tokio::test]
+    async fn ssm_timeout_and_cancel_fail() {
+        for (status, name) in [
+            ("TimedOut", ErrorName::JobTimeout),
+            ("Cancelled", ErrorName::JobFailed),
+        ] {
+            let describe = describe_returns(&[(I1, "running")]);
+            let invocation = invocation_returns(I1, status, -1);
+            let error = handle(
+                &aws(&[&describe], &[&invocation]),
+                &settings(),
+                event(json!({}), Some(&job(&[I1]))),
+                at(120),
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(error.name, name, "{status}");
+            assert!(
+                error.message.contains(status) && error.message.contains(I1),
+                "{}",
+                error.message
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_went_down_under_its_command_stopped_itself() {
+        let cases: [(&'static [(&str, &str)], &str); 2] = [
+            (&[(I1, "stopped")], "stopped"),
+            (&[(I1, "stopping")], "stopping"),
+        ];
+        for (states, state) in cases {
+            let describe = describe_returns(states);
+            let invocation = invocation_returns(I1, "InProgress", -1);
+            let report = handle(
+                &aws(&[&describe], &[&invocation]),
+                &settings(),
+                event(json!({}), Some(&job(&[I1]))),
+                at(120),
+            )
+            .await
+            .unwrap();
+            assert!(report.done, "{state}");
+            assert_eq!(report.outcome, Some(JobOutcome::InstanceStoppedItself));
+            assert_eq!(report.invocations[0].instance_state, state);
+            assert_eq!(invocation.num_calls(), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn invocation_not_visible_yet_is_still_running() {
+        let describe = describe_returns(&[(I1, "running")]);
+        let invocation = mock!(Client::get_command_invocation)
+            .match_requests(|r| r.command_id() == Some(COMMAND) && r.instance_id() == Some(I1))
+            .then_http_response(|| json_error(400, "InvocationDoesNotExist", ""));
+        let report = handle(
+            &aws(&[&describe], &[&invocation]),
+            &settings(),
+            event(json!({}), Some(&job(&[I1]))),
+            at(2),
+        )
+        .await
+        .unwrap();
+        assert!(!report.done);
+        assert_eq!(report.invocations, [inv(I1, "running", None, None)]);
+        assert_eq!(invocation.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn past_the_deadline_the_job_times_out() {
+        let describe = describe_returns(&[(I1, "running")]);
+        let invocation = invocation_returns(I1, "InProgress", -1);
+        let aws = aws(&[&describe], &[&invocation]);
+        handle(
+            &aws,
+            &settings(),
+            event(json!({}), Some(&job(&[I1]))),
+            at(3600),
+        )
+        .await
+        .unwrap();
+        let error = handle(
+            &aws,
+            &settings(),
+            event(json!({}), Some(&job(&[I1]))),
+            at(3601),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.name, ErrorName::JobTimeout);
+        assert!(
+            error.message.contains("deadline 2026-11-22T02:00:00Z"),
+            "{}",
+            error.message
+        );
+        assert!(
+            error.message.contains("jobTimeoutSeconds")
+                && error.message.contains("JOB_TIMEOUT_SECONDS")
+        );
+    }
+
+    #[tokio::test]
+    async fn dry_run_is_done_without_any_call() {
+        let describe = describe_returns(&[(I1, "running")]);
+        let invocation = invocation_returns(I1, "Success", 0);
+        let mut dry = job(&[I1]);
+        dry.dry_run = true;
+        dry.command_id = None;
+        for (input, job) in [(json!({"dryRun": true}), &dry), (json!({}), &dry)] {
+            let report = handle(
+                &aws(&[&describe], &[&invocation]),
+                &settings(),
+                event(input, Some(job)),
+                at(1),
+            )
+            .await
+            .unwrap();
+            assert!(report.done);
+            assert_eq!(report.outcome, Some(JobOutcome::DryRun));
+            assert!(report.invocations.is_empty());
+            assert_eq!(report.deadline, at(3600));
+        }
+        // A dry-run execution whose job block has no command id.
+        let mut no_command = job(&[I1]);
+        no_command.command_id = None;
+        let report = handle(
+            &aws(&[&describe], &[&invocation]),
+            &settings(),
+            event(json!({"dryRun": true}), Some(&no_command)),
+            at(1),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.outcome, Some(JobOutcome::DryRun));
+        assert_eq!((describe.num_calls(), invocation.num_calls()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn two_workers_each_asked_about_their_own_invocation() {
+        let describe = describe_returns(&[(I1, "running"), (I2, "running")]);
+        let (first, second) = (
+            invocation_returns(I1, "Success", 0),
+            invocation_returns(I2, "InProgress", -1),
+        );
+        let report = handle(
+            &aws(&[&describe], &[&first, &second]),
+            &settings(),
+            event(json!({}), Some(&job(&[I1, I2]))),
+            at(60),
+        )
+        .await
+        .unwrap();
+        assert!(!report.done);
+        assert_eq!(
+            report.invocations,
+            [
+                inv(I1, "running", Some("Success"), Some(0)),
+                inv(I2, "running", Some("InProgress"), None)
+            ]
+        );
+        assert_eq!(
+            (describe.num_calls(), first.num_calls(), second.num_calls()),
+            (1, 1, 1)
+        );
+
+        // One succeeded, the other shut itself down.
+        let describe = describe_returns(&[(I1, "running"), (I2, "stopped")]);
+        let (first, second) = (
+            invocation_returns(I1, "Success", 0),
+            invocation_returns(I2, "InProgress", -1),
+        );
+        let report = handle(
+            &aws(&[&describe], &[&first, &second]),
+            &settings(),
+            event(json!({}), Some(&job(&[I1, I2]))),
+            at(60),
+        )
+        .await
+        .unwrap();
+        assert!(report.done);
+        assert_eq!(report.outcome, Some(JobOutcome::InstanceStoppedItself));
+
+        // Both succeeded.
+        let describe = describe_returns(&[(I1, "running"), (I2, "running")]);
+        let (first, second) = (
+            invocation_returns(I1, "Success", 0),
+            invocation_returns(I2, "Success", 0),
+        );
+        let report = handle(
+            &aws(&[&describe], &[&first, &second]),
+            &settings(),
+            event(json!({}), Some(&job(&[I1, I2]))),
+            at(60),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.outcome, Some(JobOutcome::Success));
+
+        // One failed while the other still runs: the step fails and names both.
+        let describe = describe_returns(&[(I1, "running"), (I2, "running")]);
+        let (first, second) = (
+            invocation_returns(I1, "InProgress", -1),
+            invocation_returns(I2, "Failed", 1),
+        );
+        let error = handle(
+            &aws(&[&describe], &[&first, &second]),
+            &settings(),
+            event(json!({}), Some(&job(&[I1, I2]))),
+            at(60),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.name, ErrorName::JobFailed);
+        assert!(
+            error.message.contains(I1) && error.message.contains(I2),
+            "{}",
+            error.message
+        );
+    }
+
+    #[tokio::test]
+    async fn a_gone_worker_is_unrecoverable() {
+        let describe = describe_returns(&[(I1, "terminated")]);
+        let invocation = invocation_returns(I1, "InProgress", -1);
+        let error = handle(
+            &aws(&[&describe], &[&invocation]),
+            &settings(),
+            event(json!({}), Some(&job(&[I1]))),
+            at(60),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.name, ErrorName::Ec2UnrecoverableState);
+        assert!(
+            error.message.contains(&format!("{I1} is terminated")),
+            "{}",
+            error.message
+        );
+    }
+
+    #[tokio::test]
+    async fn persistent_throttling_is_the_retryable_name() {
+        let describe = describe_returns(&[(I1, "running")]);
+        let invocation = mock!(Client::get_command_invocation)
+            .sequence()
+            .http_response(|| json_error(400, "ThrottlingException", "Rate exceeded"))
+            .repeatedly()
+            .build();
+        let error = handle(
+            &aws(&[&describe], &[&invocation]),
+            &settings(),
+            event(json!({}), Some(&job(&[I1]))),
+            at(60),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.name, ErrorName::AwsThrottled);
+        assert!(error.name.is_retryable());
+        assert!(
+            error
+                .message
+                .contains("ssm:GetCommandInvocation failed with ThrottlingException"),
+            "{}",
+            error.message
+        );
+        assert_eq!(invocation.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_by_the_sdk_then_succeeds() {
+        let describe = describe_returns(&[(I1, "running")]);
+        let invocation = mock!(Client::get_command_invocation)
+            .sequence()
+            .http_response(|| json_error(400, "ThrottlingException", "Rate exceeded"))
+            .times(2)
+            .output(|| invocation_output("Success", 0))
+            .build();
+        let report = handle(
+            &aws(&[&describe], &[&invocation]),
+            &settings(),
+            event(json!({}), Some(&job(&[I1]))),
+            at(60),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.outcome, Some(JobOutcome::Success));
+        assert_eq!(invocation.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn bad_documents_fail_before_any_aws_call() {
+        let describe = describe_returns(&[(I1, "running")]);
+        let invocation = invocation_returns(I1, "Success", 0);
+        let mut no_command = job(&[I1]);
+        no_command.command_id = None;
+        let stranger = job(&["i-0aaaaaaaaaaaaaaaa"]);
+        let empty = job(&[]);
+        let cases = [
+            (event(json!({}), None), "`job`"),
+            (
+                event(json!({"dryRun": "no"}), Some(&job(&[I1]))),
+                "`dryRun`",
+            ),
+            (event(json!({}), Some(&no_command)), "`job.commandId`"),
+            (event(json!({}), Some(&stranger)), "i-0aaaaaaaaaaaaaaaa"),
+            (event(json!({}), Some(&empty)), "`job.instanceIds`"),
+            (json!({"input": {}, "job": {"commandId": 7}}), "malformed"),
+        ];
+        for (event, needle) in cases {
+            let error = handle(
+                &aws(&[&describe], &[&invocation]),
+                &settings(),
+                event,
+                at(60),
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(error.name, ErrorName::InvalidInput, "{needle}");
+            assert!(error.message.contains(needle), "{}", error.message);
+        }
+        assert_eq!((describe.num_calls(), invocation.num_calls()), (0, 0));
+    }
+
+    #[test]
+    fn missing_configuration_names_the_variable() {
+        let error = Settings::from_env(&Env::from_pairs(&[])).unwrap_err();
+        assert_eq!(error.name, ErrorName::ConfigError);
+        assert!(error.message.contains("WORKER_INSTANCE_IDS"));
+    }
+}
