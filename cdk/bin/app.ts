@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// The CDK app entry (cdk.json). Region and account come from the environment
+// the CDK CLI sets from your credentials (CDK_DEFAULT_ACCOUNT / _REGION).
+// Without credentials (an offline `make synth`) the template is
+// environment-agnostic: ARNs use AWS::Region and AWS::AccountId.
+import { ConfigError } from '../lib/config';
+import { DefinitionError } from '../lib/definition';
+import { buildApp } from '../lib/app';
+
+try {
+  const account = process.env.CDK_DEFAULT_ACCOUNT;
+  const region = process.env.CDK_DEFAULT_REGION;
+  const { app } = buildApp({ env: account ? { account, region } : undefined });
+  app.synth();
+} catch (e) {
+  if (e instanceof ConfigError || e instanceof DefinitionError) {
+    process.stderr.write(`error: ${e.message}\n`);
+    process.exit(1);
+  }
+  throw e;
+}

@@ -1,0 +1,72 @@
+import * as path from 'node:path';
+import { App, Environment, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ConfigError, loadConfig, OrchestratorConfig } from './config';
+import { lambdaTaskTimeoutSeconds, readDefinition } from './definition';
+import { OrchestratorStack } from './stack';
+
+/** The repository root: cdk/ is one level below it (also from cdk/dist/lib). */
+export const REPO_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../..' : '../..');
+export const CDK_DIR = path.join(REPO_ROOT, 'cdk');
+export const DEFAULT_CONFIG_FILE = path.join(CDK_DIR, 'config.json');
+export const DEFAULT_DEFINITION_FILE = path.join(REPO_ROOT, 'statemachine', 'workflow.asl.json');
+export const CARGO_MANIFEST = path.join(REPO_ROOT, 'Cargo.toml');
+
+export interface BuildOptions {
+  /** CDK context: `config` (file), `placeholderCode`, `definitionFile` and config field overrides. */
+  readonly context?: Record<string, unknown>;
+  /** A config object merged over the file (tests). */
+  readonly configBase?: Record<string, unknown>;
+  /** Skip reading cdk/config.json (tests that give the whole config). */
+  readonly noConfigFile?: boolean;
+  readonly outdir?: string;
+  /** Account and region; undefined gives an environment-agnostic template. */
+  readonly env?: Environment;
+}
+
+export interface Built {
+  readonly app: App;
+  readonly stack: OrchestratorStack;
+  readonly config: OrchestratorConfig;
+}
+
+function truthy(v: unknown): boolean {
+  return v === true || v === 'true' || v === '1';
+}
+
+/**
+ * Builds the app in-process (tests call this, bin/app.ts too). Throws
+ * ConfigError or DefinitionError with a message naming the field or file.
+ */
+export function buildApp(opts: BuildOptions = {}): Built {
+  const app = new App({
+    outdir: opts.outdir,
+    context: opts.context,
+    analyticsReporting: false,
+  });
+  const context = app.node.getAllContext() as Record<string, unknown>;
+  const configFile = opts.noConfigFile ? undefined : path.resolve(String(context.config ?? DEFAULT_CONFIG_FILE));
+  const config = loadConfig({ file: configFile, base: opts.configBase, context });
+  const definitionFile = path.resolve(String(context.definitionFile ?? DEFAULT_DEFINITION_FILE));
+  const taskTimeout = lambdaTaskTimeoutSeconds(readDefinition(definitionFile).asl);
+  if (taskTimeout !== undefined && config.lambda.timeoutSeconds >= taskTimeout) {
+    throw new ConfigError(configFile ?? 'in-memory config', [
+      `lambda.timeoutSeconds: ${config.lambda.timeoutSeconds} must be below ${taskTimeout}, the TimeoutSeconds of the Lambda Tasks ` +
+        `in ${path.relative(process.cwd(), definitionFile)}: the function must report its own error before the Task times out`,
+    ]);
+  }
+
+  const stack = new OrchestratorStack(app, config.stackName, {
+    env: opts.env,
+    config,
+    cargoManifest: CARGO_MANIFEST,
+    definitionFile,
+    buildDir: path.join(app.outdir, 'makenaide-build'),
+    placeholderCode: truthy(context.placeholderCode),
+    tags: { Project: 'makenaide-orchestrator', Workflow: config.workflowName },
+  });
+  // cdk-nag: any unacknowledged AwsSolutions finding interrupts synthesis; the
+  // acknowledgments (with their reasons) are copied into the template Metadata.
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true, writeSuppressionsToCloudFormation: true }));
+  return { app, stack, config };
+}

@@ -1,0 +1,52 @@
+/**
+ * THE one place that lists the IAM actions this app grants on `Resource: "*"`,
+ * and why. Everything else is scoped to the configured DB instance, the
+ * configured worker instances, the AWS-RunShellScript document, the six
+ * functions, the state machine, the queue or the log groups. The tests fail
+ * on any `*` statement whose actions are not listed here, and cdk/README.md
+ * mirrors this list (a test checks that too).
+ */
+export interface UnscopedAction {
+  readonly action: string;
+  /** Which roles get it. */
+  readonly grantedTo: string;
+  /** Why it cannot be scoped (per the AWS Service Authorization Reference). */
+  readonly reason: string;
+  /** A condition that narrows it, if any. */
+  readonly condition?: string;
+}
+
+const LOG_DELIVERY =
+  'Step Functions vended logs: the CloudWatch Logs log-delivery APIs take no resource; AWS documents `*` for state machine logging';
+const XRAY = 'X-Ray has no resource types; only granted when `tracing` is true';
+
+export const UNSCOPED_ACTIONS: readonly UnscopedAction[] = [
+  { action: 'ec2:DescribeInstances', grantedTo: 'ec2_start, poll_ec2_state', reason: 'EC2 Describe* actions support no resource-level permissions' },
+  { action: 'ssm:DescribeInstanceInformation', grantedTo: 'ec2_start', reason: 'no resource type (lists managed-node agent status)' },
+  { action: 'ssm:ListCommands', grantedTo: 'ssm_launch, poll_ec2_state', reason: 'no resource type' },
+  { action: 'ssm:GetCommandInvocation', grantedTo: 'poll_ec2_state', reason: 'no resource type' },
+  {
+    action: 'cloudwatch:PutMetricData',
+    grantedTo: 'emit_metrics',
+    reason: 'no resource type',
+    condition: '`cloudwatch:namespace` equals the configured `metricsNamespace`',
+  },
+  { action: 'logs:CreateLogDelivery', grantedTo: 'state machine', reason: LOG_DELIVERY },
+  { action: 'logs:GetLogDelivery', grantedTo: 'state machine', reason: LOG_DELIVERY },
+  { action: 'logs:UpdateLogDelivery', grantedTo: 'state machine', reason: LOG_DELIVERY },
+  { action: 'logs:DeleteLogDelivery', grantedTo: 'state machine', reason: LOG_DELIVERY },
+  { action: 'logs:ListLogDeliveries', grantedTo: 'state machine', reason: LOG_DELIVERY },
+  { action: 'logs:PutResourcePolicy', grantedTo: 'state machine', reason: LOG_DELIVERY },
+  { action: 'logs:DescribeResourcePolicies', grantedTo: 'state machine', reason: LOG_DELIVERY },
+  { action: 'logs:DescribeLogGroups', grantedTo: 'state machine', reason: LOG_DELIVERY },
+  { action: 'xray:PutTraceSegments', grantedTo: 'state machine and functions (tracing only)', reason: XRAY },
+  { action: 'xray:PutTelemetryRecords', grantedTo: 'state machine and functions (tracing only)', reason: XRAY },
+  { action: 'xray:GetSamplingRules', grantedTo: 'state machine (tracing only)', reason: XRAY },
+  { action: 'xray:GetSamplingTargets', grantedTo: 'state machine (tracing only)', reason: XRAY },
+];
+
+export const UNSCOPED_ACTION_NAMES: ReadonlySet<string> = new Set(UNSCOPED_ACTIONS.map((a) => a.action));
+
+export function unscopedReason(actions: string[]): string {
+  return `Only actions AWS cannot scope get Resource "*" (listed in cdk/lib/unscoped.ts and cdk/README.md): ${actions.join(', ')}`;
+}

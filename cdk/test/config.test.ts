@@ -1,0 +1,232 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import { DEFAULT_CONFIG_FILE } from '../lib/app';
+import { checkCron, ConfigError, cronIntervalHours, DEFAULTS, FIELD_KINDS, loadConfig, validateConfig } from '../lib/config';
+import { REPO_ROOT, synth, tempDir } from './helpers';
+
+const VALID = {
+  dbInstanceIdentifier: 'makenaide-db',
+  workerInstanceIds: ['i-0123456789abcdef0'],
+  jobCommands: ['./run_batch.sh'],
+  jobWorkingDirectory: '/home/ec2-user/makenaide',
+};
+
+/** Validation problems of VALID with `patch` applied ([] when it passes). */
+function problems(patch: Record<string, unknown>, remove: string[] = []): string[] {
+  const raw: Record<string, unknown> = { ...VALID, ...patch };
+  for (const k of remove) delete raw[k];
+  try {
+    validateConfig(raw);
+    return [];
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    return e.problems;
+  }
+}
+
+function assertProblem(patch: Record<string, unknown>, field: string, pattern: RegExp, remove: string[] = []): void {
+  const found = problems(patch, remove);
+  assert.ok(
+    found.some((p) => p.startsWith(`${field}: `) && pattern.test(p)),
+    `expected a problem naming ${field} matching ${pattern}, got ${JSON.stringify(found)}`,
+  );
+}
+
+describe('config validation', () => {
+  test('the four required fields are enough; the rest defaults to the contract defaults', () => {
+    const c = validateConfig({ ...VALID });
+    assert.equal(c.timeouts.jobSeconds, 3600);
+    assert.equal(c.timeouts.jobMaxSeconds, 10800);
+    assert.equal(c.timeouts.rdsReadySeconds, 1800);
+    assert.equal(c.timeouts.ec2ReadySeconds, 900);
+    assert.deepEqual(c.pollSeconds, { rds: 30, ec2: 15, job: 60 });
+    assert.equal(c.rdsStopPolicy, 'always');
+    assert.equal(c.metricsNamespace, 'Makenaide/Orchestrator');
+    assert.equal(c.workflowName, 'makenaide');
+    assert.equal(c.scheduleIntervalHours, 4);
+    assert.deepEqual(c.schedule, {
+      enabled: true,
+      cron: '0 1,5,9,13,17,21 * * ? *',
+      timeZone: 'Asia/Seoul',
+      input: {},
+      retryAttempts: 3,
+      maximumEventAgeSeconds: 3600,
+    });
+    assert.equal(c.logRetentionDays, 7);
+    assert.equal(c.tracing, false);
+    assert.equal(c.alarmEmail, null);
+    assert.deepEqual(c.lambda, { memorySizeMb: 128, timeoutSeconds: 20 });
+    assert.equal(c.stateMachineTimeoutSeconds, 16200);
+  });
+
+  test('the committed cdk/config.json is valid and spells out every default', () => {
+    const c = loadConfig({ file: DEFAULT_CONFIG_FILE });
+    const file = JSON.parse(fs.readFileSync(DEFAULT_CONFIG_FILE, 'utf8'));
+    for (const key of Object.keys(DEFAULTS)) assert.deepEqual(file[key], (DEFAULTS as Record<string, unknown>)[key], key);
+    assert.equal(c.stackName, 'MakenaideOrchestrator');
+  });
+
+  test('a missing instance id fails naming the field', () => {
+    assertProblem({}, 'workerInstanceIds', /required/, ['workerInstanceIds']);
+    assertProblem({ workerInstanceIds: [] }, 'workerInstanceIds', /non-empty/);
+  });
+
+  test('a malformed instance id fails naming the field and index', () => {
+    assertProblem({ workerInstanceIds: ['i-0123456789abcdef0', 'i-123'] }, 'workerInstanceIds[1]', /not an EC2 instance id/);
+    assertProblem({ workerInstanceIds: ['i-0123456789abcdef0', 'i-0123456789abcdef0'] }, 'workerInstanceIds[1]', /twice/);
+  });
+
+  for (const [cron, pattern] of [
+    ['0 1 * * *', /6 fields/],
+    ['cron(0 1 * * ? *)', /6 fields|malformed/],
+    ['0 1 * * * *', /exactly one of day-of-month and day-of-week/],
+    ['0 1 ? * ? *', /exactly one of day-of-month and day-of-week/],
+    ['61 1 * * ? *', /61 is out of range 0-59/],
+    ['0 24 * * ? *', /24 is out of range 0-23/],
+    ['0 1-x * * ? *', /hours field/],
+    ['0 1 * FOO ? *', /month field/],
+  ] as const) {
+    test(`a malformed schedule fails naming schedule.cron: ${cron}`, () => assertProblem({ schedule: { cron } }, 'schedule.cron', pattern));
+  }
+
+  test('valid cron expressions pass', () => {
+    for (const cron of ['0 1,5,9,13,17,21 * * ? *', '0/15 * * * ? *', '30 2 ? * MON-FRI *', '0 12 1 * ? 2027', '0 */4 * * ? *', '0 3 ? * 2#1 *', '0 3 L * ? *']) {
+      assert.equal(checkCron(cron), undefined, cron);
+    }
+  });
+
+  test('the cron interval consistency helper', () => {
+    assert.equal(cronIntervalHours('0 1,5,9,13,17,21 * * ? *'), 4);
+    assert.equal(cronIntervalHours('0 */6 * * ? *'), 6);
+    assert.equal(cronIntervalHours('0 3 * * ? *'), 24);
+    assert.equal(cronIntervalHours('0 1,2,9 * * ? *'), undefined);
+    assert.equal(cronIntervalHours('30 2 ? * MON-FRI *'), undefined);
+  });
+
+  test('field-by-field rejections name the field', () => {
+    assertProblem({ schedule: { timeZone: 'Asia/Tokio' } }, 'schedule.timeZone', /not an IANA time zone/);
+    assertProblem({ dbInstanceIdentifier: '1db' }, 'dbInstanceIdentifier', /not an RDS DB instance identifier/);
+    assertProblem({ dbInstanceIdentifier: 'db--x' }, 'dbInstanceIdentifier', /not an RDS/);
+    assertProblem({ jobCommands: [] }, 'jobCommands', /non-empty/);
+    assertProblem({ jobCommands: ['ok', ''] }, 'jobCommands[1]', /non-empty/);
+    assertProblem({ jobWorkingDirectory: 'relative/dir' }, 'jobWorkingDirectory', /absolute/);
+    assertProblem({ rdsStopPolicy: 'never' }, 'rdsStopPolicy', /always, leave-as-found/);
+    assertProblem({ metricsNamespace: 'AWS/Mine' }, 'metricsNamespace', /reserved/);
+    assertProblem({ logRetentionDays: 8 }, 'logRetentionDays', /not a CloudWatch Logs retention/);
+    assertProblem({ alarmEmail: 'not-an-email' }, 'alarmEmail', /not an email/);
+    assertProblem({ timeouts: { jobSeconds: 20000 } }, 'timeouts.jobSeconds', /exceeds timeouts.jobMaxSeconds/);
+    assertProblem({ timeouts: { rdsReadySeconds: 'long' } }, 'timeouts.rdsReadySeconds', /integer/);
+    assertProblem({ pollSeconds: { job: 0 } }, 'pollSeconds.job', /out of range/);
+    assertProblem({ scheduleIntervalHours: 0 }, 'scheduleIntervalHours', /hours/);
+    assertProblem({ priceOverrides: { 't3.medium': -1 } }, 'priceOverrides.t3.medium', /price/);
+    assertProblem({ priceOverrides: { medium: 1 } }, 'priceOverrides.medium', /instance type/);
+    assertProblem({ schedule: { input: { dryrun: true } } }, 'schedule.input.dryrun', /unknown config field/);
+    assertProblem({ schedule: { input: { jobTimeoutSeconds: 99999 } } }, 'schedule.input.jobTimeoutSeconds', /60\.\.10800/);
+    assertProblem({ schedule: { enabled: 'yes' } }, 'schedule.enabled', /true or false/);
+    assertProblem({ lambda: { memorySizeMb: 64 } }, 'lambda.memorySizeMb', /out of range 128/);
+    assertProblem({ stateMachineTimeoutSeconds: 3600 }, 'stateMachineTimeoutSeconds', /Lambda deadlines must fire first/);
+  });
+
+  test('typos are rejected, not ignored', () => {
+    assertProblem({ shedule: { enabled: false } }, 'shedule', /unknown config field/);
+    assertProblem({ timeouts: { jobSecond: 10 } }, 'timeouts.jobSecond', /unknown config field/);
+  });
+
+  test('every problem is reported at once', () => {
+    const found = problems({ workerInstanceIds: ['x'], schedule: { cron: 'bad' }, logRetentionDays: 2 });
+    assert.equal(found.length, 3, JSON.stringify(found));
+  });
+
+  test('obvious secrets in the job commands are rejected (secrets never belong in config)', () => {
+    for (const cmd of [
+      'PGPASSWORD=hunter2 psql -h db',
+      'export DB_PASSWORD=hunter2',
+      'psql postgres://app:hunter2@db:5432/app',
+      'aws configure set aws_access_key_id AKIAIOSFODNN7EXAMPLE',
+      './run --password hunter2',
+      'API_TOKEN=abc ./run',
+    ]) {
+      assertProblem({ jobCommands: [cmd] }, 'jobCommands[0]', /secrets must not be in config/);
+    }
+    // Reading a secret on the instance is the right way and passes.
+    assert.deepEqual(
+      problems({
+        jobCommands: [
+          'export PGPASSWORD="$(aws ssm get-parameter --name /makenaide/db --with-decryption --query Parameter.Value --output text)"',
+          './run --password "$DB_PASSWORD"',
+        ],
+      }),
+      [],
+    );
+  });
+
+  test('a Lambda environment over 4 KB fails naming jobCommands', () => {
+    assertProblem({ jobCommands: Array.from({ length: 100 }, (_, i) => `./step_${i}.sh --with-a-long-argument-list-here`) }, 'jobCommands', /4 KB/);
+  });
+});
+
+describe('config sources', () => {
+  test('-c overrides: strings from the CLI are read into the field type', () => {
+    const c = loadConfig({
+      file: DEFAULT_CONFIG_FILE,
+      context: {
+        workerInstanceIds: 'i-0123456789abcdef0, i-89abcdef',
+        'schedule.enabled': 'false',
+        'timeouts.jobSeconds': '5400',
+        tracing: 'true',
+        alarmEmail: 'ops@example.com',
+        priceOverrides: '{"t3.medium":0.05}',
+        'aws:cdk:some-feature-flag': true,
+      },
+    });
+    assert.deepEqual(c.workerInstanceIds, ['i-0123456789abcdef0', 'i-89abcdef']);
+    assert.equal(c.schedule.enabled, false);
+    assert.equal(c.timeouts.jobSeconds, 5400);
+    assert.equal(c.tracing, true);
+    assert.equal(c.alarmEmail, 'ops@example.com');
+    assert.deepEqual(c.priceOverrides, { 't3.medium': 0.05 });
+  });
+
+  test('a bad -c override fails naming the field', () => {
+    assert.throws(() => loadConfig({ file: DEFAULT_CONFIG_FILE, context: { 'schedule.enable': 'false' } }), /schedule\.enable: unknown config field/);
+    assert.throws(() => loadConfig({ file: DEFAULT_CONFIG_FILE, context: { tracing: 'yes' } }), /tracing: expected true or false/);
+    assert.throws(() => loadConfig({ file: DEFAULT_CONFIG_FILE, context: { 'timeouts.jobSeconds': 'soon' } }), /timeouts\.jobSeconds: expected a number/);
+    assert.throws(() => loadConfig({ file: DEFAULT_CONFIG_FILE, context: { priceOverrides: '{bad' } }), /priceOverrides: not valid JSON/);
+  });
+
+  test('-c config=FILE selects another config file; a broken file fails clearly', () => {
+    const dir = tempDir('config');
+    const file = path.join(dir, 'prod.json');
+    fs.writeFileSync(file, JSON.stringify({ ...VALID, workflowName: 'prod' }));
+    const s = synth({ config: file });
+    assert.equal(s.config.workflowName, 'prod');
+    fs.writeFileSync(file, '{"workerInstanceIds": [');
+    assert.throws(() => synth({ config: file }), /prod\.json.*not valid JSON/s);
+    assert.throws(() => synth({ config: path.join(dir, 'nope.json') }), /cannot read the config file/);
+  });
+
+  test('every config field is documented in cdk/README.md', () => {
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'cdk', 'README.md'), 'utf8');
+    for (const field of Object.keys(FIELD_KINDS)) assert.ok(readme.includes(`\`${field}\``), `cdk/README.md does not document ${field}`);
+  });
+
+  test('the app entry point turns a config error into a one-line message naming the field, exit 1', () => {
+    const outdir = tempDir('entry');
+    const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'app.js')], {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        CDK_OUTDIR: outdir,
+        CDK_CONTEXT_JSON: JSON.stringify({ placeholderCode: 'true', workerInstanceIds: 'i-123', 'schedule.cron': '0 1 * * *' }),
+      },
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /^error: invalid deployment config/);
+    assert.match(r.stderr, /workerInstanceIds\[0\]: "i-123" is not an EC2 instance id/);
+    assert.match(r.stderr, /schedule\.cron: "0 1 \* \* \*" must have 6 fields/);
+    assert.doesNotMatch(r.stderr, /at .*\.js:\d+/, 'no stack trace');
+  });
+});

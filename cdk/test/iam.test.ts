@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import { FUNCTIONS, FunctionBinary } from '../lib/definition';
+import { UNSCOPED_ACTIONS, UNSCOPED_ACTION_NAMES } from '../lib/unscoped';
+import {
+  allowedActions,
+  identityStatements,
+  lazySynth,
+  logicalId,
+  REPO_ROOT,
+  resourcesOfType,
+  roleIdOf,
+  Statement,
+  statementsOfRole,
+  synth,
+  Synth,
+} from './helpers';
+
+const DB = 'arn:${Partition}:rds:${Region}:${Account}:db:makenaide-db';
+const instance = (id: string) => `arn:\${Partition}:ec2:\${Region}:\${Account}:instance/${id}`;
+const RUN_SHELL_SCRIPT = 'arn:${Partition}:ssm:${Region}::document/AWS-RunShellScript';
+
+/** What each function may call (besides writing its own log group). */
+const EXPECTED_ACTIONS: Record<FunctionBinary, string[]> = {
+  rds_check: ['rds:DescribeDBInstances', 'rds:StartDBInstance'],
+  rds_stop: ['rds:DescribeDBInstances', 'rds:StopDBInstance'],
+  ec2_start: ['ec2:DescribeInstances', 'ec2:StartInstances', 'ssm:DescribeInstanceInformation'],
+  ssm_launch: ['ssm:ListCommands', 'ssm:SendCommand'],
+  poll_ec2_state: ['ec2:DescribeInstances', 'ssm:GetCommandInvocation', 'ssm:ListCommands'],
+  emit_metrics: ['cloudwatch:PutMetricData'],
+};
+
+function fnRole(s: Synth, binary: FunctionBinary): string {
+  return roleIdOf(s.json.Resources[logicalId(s.stack.functions[binary])]);
+}
+
+function withoutLogs(statements: Statement[]): Statement[] {
+  return statements.filter((st) => st.sid !== 'WriteOwnLogGroup');
+}
+
+/** The scope rules every Allow statement of the app must satisfy. */
+function checkScoped(s: Synth): void {
+  const ids = s.config.workerInstanceIds;
+  for (const st of identityStatements(s.json)) {
+    assert.equal(st.effect, 'Allow', `${st.policy}: no Deny statements expected in identity policies`);
+    for (const action of st.actions) {
+      assert.ok(!action.includes('*'), `${st.policy}: wildcard action ${action}`);
+    }
+    if (st.resources.includes('*')) {
+      assert.deepEqual(st.resources, ['*'], `${st.policy}: mixes * with scoped resources`);
+      for (const action of st.actions) {
+        assert.ok(UNSCOPED_ACTION_NAMES.has(action), `${st.policy}: ${action} on Resource * is not on the documented unscoped list (lib/unscoped.ts)`);
+      }
+      if (st.actions.includes('cloudwatch:PutMetricData')) {
+        assert.deepEqual(st.actions, ['cloudwatch:PutMetricData']);
+        assert.deepEqual(st.condition, { StringEquals: { 'cloudwatch:namespace': s.config.metricsNamespace } });
+      }
+      continue;
+    }
+    for (const r of st.resources) assert.ok(!r.includes('*'), `${st.policy}: resource ${r} contains a wildcard`);
+    for (const action of st.actions) {
+      switch (action) {
+        case 'rds:DescribeDBInstances':
+        case 'rds:StartDBInstance':
+        case 'rds:StopDBInstance':
+          assert.deepEqual(st.resources, [DB.replace('makenaide-db', s.config.dbInstanceIdentifier)], `${st.policy} ${action}`);
+          break;
+        case 'ec2:StartInstances':
+        case 'ec2:StopInstances':
+          assert.deepEqual(st.resources, ids.map(instance), `${st.policy} ${action}`);
+          break;
+        case 'ssm:SendCommand':
+          assert.deepEqual(st.resources, [RUN_SHELL_SCRIPT, ...ids.map(instance)], `${st.policy} ${action}`);
+          break;
+        case 'logs:CreateLogStream':
+        case 'logs:PutLogEvents':
+          for (const r of st.resources) assert.match(r, /^\$\{GetAtt:\w+Logs\w+\.Arn\}$/, `${st.policy}: its own log group only`);
+          break;
+        case 'lambda:InvokeFunction': {
+          const fnArns = FUNCTIONS.map((f) => `\${GetAtt:${logicalId(s.stack.functions[f.binary])}.Arn}`);
+          assert.deepEqual(st.resources, fnArns, `${st.policy}: the six functions, unqualified`);
+          break;
+        }
+        case 'states:StartExecution':
+          assert.deepEqual(st.resources, [`\${Ref:${logicalId(s.stack.stateMachine)}}`]);
+          break;
+        case 'sqs:SendMessage':
+          assert.deepEqual(st.resources, [`\${GetAtt:${logicalId(s.stack.deadLetterQueue)}.Arn}`]);
+          break;
+        default:
+          assert.fail(`${st.policy}: ${action} has no scope rule in this test; add one (or do not grant it)`);
+      }
+    }
+  }
+}
+
+describe('IAM least privilege', () => {
+  const lazy = lazySynth();
+
+  test('every statement is scoped; * only for the documented unscoped actions', () => checkScoped(lazy()));
+
+  test('the same holds with tracing on, two workers and another DB', () => {
+    checkScoped(
+      synth({ tracing: 'true', workerInstanceIds: 'i-0123456789abcdef0,i-0fedcba987654321f', dbInstanceIdentifier: 'other-db' }),
+    );
+  });
+
+  test('each function calls exactly what it needs, with its own role', () => {
+    const s = lazy();
+    const roles = new Set<string>();
+    for (const f of FUNCTIONS) {
+      const role = fnRole(s, f.binary);
+      roles.add(role);
+      const statements = statementsOfRole(s.json, role);
+      assert.deepEqual(allowedActions(withoutLogs(statements)), [...EXPECTED_ACTIONS[f.binary]].sort(), f.binary);
+      const logs = statements.filter((st) => st.sid === 'WriteOwnLogGroup');
+      assert.equal(logs.length, 1, f.binary);
+      const group = s.json.Resources[logicalId(s.stack.functions[f.binary])].Properties.LoggingConfig.LogGroup.Ref;
+      assert.deepEqual(logs[0].resources, [`\${GetAtt:${group}.Arn}`], `${f.binary} writes only its own log group`);
+    }
+    assert.equal(roles.size, 6, 'one role per function');
+  });
+
+  test('no managed policies anywhere (no AWSLambdaBasicExecutionRole)', () => {
+    const s = lazy();
+    for (const [id, role] of resourcesOfType(s.json, 'AWS::IAM::Role')) {
+      assert.equal(role.Properties.ManagedPolicyArns, undefined, id);
+    }
+  });
+
+  test('the state machine may invoke the six functions and stop the workers, plus log delivery', () => {
+    const s = lazy();
+    const [[, sm]] = resourcesOfType(s.json, 'AWS::StepFunctions::StateMachine');
+    const actions = allowedActions(statementsOfRole(s.json, roleIdOf(sm)));
+    assert.deepEqual(
+      actions,
+      [
+        'ec2:StopInstances',
+        'lambda:InvokeFunction',
+        ...UNSCOPED_ACTIONS.filter((a) => a.action.startsWith('logs:')).map((a) => a.action),
+      ].sort(),
+    );
+  });
+
+  test('the scheduler role: start this state machine, send to the DLQ; trusted only for this account', () => {
+    const s = lazy();
+    const schedule = resourcesOfType(s.json, 'AWS::Scheduler::Schedule')[0][1];
+    const roleId = schedule.Properties.Target.RoleArn['Fn::GetAtt'][0];
+    assert.deepEqual(allowedActions(statementsOfRole(s.json, roleId)), ['sqs:SendMessage', 'states:StartExecution']);
+    const trust = s.json.Resources[roleId].Properties.AssumeRolePolicyDocument.Statement[0];
+    assert.equal(trust.Principal.Service, 'scheduler.amazonaws.com');
+    assert.deepEqual(trust.Condition.StringEquals['aws:SourceAccount'], { Ref: 'AWS::AccountId' });
+  });
+
+  test('the unscoped list is mirrored in cdk/README.md', () => {
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'cdk', 'README.md'), 'utf8');
+    for (const a of UNSCOPED_ACTIONS) assert.ok(readme.includes(`\`${a.action}\``), `cdk/README.md does not list ${a.action}`);
+  });
+});

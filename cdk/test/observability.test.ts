@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Match } from 'aws-cdk-lib/assertions';
+import { METRICS } from '../lib/stack';
+import { Json, lazySynth, logicalId, resourcesOfType, synth } from './helpers';
+
+describe('observability', () => {
+  const lazy = lazySynth();
+
+  for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted']) {
+    test(`alarm on ${metric} notifies the SNS topic`, () => {
+      const s = lazy();
+      const smRef = { Ref: logicalId(s.stack.stateMachine) };
+      const topicRef = { Ref: logicalId(s.stack.alarmTopic) };
+      const alarms = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm');
+      const found = alarms.filter(([, a]) => a.Properties.MetricName === metric);
+      assert.equal(found.length, 1, metric);
+      const p = found[0][1].Properties;
+      assert.equal(p.Namespace, 'AWS/States');
+      assert.deepEqual(p.Dimensions, [{ Name: 'StateMachineArn', Value: smRef }]);
+      assert.equal(p.Statistic, 'Sum');
+      assert.equal(p.Threshold, 1);
+      assert.equal(p.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+      assert.equal(p.TreatMissingData, 'notBreaching');
+      assert.deepEqual(p.AlarmActions, [topicRef]);
+    });
+  }
+
+  test('alarm when the scheduler dead-letters a run', () => {
+    const s = lazy();
+    const topicRef = { Ref: logicalId(s.stack.alarmTopic) };
+    const alarms = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm');
+    const found = alarms.filter(([, a]) => a.Properties.MetricName === 'ApproximateNumberOfMessagesVisible');
+    assert.equal(found.length, 1);
+    assert.deepEqual(found[0][1].Properties.AlarmActions, [topicRef]);
+  });
+
+  test('the topic is SSL-only and has no subscription unless alarmEmail is set', () => {
+    const s = lazy();
+    assert.equal(resourcesOfType(s.json, 'AWS::SNS::Subscription').length, 0);
+    s.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
+    });
+    const o = synth({ alarmEmail: 'ops@example.com' });
+    o.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+  });
+
+  test('the dashboard shows executions, duration, per-step durations, job outcome and dollars saved per day', () => {
+    const s = lazy();
+    const [[, dash]] = resourcesOfType(s.json, 'AWS::CloudWatch::Dashboard');
+    const body = resolveBody(dash.Properties.DashboardBody);
+    const widgets: Json[] = JSON.parse(body).widgets;
+    const titles = widgets.map((w) => w.properties.title);
+    for (const t of ['Executions', 'Run duration (seconds)', 'Per-step durations (seconds)', 'Job outcome (runs)', 'Dollars per day (USD)']) {
+      assert.ok(titles.includes(t), `dashboard widget ${t}`);
+    }
+    const metricsOf = (title: string): Json[][] => widgets.find((w) => w.properties.title === title).properties.metrics;
+    const names = (title: string) => metricsOf(title).map((m) => m[1]);
+    assert.deepEqual(
+      new Set(names('Executions')),
+      new Set(['ExecutionsStarted', 'ExecutionsSucceeded', 'ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted']),
+    );
+    // Every emit_metrics metric is on the dashboard, in the configured namespace with the Workflow dimension.
+    const custom = widgets
+      .flatMap((w) => w.properties.metrics ?? [])
+      .filter((m: Json[]) => m[0] === 'Makenaide/Orchestrator');
+    const customNames = new Set<string>();
+    for (const m of custom) {
+      assert.equal(m[2], 'Workflow');
+      assert.equal(m[3], 'makenaide');
+      customNames.add(m[1]);
+    }
+    for (const name of [...METRICS.count, ...METRICS.seconds, ...METRICS.none]) {
+      assert.ok(customNames.has(name), `dashboard lacks ${name}`);
+    }
+    const dollars = widgets.find((w) => w.properties.title === 'Dollars per day (USD)').properties;
+    const saved = dollars.metrics.find((m: Json[]) => m[1] === 'SavedUsd');
+    assert.equal(saved[saved.length - 1].period, 86400, 'SavedUsd is summed per day');
+    assert.equal(saved[saved.length - 1].stat, 'Sum');
+  });
+
+  test('the metric names are the contract names', () => {
+    assert.deepEqual([...METRICS.count], ['RunSucceeded', 'RunFailed']);
+    assert.deepEqual(
+      [...METRICS.seconds],
+      ['RunDurationSeconds', 'RdsReadySeconds', 'Ec2ReadySeconds', 'JobDurationSeconds', 'RdsRunningSeconds', 'Ec2RunningSeconds'],
+    );
+    assert.deepEqual([...METRICS.none], ['RunCostUsd', 'SavedUsd']);
+  });
+});
+
+/** The dashboard body is an Fn::Join of strings and references; references become placeholders. */
+function resolveBody(body: Json): string {
+  if (typeof body === 'string') return body;
+  const parts: Json[] = body['Fn::Join'][1];
+  return parts.map((p) => (typeof p === 'string' ? p : 'REF')).join('');
+}

@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import { buildApp } from '../lib/app';
+import {
+  DefinitionError,
+  deriveDefinition,
+  FUNCTIONS,
+  lambdaTaskTimeoutSeconds,
+  placeholders,
+  SUBSTITUTION_KEYS,
+  WORKER_IDS_KEY,
+} from '../lib/definition';
+import {
+  allowedActions,
+  allStates,
+  deployedDefinition,
+  functionArnOf,
+  lazySynth,
+  logicalId,
+  readRealDefinition,
+  resourcesOfType,
+  roleIdOf,
+  statementsOfRole,
+  substitute,
+  synth,
+  tempDir,
+} from './helpers';
+
+describe('state machine', () => {
+  const lazy = lazySynth();
+  const stateMachine = () => resourcesOfType(lazy().json, 'AWS::StepFunctions::StateMachine')[0];
+
+  test('one Standard state machine', () => {
+    const s = lazy();
+    const sm = stateMachine()[1];
+    assert.equal(resourcesOfType(s.json, 'AWS::StepFunctions::StateMachine').length, 1);
+    assert.equal(sm.Properties.StateMachineType, 'STANDARD');
+  });
+
+  test('the definition comes from the file as an S3 asset with DefinitionSubstitutions', () => {
+    const sm = stateMachine()[1];
+    assert.ok(sm.Properties.DefinitionS3Location, 'DefinitionBody.fromFile stages the file as an asset');
+    assert.equal(sm.Properties.DefinitionString, undefined);
+    assert.deepEqual(Object.keys(sm.Properties.DefinitionSubstitutions).sort(), [...SUBSTITUTION_KEYS].sort());
+  });
+
+  test('the deployed definition equals the file, with TimeoutSeconds set from config', () => {
+    const s = lazy();
+    const smId = stateMachine()[0];
+    const real = readRealDefinition();
+    const { text } = deployedDefinition(s, smId);
+    const expected = { ...real.json, TimeoutSeconds: s.config.stateMachineTimeoutSeconds };
+    assert.deepEqual(JSON.parse(text), expected);
+    assert.equal(JSON.parse(text).TimeoutSeconds, 16200);
+  });
+
+  test('substitutions: each function key is that function ARN, WorkerInstanceIds the configured ids', () => {
+    const s = lazy();
+    const sm = stateMachine()[1];
+    const subs = sm.Properties.DefinitionSubstitutions;
+    for (const f of FUNCTIONS) {
+      assert.deepEqual(subs[f.key], { 'Fn::GetAtt': [logicalId(s.stack.functions[f.binary]), 'Arn'] }, f.key);
+    }
+    assert.equal(subs[WORKER_IDS_KEY], s.config.workerInstanceIds.join(','));
+  });
+
+  test('the file uses every substitution, and only those', () => {
+    const real = readRealDefinition();
+    assert.deepEqual([...placeholders(real.text)].sort(), [...SUBSTITUTION_KEYS].sort());
+  });
+
+  test('with substitutions applied: valid JSON, nothing left to substitute, each function is a Task resource', () => {
+    const s = lazy();
+    const smId = stateMachine()[0];
+    const real = readRealDefinition();
+    const { text, substitutions } = deployedDefinition(s, smId);
+    const applied = substitute(text, substitutions);
+    assert.equal(placeholders(applied).length, 0);
+    const asl = JSON.parse(applied);
+    // Equal to the file with the same substitutions applied.
+    assert.deepEqual(asl, { ...JSON.parse(substitute(real.text, substitutions)), TimeoutSeconds: s.config.stateMachineTimeoutSeconds });
+
+    const taskTargets = new Set<string>();
+    for (const [, st] of allStates(asl)) {
+      if (st.Type !== 'Task') continue;
+      taskTargets.add(st.Resource);
+      if (String(st.Resource).startsWith('arn:aws:states:::lambda:invoke')) {
+        const fn = st.Parameters?.FunctionName ?? st.Arguments?.FunctionName;
+        if (fn) taskTargets.add(fn);
+      }
+    }
+    for (const f of FUNCTIONS) {
+      const arn = functionArnOf(substitutions[f.key]);
+      assert.ok(taskTargets.has(arn), `${f.binary} (${arn}) is not the resource of any Task state`);
+    }
+  });
+
+  test('every Task the definition runs is allowed by the state machine role', () => {
+    const s = lazy();
+    const smId = stateMachine()[0];
+    const sm = stateMachine()[1];
+    const { text, substitutions } = deployedDefinition(s, smId);
+    const asl = JSON.parse(substitute(text, substitutions));
+    const allowed = allowedActions(statementsOfRole(s.json, roleIdOf(sm)));
+    const fnArns = new Set(FUNCTIONS.map((f) => functionArnOf(substitutions[f.key])));
+    for (const [name, st] of allStates(asl)) {
+      if (st.Type !== 'Task') continue;
+      const resource = String(st.Resource);
+      const sdk = /^arn:aws:states:::aws-sdk:([a-z0-9]+):([A-Za-z0-9]+)(\.\w+)?$/.exec(resource);
+      if (fnArns.has(resource) || resource.startsWith('arn:aws:states:::lambda:invoke')) {
+        assert.ok(allowed.includes('lambda:InvokeFunction'), name);
+      } else if (sdk) {
+        const action = `${sdk[1]}:${sdk[2][0].toUpperCase()}${sdk[2].slice(1)}`;
+        assert.ok(allowed.includes(action), `state ${name} calls ${action}, which the state machine role does not allow`);
+      } else {
+        assert.fail(`state ${name}: unexpected Task resource ${resource}`);
+      }
+    }
+  });
+
+  test('logs to its own retention-bound log group, level ALL, no execution data', () => {
+    const s = lazy();
+    const sm = stateMachine()[1];
+    const cfg = sm.Properties.LoggingConfiguration;
+    assert.equal(cfg.Level, 'ALL');
+    assert.equal(cfg.IncludeExecutionData, false);
+    const groupId = cfg.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'][0];
+    assert.equal(s.json.Resources[groupId].Type, 'AWS::Logs::LogGroup');
+    assert.equal(s.json.Resources[groupId].Properties.RetentionInDays, 7);
+    const fnGroups = resourcesOfType(s.json, 'AWS::Lambda::Function').map(([, f]) => f.Properties.LoggingConfig.LogGroup.Ref);
+    assert.ok(!fnGroups.includes(groupId), 'the state machine has its own log group');
+  });
+
+  test('X-Ray tracing is off by default and opt-in by config', () => {
+    const sm = stateMachine()[1];
+    assert.deepEqual(sm.Properties.TracingConfiguration, { Enabled: false });
+    const t = synth({ tracing: 'true', logExecutionData: 'true' });
+    const [[, tsm]] = resourcesOfType(t.json, 'AWS::StepFunctions::StateMachine');
+    assert.deepEqual(tsm.Properties.TracingConfiguration, { Enabled: true });
+    assert.equal(tsm.Properties.LoggingConfiguration.IncludeExecutionData, true);
+  });
+
+  test('the configured overall timeout lands in the deployed definition', () => {
+    const t = synth({ stateMachineTimeoutSeconds: '20000' });
+    const [[id]] = resourcesOfType(t.json, 'AWS::StepFunctions::StateMachine');
+    assert.equal(JSON.parse(deployedDefinition(t, id).text).TimeoutSeconds, 20000);
+  });
+
+  test('synth refuses a timeout that would let the state machine time out before the Lambda deadlines', () => {
+    // 1800 + 900 + 10800 + (30 + 15 + 60) + 900 = 14505
+    assert.throws(() => synth({ stateMachineTimeoutSeconds: '14505' }), /stateMachineTimeoutSeconds: 14505 must exceed 14505/);
+    assert.throws(() => synth({ 'timeouts.jobMaxSeconds': '13000' }), /stateMachineTimeoutSeconds: 16200 must exceed 16705/);
+    assert.doesNotThrow(() => synth({ stateMachineTimeoutSeconds: '14506' }));
+  });
+});
+
+describe('definition file handling', () => {
+  const dir = tempDir('asl');
+  const write = (name: string, text: string) => {
+    const p = path.join(dir, name);
+    fs.writeFileSync(p, text);
+    return p;
+  };
+
+  test('TimeoutSeconds is replaced, or added when the file has none', () => {
+    const p = write('a.json', '{"StartAt":"A","TimeoutSeconds":21600,"States":{"A":{"Type":"Pass","End":true}}}');
+    assert.equal(JSON.parse(deriveDefinition(p, 999)).TimeoutSeconds, 999);
+    const q = write('b.json', '{"StartAt":"A","States":{"A":{"Type":"Pass","End":true}}}');
+    assert.equal(JSON.parse(deriveDefinition(q, 998)).TimeoutSeconds, 998);
+  });
+
+  test('an unknown placeholder fails synth naming it', () => {
+    const p = write('c.json', '{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"${RdsChekFunctionArn}","End":true}}}');
+    assert.throws(() => deriveDefinition(p, 100), (e: Error) => e instanceof DefinitionError && /\$\{RdsChekFunctionArn\}/.test(e.message));
+  });
+
+  test('a placeholder outside a string (invalid JSON) fails synth', () => {
+    const p = write('d.json', '{"StartAt":"A","TimeoutSeconds":${Timeout},"States":{}}');
+    assert.throws(() => deriveDefinition(p, 100), /not valid JSON/);
+  });
+
+  test('a Lambda timeout not below the Task TimeoutSeconds fails synth naming lambda.timeoutSeconds', () => {
+    const p = write('e.json', JSON.stringify({
+      StartAt: 'A',
+      States: { A: { Type: 'Task', Resource: '${RdsCheckFunctionArn}', TimeoutSeconds: 15, End: true } },
+    }));
+    assert.equal(lambdaTaskTimeoutSeconds(JSON.parse(fs.readFileSync(p, 'utf8'))), 15);
+    assert.throws(
+      () => buildApp({ context: { placeholderCode: 'true', definitionFile: p }, outdir: dir }),
+      /lambda\.timeoutSeconds: 20 must be below 15/,
+    );
+    assert.throws(() => synth({ 'lambda.timeoutSeconds': '30' }), /lambda\.timeoutSeconds: 30 must be below 30/);
+  });
+
+  test('a missing definition file fails synth naming the file', () => {
+    assert.throws(
+      () => buildApp({ context: { placeholderCode: 'true', definitionFile: path.join(dir, 'missing.json') }, outdir: dir }),
+      /missing\.json: cannot read it/,
+    );
+  });
+});
