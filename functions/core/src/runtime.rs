@@ -1,7 +1,5 @@
 //! What every `main` shares: logging and the Lambda loop.
 
-use std::future::Future;
-
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::Serialize;
 use serde_json::Value;
@@ -15,18 +13,27 @@ pub fn init_logging() {
     lambda_runtime::tracing::init_default_subscriber();
 }
 
-/// Runs `handler` for every invocation with the event and the current time.
-/// Errors reach Step Functions as `{errorType, errorMessage}` with the
-/// stable name, and are logged once here.
-pub async fn serve<H, Fut, Out>(handler: H) -> Result<(), lambda_runtime::Error>
+/// Runs `handler` for every invocation with the AWS adapters (built once
+/// per Lambda instance), the deployment settings, the event and the current
+/// time. A settings error is returned on every invocation, so a
+/// misconfigured deployment fails its steps with `ConfigError` naming the
+/// variable rather than crashing at start-up. Errors reach Step Functions as
+/// `{errorType, errorMessage}` with the stable name, and are logged once here.
+pub async fn serve<A, S, H, Out>(
+    aws: A,
+    settings: Result<S, StepError>,
+    handler: H,
+) -> Result<(), lambda_runtime::Error>
 where
-    H: Fn(Value, Timestamp) -> Fut,
-    Fut: Future<Output = Result<Out, StepError>>,
+    H: AsyncFn(&A, &S, Value, Timestamp) -> Result<Out, StepError>,
     Out: Serialize,
 {
-    let handler = &handler;
+    let (aws, settings, handler) = (&aws, &settings, &handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let result = handler(event.payload, Timestamp::now()).await;
+        let result = match settings {
+            Ok(settings) => handler(aws, settings, event.payload, Timestamp::now()).await,
+            Err(error) => Err(error.clone()),
+        };
         if let Err(error) = &result {
             tracing::error!(error_type = error.name.as_str(), message = %error.message, "step failed");
         }

@@ -15,10 +15,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ssm: Ssm::new(aws_sdk_ssm::Client::new(&config)),
     };
     let settings = handler::Settings::from_env(&Env::process());
-    makenaide_core::runtime::serve(|event, now| {
-        let settings = settings.clone();
-        let aws = &aws;
-        async move { handler::handle(aws, &settings?, event, now).await }
-    })
-    .await
+    makenaide_core::runtime::serve(aws, settings, handler::handle).await
 }

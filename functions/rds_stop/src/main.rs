@@ -12,10 +12,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         &makenaide_core::aws::sdk_config().await,
     ));
     let settings = handler::Settings::from_env(&Env::process());
-    makenaide_core::runtime::serve(|event, now| {
-        let settings = settings.clone();
-        let rds = &rds;
-        async move { handler::handle(rds, &settings?, event, now).await }
-    })
-    .await
+    makenaide_core::runtime::serve(rds, settings, handler::handle).await
 }
