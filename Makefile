@@ -44,10 +44,11 @@ asl-check: $(VENV)/.installed ## Validate the state machine definition
 	PYTHONPATH=tests $(PY) -m pytest -q -p no:cacheprovider tests/asl
 
 e2e: $(VENV)/.installed build ## Every end-to-end scenario in the local sandbox
-	@echo "e2e: arrives with the sandbox issue"
+	$(PY) -m pytest -q -p no:cacheprovider tests/sandbox/tests
+	$(PY) tests/run_suite.py --jobs $(JOBS)
 
 demo: $(VENV)/.installed build ## The whole workflow locally, no AWS account needed
-	@echo "make demo arrives with the local sandbox issue"
+	@$(PY) tests/run_scenario.py tests/scenarios/happy_path.json --live
 
 cdk-test: $(VENV)/.installed ## CDK assertion tests, cdk-nag and cfn-lint
 	cdk/scripts/npm-ci.sh

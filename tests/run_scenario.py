@@ -1,0 +1,21 @@
+"""Run one sandbox scenario: `.venv/bin/python tests/run_scenario.py tests/scenarios/<name>.json`.
+
+See tests/README.md. `--help` lists the options.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sandbox.runner import main  # noqa: E402
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # moto's execution threads are not daemons: leave without waiting for them.
+    os._exit(code)

@@ -1,0 +1,249 @@
+"""The sandbox endpoint, through boto3: simulated time, SSM, faults, Lambda and the ASL engine.
+
+These use `standin_runtime.py` as the only function, so they need no Rust build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto.core.config import default_user_config
+from sandbox import moto_patches
+from sandbox.lambda_host import FunctionFault, FunctionHost, lambda_environment
+from sandbox.server import AwsFault, Faults, SandboxApp, SandboxServer
+from sandbox.world import JobBehaviour, Timings, World
+
+STANDIN = Path(__file__).with_name("standin_runtime.py")
+FAST = Timings(ec2_start=0.3, ec2_stop=0.3, rds_start=0.3, rds_stop=0.3, agent_online=0.3, initial_transition=0.3)
+
+
+@dataclass
+class Sandbox:
+    app: SandboxApp
+    port: int
+    faults: Faults
+    world: World
+
+    def client(self, service: str, key: str = "sandbox-fn-tester") -> Any:
+        return boto3.client(
+            service,
+            region_name="us-east-1",
+            endpoint_url=f"http://127.0.0.1:{self.port}",
+            aws_access_key_id=key,
+            aws_secret_access_key="x",
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    world = World("123456789012", "us-east-1", FAST, JobBehaviour(duration=0.5))
+    faults = Faults()
+    app = SandboxApp(world, faults)
+    server = SandboxServer(app)
+    server.start()
+    os.environ["MOTO_PORT"] = str(server.port)
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
+    moto_patches.apply()
+    log = tmp_path_factory.mktemp("logs") / "standin.log"
+    app.functions["standin"] = FunctionHost("standin", [sys.executable, str(STANDIN)], lambda_environment("standin", {}), log, 10.0)
+    yield Sandbox(app, server.port, faults, world)
+    server.stop()
+
+
+def _wait_for(predicate: Any, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def _new_instance(sb: Sandbox, state: str) -> str:
+    made = sb.client("ec2", "sandbox-runner").run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.small")
+    instance_id = str(made["Instances"][0]["InstanceId"])
+    sb.world.init_instance(instance_id, state)
+    return instance_id
+
+
+def _state(sb: Sandbox, instance_id: str) -> str:
+    found = sb.client("ec2").describe_instances(InstanceIds=[instance_id])
+    return str(found["Reservations"][0]["Instances"][0]["State"]["Name"])
+
+
+def _ping(sb: Sandbox, instance_id: str) -> str | None:
+    info = sb.client("ssm").describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])
+    items = info["InstanceInformationList"]
+    return str(items[0]["PingStatus"]) if items else None
+
+
+def test_ec2_start_is_timed_and_the_agent_comes_online_after_running(sandbox: Sandbox) -> None:
+    iid = _new_instance(sandbox, "stopped")
+    assert _ping(sandbox, iid) is None
+    started = sandbox.client("ec2").start_instances(InstanceIds=[iid])["StartingInstances"][0]
+    assert (started["PreviousState"]["Name"], started["CurrentState"]["Name"]) == ("stopped", "pending")
+    assert _state(sandbox, iid) == "pending"
+    _wait_for(lambda: _state(sandbox, iid) == "running")
+    _wait_for(lambda: _ping(sandbox, iid) == "Online")
+    sandbox.client("ec2").stop_instances(InstanceIds=[iid])
+    assert _state(sandbox, iid) == "stopping"
+    assert _ping(sandbox, iid) == "ConnectionLost"
+    _wait_for(lambda: _state(sandbox, iid) == "stopped")
+
+
+def test_ec2_dry_run_and_incorrect_state_answer_like_ec2(sandbox: Sandbox) -> None:
+    iid = _new_instance(sandbox, "stopped")
+    with pytest.raises(ClientError) as dry:
+        sandbox.client("ec2").start_instances(InstanceIds=[iid], DryRun=True)
+    assert dry.value.response["Error"]["Code"] == "DryRunOperation"
+    assert dry.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert _state(sandbox, iid) == "stopped"
+    stopping = _new_instance(sandbox, "stopping")
+    with pytest.raises(ClientError) as wrong:
+        sandbox.client("ec2").start_instances(InstanceIds=[stopping])
+    assert wrong.value.response["Error"]["Code"] == "IncorrectInstanceState"
+
+
+def test_rds_start_and_stop_are_timed(sandbox: Sandbox) -> None:
+    rds = sandbox.client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="timed-db", DBInstanceClass="db.t3.micro", Engine="postgres",
+        AllocatedStorage=20, MasterUsername="u", MasterUserPassword="sandbox-pw",
+    )
+    sandbox.world.init_db("timed-db", "stopped")
+    answer = rds.start_db_instance(DBInstanceIdentifier="timed-db")
+    assert answer["DBInstance"]["DBInstanceStatus"] == "starting"
+
+    def status() -> str:
+        return str(rds.describe_db_instances(DBInstanceIdentifier="timed-db")["DBInstances"][0]["DBInstanceStatus"])
+
+    _wait_for(lambda: status() == "available")
+    assert rds.describe_db_instances(DBInstanceIdentifier="timed-db")["DBInstances"][0]["DBInstanceClass"] == "db.t3.micro"
+    rds.stop_db_instance(DBInstanceIdentifier="timed-db")
+    assert status() == "stopping"
+    _wait_for(lambda: status() == "stopped")
+
+
+def test_ssm_job_lifecycle_and_comment_lookup(sandbox: Sandbox) -> None:
+    iid = _new_instance(sandbox, "running")
+    ssm = sandbox.client("ssm")
+    sent = ssm.send_command(
+        InstanceIds=[iid], DocumentName="AWS-RunShellScript", Comment="makenaide:exec-1",
+        Parameters={"commands": ["run.sh"], "workingDirectory": ["/opt"], "executionTimeout": ["60"]},
+    )["Command"]
+    inv = ssm.get_command_invocation(CommandId=sent["CommandId"], InstanceId=iid)
+    assert (inv["Status"], inv["ResponseCode"]) == ("InProgress", -1)
+    listed = ssm.list_commands(InstanceId=iid, Filters=[{"key": "DocumentName", "value": "AWS-RunShellScript"}])["Commands"]
+    assert [c["Comment"] for c in listed] == ["makenaide:exec-1"]
+    _wait_for(lambda: ssm.get_command_invocation(CommandId=sent["CommandId"], InstanceId=iid)["Status"] == "Success")
+    done = ssm.get_command_invocation(CommandId=sent["CommandId"], InstanceId=iid)
+    assert done["ResponseCode"] == 0
+    plugins = ssm.list_command_invocations(CommandId=sent["CommandId"], Details=True)["CommandInvocations"]
+    assert plugins[0]["CommandPlugins"][0]["Status"] == "Success"
+
+
+def test_send_command_to_an_offline_instance_is_refused(sandbox: Sandbox) -> None:
+    iid = _new_instance(sandbox, "stopped")
+    with pytest.raises(ClientError) as refused:
+        sandbox.client("ssm").send_command(InstanceIds=[iid], DocumentName="AWS-RunShellScript", Parameters={"commands": ["x"]})
+    assert refused.value.response["Error"]["Code"] == "InvalidInstanceId"
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "key", "code", "status"),
+    [
+        ("ec2", lambda c: c.describe_instances(), "ec2:DescribeInstances", "RequestLimitExceeded", 503),
+        ("rds", lambda c: c.describe_db_instances(), "rds:DescribeDBInstances", "Throttling", 400),
+        ("ssm", lambda c: c.list_commands(), "ssm:ListCommands", "ThrottlingException", 400),
+    ],
+)
+def test_injected_faults_parse_as_the_sdk_expects(sandbox: Sandbox, service: str, call: Any, key: str, code: str, status: int) -> None:
+    sandbox.faults.aws.append(AwsFault(key=key, code=code, count=1))
+    client = sandbox.client(service)
+    with pytest.raises(ClientError) as failed:
+        call(client)
+    assert failed.value.response["Error"]["Code"] == code
+    assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+    call(client)  # count 1: the next call goes through
+    logged = [c for c in sandbox.app.reported_calls() if c.key == key][-2:]
+    assert [(c.injected, c.error) for c in logged] == [(True, code), (False, None)]
+    assert logged[0].caller == "tester"
+
+
+def test_cloudwatch_query_protocol_fault_and_success(sandbox: Sandbox) -> None:
+    """The functions' aws-sdk-cloudwatch 1.99 speaks the query protocol (boto3 no longer does)."""
+    form = "Action=PutMetricData&Version=2010-08-01&Namespace=Sandbox%2FTest&MetricData.member.1.MetricName=Runs&MetricData.member.1.Value=1"
+    auth = "AWS4-HMAC-SHA256 Credential=sandbox-fn-tester/20260101/us-east-1/monitoring/aws4_request, SignedHeaders=host, Signature=0"
+
+    def post() -> tuple[int, str]:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{sandbox.port}/", data=form.encode(), method="POST",
+            headers={"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        try:
+            with urllib.request.urlopen(req) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    sandbox.faults.aws.append(AwsFault(key="cloudwatch:PutMetricData", code="Throttling", count=1))
+    status, body = post()
+    assert status == 400
+    assert "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>" in body
+    status, body = post()
+    assert status == 200 and "PutMetricDataResponse" in body
+    metrics = sandbox.client("cloudwatch").list_metrics(Namespace="Sandbox/Test")["Metrics"]
+    assert [m["MetricName"] for m in metrics] == ["Runs"]
+
+
+def test_lambda_invoke_answers_function_errors_like_lambda(sandbox: Sandbox) -> None:
+    lam = sandbox.client("lambda")
+    ok = lam.invoke(FunctionName="arn:aws:lambda:us-east-1:123456789012:function:standin", Payload=b'{"do":"echo"}')
+    assert "FunctionError" not in ok and json.loads(ok["Payload"].read())["echo"] == {"do": "echo"}
+    bad = lam.invoke(FunctionName="standin", Payload=b'{"do":"fail"}')
+    assert bad["FunctionError"] == "Unhandled"
+    assert json.loads(bad["Payload"].read())["errorType"] == "JobFailed"
+
+
+def _run_machine(sb: Sandbox, name: str, event: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:lambda:us-east-1:123456789012:function:standin",
+                "Retry": [{"ErrorEquals": ["Lambda.ServiceException"], "IntervalSeconds": 1, "MaxAttempts": 2}],
+                "End": True,
+            }
+        },
+    }
+    sfn = sb.client("stepfunctions", "sandbox-runner")
+    arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(event))["executionArn"]
+    _wait_for(lambda: sfn.describe_execution(executionArn=execution)["status"] != "RUNNING", 20)
+    return sfn.describe_execution(executionArn=execution), sfn.get_execution_history(executionArn=execution)["events"]
+
+
+def test_asl_engine_sees_lambda_service_exception_and_retries(sandbox: Sandbox) -> None:
+    sandbox.faults.functions.append(FunctionFault("standin", "lostResult", count=1))
+    described, events = _run_machine(sandbox, "lost-result", {"do": "echo"})
+    assert described["status"] == "SUCCEEDED"
+    errors = [e["lambdaFunctionFailedEventDetails"]["error"] for e in events if e["type"] == "LambdaFunctionFailed"]
+    assert errors == ["Lambda.ServiceException"]
+
+
+def test_asl_engine_fails_with_the_function_error_type(sandbox: Sandbox) -> None:
+    described, _ = _run_machine(sandbox, "function-error", {"do": "fail"})
+    assert (described["status"], described["error"]) == ("FAILED", "JobFailed")
