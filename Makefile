@@ -8,10 +8,10 @@ CARGO    ?= cargo
 # One parallel scenario per core by default; override with JOBS=n.
 JOBS     ?= $(shell nproc)
 
-.PHONY: help test lint unit build release demo e2e asl-check cdk-test synth package deploy clean
+.PHONY: help test lint unit build release venv demo e2e asl-check cdk-test synth package deploy clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 test: lint unit asl-check e2e cdk-test ## Everything CI checks (installs its own tools)
 
@@ -71,4 +71,4 @@ deploy: $(VENV)/.installed ## Deploy the stack to your AWS account (needs creden
 	PATH="$(abspath $(VENV))/bin:$$PATH" cdk/scripts/cdk.sh deploy $(CDK_ARGS)
 
 clean: ## Remove build outputs and local tool installs
-	rm -rf target $(VENV) cdk/node_modules cdk/cdk.out
+	rm -rf target $(VENV) cdk/node_modules cdk/cdk.out cdk/dist tests/asl/node_modules
