@@ -109,6 +109,22 @@ impl Timing {
     }
 }
 
+/// What the worker steps (`ec2_start`, `poll_ec2_state`) are configured with.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub worker_instance_ids: Vec<String>,
+    pub timing: Timing,
+}
+
+impl WorkerSettings {
+    pub fn from_env(env: &Env) -> Result<Self, StepError> {
+        Ok(Self {
+            worker_instance_ids: worker_instance_ids(env)?,
+            timing: Timing::from_env(env)?,
+        })
+    }
+}
+
 /// The configured worker instance ids (`WORKER_INSTANCE_IDS`, comma-separated).
 pub fn worker_instance_ids(env: &Env) -> Result<Vec<String>, StepError> {
     const NAME: &str = "WORKER_INSTANCE_IDS";

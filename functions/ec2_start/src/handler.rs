@@ -5,35 +5,15 @@
 
 use std::collections::HashMap;
 
-use makenaide_core::aws::ec2::{Ec2, InstanceView, StartResult};
-use makenaide_core::aws::ssm::Ssm;
-use makenaide_core::config::{Env, Timing, worker_instance_ids};
+use makenaide_core::aws::ec2::{InstanceView, StartResult};
 use makenaide_core::document::{Ec2Report, StartAction, StateDocument, WorkerReport};
 use makenaide_core::input::parse_run_input;
 use makenaide_core::states::{Ec2Class, classify_ec2_state, ssm_agent_online};
 use makenaide_core::{ErrorName, StepError, Timestamp};
 use serde_json::Value;
 
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub worker_instance_ids: Vec<String>,
-    pub timing: Timing,
-}
-
-impl Settings {
-    pub fn from_env(env: &Env) -> Result<Self, StepError> {
-        Ok(Self {
-            worker_instance_ids: worker_instance_ids(env)?,
-            timing: Timing::from_env(env)?,
-        })
-    }
-}
-
-/// The AWS services this step calls, built once per Lambda instance.
-pub struct Aws {
-    pub ec2: Ec2,
-    pub ssm: Ssm,
-}
+pub type Settings = makenaide_core::config::WorkerSettings;
+pub type Aws = makenaide_core::aws::WorkerAws;
 
 /// What to do about one worker (pure).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,6 +265,9 @@ mod tests {
     use aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInformationOutput;
     use aws_sdk_ssm::types::{InstanceInformation, PingStatus};
     use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use makenaide_core::aws::ec2::Ec2;
+    use makenaide_core::aws::ssm::Ssm;
+    use makenaide_core::config::Env;
     use makenaide_core::testing::{ec2_error, fast_retries};
     use serde_json::json;
 

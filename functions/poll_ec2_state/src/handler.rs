@@ -4,9 +4,6 @@
 //! historic job ends with `shutdown -h now`, so the command never reports).
 //! Never waits: the state machine loops on `retryAfterSeconds`.
 
-use makenaide_core::aws::ec2::Ec2;
-use makenaide_core::aws::ssm::Ssm;
-use makenaide_core::config::{Env, Timing, worker_instance_ids};
 use makenaide_core::document::{
     InvocationReport, JobOutcome, JobReport, PollReport, StateDocument,
 };
@@ -15,26 +12,8 @@ use makenaide_core::states::{CommandClass, Ec2Class, classify_command_status, cl
 use makenaide_core::{ErrorName, StepError, Timestamp};
 use serde_json::Value;
 
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub worker_instance_ids: Vec<String>,
-    pub timing: Timing,
-}
-
-impl Settings {
-    pub fn from_env(env: &Env) -> Result<Self, StepError> {
-        Ok(Self {
-            worker_instance_ids: worker_instance_ids(env)?,
-            timing: Timing::from_env(env)?,
-        })
-    }
-}
-
-/// The AWS services this step calls, built once per Lambda instance.
-pub struct Aws {
-    pub ec2: Ec2,
-    pub ssm: Ssm,
-}
+pub type Settings = makenaide_core::config::WorkerSettings;
+pub type Aws = makenaide_core::aws::WorkerAws;
 
 /// Why one worker's part of the job ends the step, most informative first:
 /// when several workers fail differently the step reports the first kind
@@ -298,6 +277,9 @@ mod tests {
     use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
     use aws_sdk_ssm::types::CommandInvocationStatus;
     use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use makenaide_core::aws::ec2::Ec2;
+    use makenaide_core::aws::ssm::Ssm;
+    use makenaide_core::config::Env;
     use makenaide_core::testing::{fast_retries, json_error};
     use serde_json::json;
 

@@ -15,6 +15,23 @@ pub mod ssm;
 
 use std::time::Duration;
 
+/// The AWS services the worker steps (`ec2_start`, `poll_ec2_state`) call.
+#[cfg(all(feature = "ec2", feature = "ssm"))]
+pub struct WorkerAws {
+    pub ec2: ec2::Ec2,
+    pub ssm: ssm::Ssm,
+}
+
+#[cfg(all(feature = "ec2", feature = "ssm"))]
+impl WorkerAws {
+    pub fn new(config: &SdkConfig) -> Self {
+        Self {
+            ec2: ec2::Ec2::new(aws_sdk_ec2::Client::new(config)),
+            ssm: ssm::Ssm::new(aws_sdk_ssm::Client::new(config)),
+        }
+    }
+}
+
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
