@@ -45,3 +45,19 @@ pub fn fast_retries() -> RetryConfig {
         .with_initial_backoff(Duration::from_millis(1))
         .with_max_backoff(Duration::from_millis(2))
 }
+
+/// A mocked SDK client (aws-smithy-mocks) for `$sdk` answering from
+/// `$rules` in any order, with the production retry policy but no real
+/// waiting. The calling crate needs `aws-smithy-mocks` and `$sdk`'s
+/// `test-util` feature as dev-dependencies.
+#[macro_export]
+macro_rules! mock_sdk_client {
+    ($sdk:ident, $rules:expr) => {
+        ::aws_smithy_mocks::mock_client!(
+            $sdk,
+            ::aws_smithy_mocks::RuleMode::MatchAny,
+            $rules,
+            |c| c.retry_config($crate::testing::fast_retries())
+        )
+    };
+}

@@ -331,9 +331,10 @@ mod tests {
     use aws_sdk_cloudwatch::Client;
     use aws_sdk_cloudwatch::operation::put_metric_data::{PutMetricDataInput, PutMetricDataOutput};
     use aws_sdk_cloudwatch::types::StandardUnit;
-    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use aws_smithy_mocks::{Rule, mock};
     use makenaide_core::ErrorName;
-    use makenaide_core::testing::{fast_retries, query_error};
+    use makenaide_core::mock_sdk_client;
+    use makenaide_core::testing::query_error;
     use serde_json::json;
 
     const W1: &str = "i-0123456789abcdef0";
@@ -770,12 +771,7 @@ mod tests {
     }
 
     fn cloudwatch(rules: &[&Rule]) -> CloudWatch {
-        CloudWatch::new(mock_client!(
-            aws_sdk_cloudwatch,
-            RuleMode::MatchAny,
-            rules,
-            |c| c.retry_config(fast_retries())
-        ))
+        CloudWatch::new(mock_sdk_client!(aws_sdk_cloudwatch, rules))
     }
 
     /// `(name, unit, value)` of every datum, checking each carries exactly

@@ -276,11 +276,12 @@ mod tests {
     use aws_sdk_ssm::Client;
     use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
     use aws_sdk_ssm::types::CommandInvocationStatus;
-    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use aws_smithy_mocks::{Rule, mock};
     use makenaide_core::aws::ec2::Ec2;
     use makenaide_core::aws::ssm::Ssm;
     use makenaide_core::config::Env;
-    use makenaide_core::testing::{fast_retries, json_error};
+    use makenaide_core::mock_sdk_client;
+    use makenaide_core::testing::json_error;
     use serde_json::json;
 
     const I1: &str = "i-0123456789abcdef0";
@@ -365,18 +366,8 @@ mod tests {
 
     fn aws(ec2_rules: &[&Rule], ssm_rules: &[&Rule]) -> Aws {
         Aws {
-            ec2: Ec2::new(mock_client!(
-                aws_sdk_ec2,
-                RuleMode::MatchAny,
-                ec2_rules,
-                |c| c.retry_config(fast_retries())
-            )),
-            ssm: Ssm::new(mock_client!(
-                aws_sdk_ssm,
-                RuleMode::MatchAny,
-                ssm_rules,
-                |c| c.retry_config(fast_retries())
-            )),
+            ec2: Ec2::new(mock_sdk_client!(aws_sdk_ec2, ec2_rules)),
+            ssm: Ssm::new(mock_sdk_client!(aws_sdk_ssm, ssm_rules)),
         }
     }
 

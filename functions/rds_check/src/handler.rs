@@ -132,8 +132,9 @@ mod tests {
     use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
     use aws_sdk_rds::operation::start_db_instance::StartDbInstanceOutput;
     use aws_sdk_rds::types::DbInstance;
-    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-    use makenaide_core::testing::{fast_retries, query_error};
+    use aws_smithy_mocks::{Rule, mock};
+    use makenaide_core::mock_sdk_client;
+    use makenaide_core::testing::query_error;
     use serde_json::json;
 
     const DB: &str = "makenaide-db";
@@ -177,8 +178,7 @@ mod tests {
     }
 
     fn rds(rules: &[&Rule]) -> Rds {
-        Rds::new(mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules, |c| c
-            .retry_config(fast_retries())))
+        Rds::new(mock_sdk_client!(aws_sdk_rds, rules))
     }
 
     fn first_event(input: Value) -> Value {

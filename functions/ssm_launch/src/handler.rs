@@ -158,8 +158,9 @@ mod tests {
     use aws_sdk_ssm::operation::send_command::{SendCommandInput, SendCommandOutput};
     use aws_sdk_ssm::primitives::DateTime;
     use aws_sdk_ssm::types::{Command, CommandFilterKey};
-    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-    use makenaide_core::testing::{fast_retries, json_error};
+    use aws_smithy_mocks::{Rule, mock};
+    use makenaide_core::mock_sdk_client;
+    use makenaide_core::testing::json_error;
     use serde_json::json;
 
     const W1: &str = "i-0123456789abcdef0";
@@ -248,8 +249,7 @@ mod tests {
     }
 
     fn ssm(rules: &[&Rule]) -> Ssm {
-        Ssm::new(mock_client!(aws_sdk_ssm, RuleMode::MatchAny, rules, |c| c
-            .retry_config(fast_retries())))
+        Ssm::new(mock_sdk_client!(aws_sdk_ssm, rules))
     }
 
     #[test]
