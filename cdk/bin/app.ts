@@ -6,6 +6,7 @@
 import { ConfigError } from '../lib/config';
 import { DefinitionError } from '../lib/definition';
 import { buildApp } from '../lib/app';
+import { SettingsError } from '../lib/settings';
 
 try {
   const account = process.env.CDK_DEFAULT_ACCOUNT;
@@ -13,7 +14,7 @@ try {
   const { app } = buildApp({ env: account ? { account, region } : undefined });
   app.synth();
 } catch (e) {
-  if (e instanceof ConfigError || e instanceof DefinitionError) {
+  if (e instanceof ConfigError || e instanceof DefinitionError || e instanceof SettingsError) {
     process.stderr.write(`error: ${e.message}\n`);
     process.exit(1);
   }

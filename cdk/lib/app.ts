@@ -3,10 +3,10 @@ import { App, Environment, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ConfigError, loadConfig, OrchestratorConfig } from './config';
 import { lambdaTaskTimeoutSeconds, readDefinition } from './definition';
+import { REPO_ROOT } from './paths';
 import { OrchestratorStack } from './stack';
 
-/** The repository root: cdk/ is one level below it (also from cdk/dist/lib). */
-export const REPO_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../..' : '../..');
+export { REPO_ROOT };
 export const CDK_DIR = path.join(REPO_ROOT, 'cdk');
 export const DEFAULT_CONFIG_FILE = path.join(CDK_DIR, 'config.json');
 export const DEFAULT_DEFINITION_FILE = path.join(REPO_ROOT, 'statemachine', 'workflow.asl.json');

@@ -3,6 +3,13 @@
  * (default `cdk/config.json`) with per-field `-c` overrides, validated before
  * any construct is created. Every problem names the field it is about.
  *
+ * Each field is declared once, in the zod schema below (`buildSchema`), with
+ * its type, default, bounds and error message. The fields the functions
+ * receive as Lambda environment variables (`FUNCTION_SETTINGS`) take their
+ * default and bounds from the functions' own declaration,
+ * `functions/core/settings.json` (lib/settings.ts), and `schedule.input` is
+ * checked against the execution input fields declared there.
+ *
  * SECRETS NEVER BELONG HERE. Everything in this config ends up in the Lambda
  * environment, the CloudFormation template and the SSM command document
  * parameters, all readable by anyone with read access to the account. The job
@@ -11,76 +18,70 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { z } from 'zod';
+import { EnvironmentSetting, functionSettings, SettingsError } from './settings';
 
-export type RdsStopPolicy = 'always' | 'leave-as-found';
+// ---------------------------------------------------------------- the function settings
 
-export interface TimeoutsConfig {
-  /** Default job deadline, from the moment the command is sent. JOB_TIMEOUT_SECONDS. */
-  readonly jobSeconds: number;
-  /** Upper bound for an execution input `jobTimeoutSeconds`. JOB_TIMEOUT_MAX_SECONDS. */
-  readonly jobMaxSeconds: number;
-  /** Deadline for the DB to become `available`. RDS_READY_TIMEOUT_SECONDS. */
-  readonly rdsReadySeconds: number;
-  /** Deadline for the workers to be `running` with SSM `Online`. EC2_READY_TIMEOUT_SECONDS. */
-  readonly ec2ReadySeconds: number;
+interface FunctionSetting {
+  /** The config field (dotted path). */
+  readonly field: string;
+  /** The Lambda environment variable, a key of `environment` in functions/core/settings.json. */
+  readonly variable: string;
+  /** How the value is written into the environment; default: strings as they are, numbers as text, the rest as JSON. */
+  readonly encode?: (value: unknown) => string;
 }
 
-export interface PollSecondsConfig {
-  /** `retryAfterSeconds` of rds_check. RDS_POLL_SECONDS. */
-  readonly rds: number;
-  /** `retryAfterSeconds` of ec2_start. EC2_POLL_SECONDS. */
-  readonly ec2: number;
-  /** `retryAfterSeconds` of poll_ec2_state. JOB_POLL_SECONDS. */
-  readonly job: number;
+/**
+ * The config field behind each Lambda environment variable: the one table of
+ * that mapping. `lambdaEnvironment` writes the environment from it and the
+ * schema takes each field's default and bounds from the variable's entry in
+ * settings.json (statemachine/README.md, "Deployment configuration").
+ */
+export const FUNCTION_SETTINGS = [
+  { field: 'dbInstanceIdentifier', variable: 'DB_INSTANCE_IDENTIFIER' },
+  { field: 'workerInstanceIds', variable: 'WORKER_INSTANCE_IDS', encode: (ids: unknown) => (ids as string[]).join(',') },
+  { field: 'jobCommands', variable: 'JOB_COMMANDS' },
+  { field: 'jobWorkingDirectory', variable: 'JOB_WORKING_DIRECTORY' },
+  { field: 'timeouts.jobSeconds', variable: 'JOB_TIMEOUT_SECONDS' },
+  { field: 'timeouts.jobMaxSeconds', variable: 'JOB_TIMEOUT_MAX_SECONDS' },
+  { field: 'timeouts.rdsReadySeconds', variable: 'RDS_READY_TIMEOUT_SECONDS' },
+  { field: 'timeouts.ec2ReadySeconds', variable: 'EC2_READY_TIMEOUT_SECONDS' },
+  { field: 'pollSeconds.rds', variable: 'RDS_POLL_SECONDS' },
+  { field: 'pollSeconds.ec2', variable: 'EC2_POLL_SECONDS' },
+  { field: 'pollSeconds.job', variable: 'JOB_POLL_SECONDS' },
+  { field: 'rdsStopPolicy', variable: 'RDS_STOP_POLICY' },
+  { field: 'metricsNamespace', variable: 'METRICS_NAMESPACE' },
+  { field: 'workflowName', variable: 'WORKFLOW_NAME' },
+  { field: 'scheduleIntervalHours', variable: 'SCHEDULE_INTERVAL_HOURS' },
+  { field: 'priceOverrides', variable: 'PRICE_OVERRIDES' },
+] as const satisfies readonly FunctionSetting[];
+
+type SettingField = (typeof FUNCTION_SETTINGS)[number]['field'];
+
+/** The config field of a Lambda environment variable. */
+function fieldOfVariable(variable: string): string {
+  const entry = FUNCTION_SETTINGS.find((s) => s.variable === variable);
+  if (!entry) throw new SettingsError([`${variable}: no config field maps onto it (FUNCTION_SETTINGS in cdk/lib/config.ts)`]);
+  return entry.field;
 }
 
-/** Execution input the schedule sends; the same fields an operator may pass. */
-export interface ExecutionInput {
-  readonly dryRun?: boolean;
-  readonly jobTimeoutSeconds?: number;
+/** The settings.json entry of a field's variable, which must have the type the schema expects. */
+function setting<T extends EnvironmentSetting['type']>(field: SettingField, type: T): Extract<EnvironmentSetting, { type: T }> {
+  const { variable } = FUNCTION_SETTINGS.find((s) => s.field === field)!;
+  const found = functionSettings().environment[variable];
+  if (found?.type !== type) {
+    throw new SettingsError([`environment.${variable}: the CDK reads it as a ${type} setting (${field}), found ${found ? found.type : 'no entry'}`]);
+  }
+  return found as Extract<EnvironmentSetting, { type: T }>;
 }
 
-export interface ScheduleConfig {
-  /** false creates the schedule in the DISABLED state. */
-  readonly enabled: boolean;
-  /** The six EventBridge Scheduler cron fields, without `cron(...)`. */
-  readonly cron: string;
-  /** IANA time zone the cron expression is evaluated in. */
-  readonly timeZone: string;
-  /** Execution input of each scheduled run. */
-  readonly input: ExecutionInput;
-  /** Delivery retries when StartExecution fails (0..185). */
-  readonly retryAttempts: number;
-  /** Drop a delivery that could not be made within this many seconds (60..86400). */
-  readonly maximumEventAgeSeconds: number;
-}
+// ---------------------------------------------------------------- building blocks
 
-export interface LambdaConfig {
-  readonly memorySizeMb: number;
-  readonly timeoutSeconds: number;
-}
-
-export interface OrchestratorConfig {
-  readonly stackName: string;
-  readonly workflowName: string;
-  readonly dbInstanceIdentifier: string;
-  readonly workerInstanceIds: string[];
-  readonly jobCommands: string[];
-  readonly jobWorkingDirectory: string;
-  readonly timeouts: TimeoutsConfig;
-  readonly pollSeconds: PollSecondsConfig;
-  readonly rdsStopPolicy: RdsStopPolicy;
-  readonly metricsNamespace: string;
-  readonly scheduleIntervalHours: number;
-  readonly priceOverrides: Record<string, number>;
-  readonly schedule: ScheduleConfig;
-  readonly alarmEmail: string | null;
-  readonly logRetentionDays: number;
-  readonly logExecutionData: boolean;
-  readonly tracing: boolean;
-  readonly stateMachineTimeoutSeconds: number;
-  readonly lambda: LambdaConfig;
-}
+/** CloudWatch Logs retention values the API accepts. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
 
 /**
  * Seconds the state machine timeout must leave after the last Lambda deadline
@@ -91,202 +92,6 @@ export interface OrchestratorConfig {
  * timeout skips cleanup, so the Lambda deadlines must always fire first.
  */
 export const CLEANUP_MARGIN_SECONDS = 900;
-
-/** CloudWatch Logs retention values the API accepts. */
-export const LOG_RETENTION_DAYS = [
-  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-];
-
-/** Defaults of every optional field (the contract's defaults where it has one). */
-export const DEFAULTS = {
-  stackName: 'MakenaideOrchestrator',
-  workflowName: 'makenaide',
-  timeouts: { jobSeconds: 3600, jobMaxSeconds: 10800, rdsReadySeconds: 1800, ec2ReadySeconds: 900 },
-  pollSeconds: { rds: 30, ec2: 15, job: 60 },
-  rdsStopPolicy: 'always',
-  metricsNamespace: 'Makenaide/Orchestrator',
-  scheduleIntervalHours: 4,
-  priceOverrides: {},
-  schedule: {
-    enabled: true,
-    cron: '0 1,5,9,13,17,21 * * ? *',
-    timeZone: 'Asia/Seoul',
-    input: {},
-    retryAttempts: 3,
-    maximumEventAgeSeconds: 3600,
-  },
-  alarmEmail: null,
-  logRetentionDays: 7,
-  logExecutionData: false,
-  tracing: false,
-  stateMachineTimeoutSeconds: 16200,
-  lambda: { memorySizeMb: 128, timeoutSeconds: 20 },
-} as const;
-
-/** Fields without a default. */
-export const REQUIRED_FIELDS = ['dbInstanceIdentifier', 'workerInstanceIds', 'jobCommands', 'jobWorkingDirectory'] as const;
-
-type Kind = 'string' | 'int' | 'number' | 'bool' | 'stringList' | 'object' | 'nullableString';
-
-/**
- * Every field a config file or a `-c` override may set, and how a `-c`
- * string is read into it. Nested objects may be overridden whole
- * (`-c timeouts='{"jobSeconds":5400,...}'`) or per leaf (`-c timeouts.jobSeconds=5400`).
- */
-export const FIELD_KINDS: Record<string, Kind> = {
-  stackName: 'string',
-  workflowName: 'string',
-  dbInstanceIdentifier: 'string',
-  workerInstanceIds: 'stringList',
-  jobCommands: 'stringList',
-  jobWorkingDirectory: 'string',
-  timeouts: 'object',
-  'timeouts.jobSeconds': 'int',
-  'timeouts.jobMaxSeconds': 'int',
-  'timeouts.rdsReadySeconds': 'int',
-  'timeouts.ec2ReadySeconds': 'int',
-  pollSeconds: 'object',
-  'pollSeconds.rds': 'int',
-  'pollSeconds.ec2': 'int',
-  'pollSeconds.job': 'int',
-  rdsStopPolicy: 'string',
-  metricsNamespace: 'string',
-  scheduleIntervalHours: 'number',
-  priceOverrides: 'object',
-  schedule: 'object',
-  'schedule.enabled': 'bool',
-  'schedule.cron': 'string',
-  'schedule.timeZone': 'string',
-  'schedule.input': 'object',
-  'schedule.retryAttempts': 'int',
-  'schedule.maximumEventAgeSeconds': 'int',
-  alarmEmail: 'nullableString',
-  logRetentionDays: 'int',
-  logExecutionData: 'bool',
-  tracing: 'bool',
-  stateMachineTimeoutSeconds: 'int',
-  lambda: 'object',
-  'lambda.memorySizeMb': 'int',
-  'lambda.timeoutSeconds': 'int',
-};
-
-/** Context keys the app reads that are not config fields. */
-export const APP_CONTEXT_KEYS = ['config', 'placeholderCode', 'definitionFile'] as const;
-
-export class ConfigError extends Error {
-  constructor(
-    readonly source: string,
-    readonly problems: string[],
-  ) {
-    super(`invalid deployment config (${source}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
-
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-type JsonObject = { [k: string]: Json };
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Reads a `-c` value (always a string from the CLI, typed in-process) into the field's kind. */
-export function coerceOverride(field: string, kind: Kind, value: unknown): { value?: unknown; problem?: string } {
-  if (typeof value !== 'string') return { value };
-  const text = value.trim();
-  switch (kind) {
-    case 'string':
-      return { value };
-    case 'nullableString':
-      return { value: text === '' || text === 'null' ? null : value };
-    case 'stringList':
-      if (text.startsWith('[')) return parseJson(field, text);
-      return { value: text === '' ? [] : text.split(',').map((s) => s.trim()) };
-    case 'bool':
-      if (text === 'true') return { value: true };
-      if (text === 'false') return { value: false };
-      return { problem: `${field}: expected true or false, got ${JSON.stringify(value)}` };
-    case 'int':
-    case 'number': {
-      if (text === '' || !Number.isFinite(Number(text))) {
-        return { problem: `${field}: expected a number, got ${JSON.stringify(value)}` };
-      }
-      return { value: Number(text) };
-    }
-    case 'object':
-      return parseJson(field, text);
-  }
-}
-
-function parseJson(field: string, text: string): { value?: unknown; problem?: string } {
-  try {
-    return { value: JSON.parse(text) };
-  } catch (e) {
-    return { problem: `${field}: not valid JSON (${(e as Error).message})` };
-  }
-}
-
-function setPath(target: JsonObject, dotted: string, value: unknown): void {
-  const parts = dotted.split('.');
-  let cur: JsonObject = target;
-  for (const part of parts.slice(0, -1)) {
-    if (!isObject(cur[part])) cur[part] = {};
-    cur = cur[part] as JsonObject;
-  }
-  cur[parts[parts.length - 1]] = value as Json;
-}
-
-export interface LoadOptions {
-  /** The config file; its fields are the base. */
-  readonly file?: string;
-  /** A config object instead of (or on top of) a file. */
-  readonly base?: Record<string, unknown>;
-  /** All CDK context; keys that name config fields override them. */
-  readonly context?: Record<string, unknown>;
-}
-
-/** Reads the file, applies the overrides and the defaults, and validates. Throws ConfigError. */
-export function loadConfig(opts: LoadOptions): OrchestratorConfig {
-  const source = opts.file ? path.relative(process.cwd(), opts.file) || opts.file : 'in-memory config';
-  const problems: string[] = [];
-  let raw: JsonObject = {};
-  if (opts.file) {
-    let text: string;
-    try {
-      text = fs.readFileSync(opts.file, 'utf8');
-    } catch (e) {
-      throw new ConfigError(source, [`cannot read the config file: ${(e as Error).message}`]);
-    }
-    try {
-      const parsed = JSON.parse(text) as unknown;
-      if (!isObject(parsed)) throw new Error('the top level must be an object');
-      raw = parsed;
-    } catch (e) {
-      throw new ConfigError(source, [`not valid JSON: ${(e as Error).message}`]);
-    }
-  }
-  if (opts.base) raw = { ...raw, ...(structuredClone(opts.base) as JsonObject) };
-  // `$comment` keys document the file; they are not fields.
-  for (const key of Object.keys(raw)) if (key.startsWith('$')) delete raw[key];
-
-  for (const [key, value] of Object.entries(opts.context ?? {})) {
-    if ((APP_CONTEXT_KEYS as readonly string[]).includes(key)) continue;
-    const root = key.split('.')[0];
-    if (!(root in FIELD_KINDS)) continue; // not ours (CDK feature flags, etc.)
-    const kind = FIELD_KINDS[key];
-    if (!kind) {
-      problems.push(`${key}: unknown config field (override -c ${key}=...)`);
-      continue;
-    }
-    const coerced = coerceOverride(key, kind, value);
-    if (coerced.problem) problems.push(coerced.problem);
-    else setPath(raw, key, coerced.value);
-  }
-  if (problems.length) throw new ConfigError(source, problems);
-  return validateConfig(raw, source);
-}
-
-// ---------------------------------------------------------------- validation
 
 const INSTANCE_ID = /^i-([0-9a-f]{8}|[0-9a-f]{17})$/;
 // RDS: 1-63 letters, digits or hyphens; first a letter; no trailing hyphen or two hyphens in a row.
@@ -313,301 +118,503 @@ function findSecret(text: string): string | undefined {
   return undefined;
 }
 
-function isInt(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v);
+const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The value at a dotted path, or undefined. */
+function valueAt(obj: unknown, dotted: string): unknown {
+  let cur = obj;
+  for (const part of dotted.split('.')) cur = isObject(cur) ? cur[part] : undefined;
+  return cur;
 }
 
-class Checker {
-  readonly problems: string[] = [];
-  constructor(private readonly raw: JsonObject) {}
+/**
+ * A field's error message for any problem with a value it was given; a
+ * missing value falls through to `describeIssue` ("required, not set").
+ */
+function says(message: (input: unknown) => string) {
+  return { error: (issue: z.core.$ZodRawIssue) => (issue.input === undefined ? undefined : message(issue.input)) };
+}
 
-  private get(field: string): unknown {
-    let cur: unknown = this.raw;
-    for (const part of field.split('.')) {
-      if (!isObject(cur)) return undefined;
-      cur = cur[part];
+/** Run a cross-field check even when a field it does not read failed (every problem is reported at once). */
+const ALWAYS = { when: () => true };
+
+/** A whole number in min..max. */
+function int(min: number, max: number) {
+  const e = says((v) => (isInt(v) ? `${v} is out of range ${min}..${max}` : `expected an integer, got ${show(v)}`));
+  return z.int(e).min(min, e).max(max, e);
+}
+
+/** A string matching `re`; otherwise "<value> is not <what>". */
+function text(re: RegExp, what: string) {
+  return z.string(says((v) => `${show(v)} is not ${what}`)).regex(re, says((v) => `${show(v)} is not ${what}`));
+}
+
+function noSecret(where: string) {
+  return (value: string, ctx: z.core.$RefinementCtx<string>) => {
+    const secret = findSecret(value);
+    if (secret) {
+      ctx.addIssue(
+        `looks like it contains ${secret}; secrets must not be in config (it lands in ${where}): ` +
+          'read them on the instance from Parameter Store or Secrets Manager',
+      );
     }
-    return cur;
-  }
+  };
+}
 
-  private fallback(field: string): unknown {
-    let cur: unknown = DEFAULTS;
-    for (const part of field.split('.')) {
-      if (!isObject(cur)) return undefined;
-      cur = (cur as Record<string, unknown>)[part];
+// ---------------------------------------------------------------- fields backed by a function setting
+
+/** Whole seconds: default and bounds of the setting. */
+function secondsSetting(field: SettingField) {
+  const s = setting(field, 'seconds');
+  return int(s.min, s.max).prefault(s.default);
+}
+
+/** A number greater than exclusiveMin, at most max: default and bounds of the setting. */
+function numberSetting(field: SettingField, what: string) {
+  const s = setting(field, 'number');
+  const e = says((v) => `expected ${what} in (${s.exclusiveMin}, ${s.max}], got ${show(v)}`);
+  return z.number(e).gt(s.exclusiveMin, e).max(s.max, e).prefault(s.default);
+}
+
+/** One of the setting's values; its default. */
+function choiceSetting(field: SettingField) {
+  const s = setting(field, 'choice');
+  return z.enum(s.values, says((v) => `${show(v)} is not one of ${s.values.join(', ')}`)).prefault(s.default);
+}
+
+/** A string in the CDK's stricter format, with the setting's default. */
+function stringSetting(field: SettingField, schema: z.ZodString) {
+  const s = setting(field, 'string');
+  if (s.default === undefined) throw new SettingsError([`the CDK expects a default for the setting of ${field}, found none`]);
+  return schema.prefault(s.default);
+}
+
+/** A field the setting says is required: no default. */
+function requiredSetting<S extends z.ZodType>(field: SettingField, schema: S): S {
+  if (setting(field, 'string').required !== true) throw new SettingsError([`the CDK expects the setting of ${field} to be required`]);
+  return schema;
+}
+
+/** Instance type / DB class -> USD per hour, with the setting's default. */
+function priceSetting(field: SettingField) {
+  const s = setting(field, 'object');
+  const price = says((v) => `expected a USD per hour price >= 0, got ${show(v)}`);
+  return z
+    .record(z.string().regex(PRICE_KEY, 'is not an instance type (t3.medium) or a DB class (db.t3.micro)'), z.number(price).min(0, price))
+    .prefault(s.default as Record<string, number>);
+}
+
+/**
+ * The execution input fields of settings.json (`input`): anything else is
+ * rejected. A seconds field's range ends at another field's value, so
+ * `crossChecks` checks it.
+ */
+function executionInput() {
+  const shape: Record<string, z.ZodOptional<z.ZodType<boolean | number>>> = {};
+  for (const [name, f] of Object.entries(functionSettings().input)) {
+    shape[name] = (f.type === 'boolean' ? z.boolean() : z.int(says((v) => `expected a whole number of seconds, got ${show(v)}`))).optional();
+  }
+  return z.strictObject(shape);
+}
+
+// ---------------------------------------------------------------- the schema
+
+function buildSchema() {
+  const instanceId = says((v) => `${show(v)} is not an EC2 instance id (i- followed by 8 or 17 hex digits)`);
+  const instanceIds = says(() => 'expected a non-empty list of EC2 instance ids');
+  const command = says(() => 'expected a non-empty shell command string');
+  const commands = says(() => 'expected a non-empty list of shell command strings');
+  const email = says((v) => `${show(v)} is not an email address`);
+  const retention = says((v) =>
+    isInt(v) ? `${v} is not a CloudWatch Logs retention (one of ${LOG_RETENTION_DAYS.join(', ')})` : `expected an integer, got ${show(v)}`,
+  );
+
+  return z
+    .strictObject({
+      stackName: text(STACK_NAME, 'a CloudFormation stack name (a letter, then letters, digits, hyphens)').default('MakenaideOrchestrator'),
+      workflowName: stringSetting('workflowName', text(WORKFLOW_NAME, 'a workflow name (1-64 letters, digits, _ or -)')),
+      dbInstanceIdentifier: requiredSetting(
+        'dbInstanceIdentifier',
+        text(
+          DB_IDENTIFIER,
+          'an RDS DB instance identifier (1-63 letters, digits, hyphens; starts with a letter; no trailing or double hyphen)',
+        ).refine((id) => !id.endsWith('-'), 'must not end with a hyphen'),
+      ),
+      workerInstanceIds: requiredSetting(
+        'workerInstanceIds',
+        z
+          .array(z.string(instanceId).regex(INSTANCE_ID, instanceId), instanceIds)
+          .min(1, instanceIds)
+          .superRefine((ids: unknown, ctx) => {
+            if (!Array.isArray(ids)) return;
+            ids.forEach((id, i) => {
+              if (INSTANCE_ID.test(id) && ids.indexOf(id) < i) ctx.addIssue({ code: 'custom', path: [i], message: `${id} is listed twice` });
+            });
+          }, ALWAYS),
+      ),
+      jobCommands: requiredSetting(
+        'jobCommands',
+        z
+          .array(
+            z
+              .string(command)
+              .refine((cmd) => cmd.trim() !== '', command)
+              .superRefine(noSecret('the Lambda environment, the template and SSM command history')),
+            commands,
+          )
+          .min(1, commands),
+      ),
+      jobWorkingDirectory: requiredSetting(
+        'jobWorkingDirectory',
+        text(/^\/\S*$/, 'an absolute directory path without spaces').superRefine(noSecret('the Lambda environment and the template')),
+      ),
+      timeouts: z
+        .strictObject({
+          jobSeconds: secondsSetting('timeouts.jobSeconds'),
+          jobMaxSeconds: secondsSetting('timeouts.jobMaxSeconds'),
+          rdsReadySeconds: secondsSetting('timeouts.rdsReadySeconds'),
+          ec2ReadySeconds: secondsSetting('timeouts.ec2ReadySeconds'),
+        })
+        .superRefine((t: unknown, ctx) => {
+          const [jobSeconds, jobMaxSeconds] = [valueAt(t, 'jobSeconds'), valueAt(t, 'jobMaxSeconds')];
+          if (isInt(jobSeconds) && isInt(jobMaxSeconds) && jobSeconds > jobMaxSeconds) {
+            ctx.addIssue({ code: 'custom', path: ['jobSeconds'], message: `${jobSeconds} exceeds timeouts.jobMaxSeconds (${jobMaxSeconds})` });
+          }
+        }, ALWAYS)
+        .prefault({}),
+      pollSeconds: z
+        .strictObject({
+          rds: secondsSetting('pollSeconds.rds'),
+          ec2: secondsSetting('pollSeconds.ec2'),
+          job: secondsSetting('pollSeconds.job'),
+        })
+        .prefault({}),
+      rdsStopPolicy: choiceSetting('rdsStopPolicy'),
+      metricsNamespace: stringSetting(
+        'metricsNamespace',
+        text(NAMESPACE, 'a CloudWatch namespace (1-255 of A-Za-z0-9 . - _ / # :)').refine(
+          (ns) => !ns.startsWith('AWS/'),
+          'must not start with AWS/ (reserved)',
+        ),
+      ),
+      scheduleIntervalHours: numberSetting('scheduleIntervalHours', 'a number of hours'),
+      priceOverrides: priceSetting('priceOverrides'),
+      schedule: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          cron: z
+            .string()
+            .superRefine((cron, ctx) => {
+              const problem = checkCron(cron);
+              if (problem) ctx.addIssue(problem);
+            })
+            .default('0 1,5,9,13,17,21 * * ? *'),
+          timeZone: z
+            .string()
+            .refine(isTimeZone, says((v) => `${show(v)} is not an IANA time zone (e.g. Asia/Seoul, UTC)`))
+            .default('Asia/Seoul'),
+          input: executionInput().prefault({}),
+          retryAttempts: int(0, 185).default(3),
+          maximumEventAgeSeconds: int(60, 86400).default(3600),
+        })
+        .prefault({}),
+      // null, absent or "" for none.
+      alarmEmail: z
+        .string(email)
+        .refine((v) => v === '' || EMAIL.test(v), email)
+        .transform((v) => v || null)
+        .nullable()
+        .default(null),
+      logRetentionDays: z
+        .int(retention)
+        .refine((days) => LOG_RETENTION_DAYS.includes(days), retention)
+        .default(7),
+      logExecutionData: z.boolean().default(false),
+      tracing: z.boolean().default(false),
+      stateMachineTimeoutSeconds: int(60, 31536000).default(16200),
+      lambda: z
+        .strictObject({
+          memorySizeMb: int(128, 10240).default(128),
+          timeoutSeconds: int(1, 900).default(20),
+        })
+        .prefault({}),
+    })
+    .superRefine(crossChecks, ALWAYS);
+}
+
+/**
+ * Checks across groups. They run even when other fields failed, so they
+ * read defensively and skip what they cannot check.
+ */
+function crossChecks(config: unknown, ctx: z.core.$RefinementCtx<unknown>): void {
+  // schedule.input seconds fields: from their min to the field their maxSetting maps to.
+  for (const [name, f] of Object.entries(functionSettings().input)) {
+    if (f.type !== 'seconds') continue;
+    const value = valueAt(config, `schedule.input.${name}`);
+    const maxField = fieldOfVariable(f.maxSetting);
+    const max = valueAt(config, maxField);
+    if (isInt(value) && (value < f.min || (isInt(max) && value > max))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedule', 'input', name],
+        message: `${value} is out of range ${f.min}..${isInt(max) ? `${max} (${maxField})` : maxField}`,
+      });
     }
-    return cur;
   }
 
-  /** The value, or the default; `undefined` (with a problem) when required and absent. */
-  value(field: string): unknown {
-    const v = this.get(field);
-    if (v !== undefined) return v;
-    const d = this.fallback(field);
-    if (d === undefined) this.problems.push(`${field}: required, not set`);
-    return d;
+  // The state machine's overall deadline must leave room for every Lambda
+  // deadline (each loop may overshoot it by one poll interval) plus cleanup.
+  const t = valueAt(config, 'timeouts') as TimeoutsConfig;
+  const p = valueAt(config, 'pollSeconds') as PollSecondsConfig;
+  const timeout = valueAt(config, 'stateMachineTimeoutSeconds');
+  const parts = [t?.rdsReadySeconds, t?.ec2ReadySeconds, t?.jobMaxSeconds, p?.rds, p?.ec2, p?.job, timeout];
+  if (!parts.every(isInt)) return;
+  const minimum = minimumStateMachineTimeout(t, p);
+  if ((timeout as number) <= minimum) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['stateMachineTimeoutSeconds'],
+      message:
+        `${timeout} must exceed ${minimum} = timeouts.rdsReadySeconds (${t.rdsReadySeconds}) + ` +
+        `timeouts.ec2ReadySeconds (${t.ec2ReadySeconds}) + timeouts.jobMaxSeconds (${t.jobMaxSeconds}) + ` +
+        `the poll intervals (${p.rds + p.ec2 + p.job}) + a cleanup margin (${CLEANUP_MARGIN_SECONDS}): ` +
+        'a state machine timeout skips cleanup, so the Lambda deadlines must fire first',
+    });
   }
+}
 
-  fail(field: string, message: string): void {
-    this.problems.push(`${field}: ${message}`);
-  }
+let schema: ReturnType<typeof buildSchema> | undefined;
 
-  str(field: string, re: RegExp, what: string): string {
-    const v = this.value(field);
-    if (v === undefined) return '';
-    if (typeof v !== 'string') {
-      this.fail(field, `expected a string, got ${JSON.stringify(v)}`);
-      return '';
+/** The schema (built on first use: it reads settings.json). Throws SettingsError. */
+export function configSchema(): ReturnType<typeof buildSchema> {
+  return (schema ??= buildSchema());
+}
+
+export type OrchestratorConfig = z.output<ReturnType<typeof buildSchema>>;
+export type TimeoutsConfig = OrchestratorConfig['timeouts'];
+export type PollSecondsConfig = OrchestratorConfig['pollSeconds'];
+export type ScheduleConfig = OrchestratorConfig['schedule'];
+/** Execution input the schedule sends; the same fields an operator may pass. */
+export type ExecutionInput = ScheduleConfig['input'];
+export type LambdaConfig = OrchestratorConfig['lambda'];
+export type RdsStopPolicy = OrchestratorConfig['rdsStopPolicy'];
+
+/** Messages of the problems no field words itself. */
+function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
+  const got = show(issue.input);
+  switch (issue.code) {
+    case 'invalid_type': {
+      if (issue.input === undefined) return 'required, not set';
+      const expected: Record<string, string> = {
+        boolean: 'true or false',
+        string: 'a string',
+        number: 'a number',
+        int: 'an integer',
+        object: 'an object',
+        record: 'an object',
+        array: 'a list',
+      };
+      return `expected ${expected[issue.expected] ?? issue.expected}, got ${got}`;
     }
-    if (!re.test(v)) this.fail(field, `${JSON.stringify(v)} is not ${what}`);
-    return v;
+    case 'invalid_value':
+      return `${got} is not one of ${issue.values.map(String).join(', ')}`;
+    case 'invalid_key':
+      return issue.issues[0]?.message;
+    default:
+      return undefined;
   }
+}
 
-  int(field: string, min: number, max: number): number {
-    const v = this.value(field);
-    if (v === undefined) return 0;
-    if (!isInt(v)) {
-      this.fail(field, `expected an integer, got ${JSON.stringify(v)}`);
-      return 0;
+/** A zod issue path as the config spells it: `schedule.input.foo`, `workerInstanceIds[1]`. */
+function fieldPath(parts: readonly PropertyKey[]): string {
+  return parts.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join('') || '(config)';
+}
+
+function problemsOf(issue: z.core.$ZodIssue): string[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => `${fieldPath([...issue.path, key])}: unknown config field`);
+  }
+  return [`${fieldPath(issue.path)}: ${issue.message}`];
+}
+
+// ---------------------------------------------------------------- the fields, from the schema
+
+/** The schema inside default/optional/nullable/transform wrappers. */
+function unwrapped(schema: z.ZodType): z.ZodType {
+  for (;;) {
+    if (schema instanceof z.ZodDefault || schema instanceof z.ZodPrefault || schema instanceof z.ZodOptional || schema instanceof z.ZodNullable) {
+      schema = schema.unwrap() as z.ZodType;
+    } else if (schema instanceof z.ZodPipe) {
+      schema = schema.in as z.ZodType;
+    } else {
+      return schema;
     }
-    if (v < min || v > max) this.fail(field, `${v} is out of range ${min}..${max}`);
-    return v;
   }
+}
 
-  bool(field: string): boolean {
-    const v = this.value(field);
-    if (v === undefined) return false;
-    if (typeof v !== 'boolean') this.fail(field, `expected true or false, got ${JSON.stringify(v)}`);
-    return v === true;
+/** The schema of a dotted field path, or undefined when there is no such field. */
+function fieldSchema(dotted: string): z.ZodType | undefined {
+  let schema: z.ZodType = configSchema();
+  for (const part of dotted.split('.')) {
+    const obj = unwrapped(schema);
+    if (!(obj instanceof z.ZodObject) || !Object.hasOwn(obj.shape, part)) return undefined;
+    schema = obj.shape[part] as z.ZodType;
   }
+  return schema;
+}
 
-  /** Rejects fields in an object that the schema does not know (typos). */
-  noUnknown(prefix: string, obj: unknown, known: string[]): void {
-    if (!isObject(obj)) return;
-    for (const key of Object.keys(obj)) {
-      if (key.startsWith('$')) continue;
-      if (!known.includes(key)) this.fail(prefix ? `${prefix}.${key}` : key, 'unknown config field');
+/** Every field a config file or a `-c` override may set, as dotted paths (nested objects and their fields). */
+export function configFieldPaths(): string[] {
+  const paths: string[] = [];
+  const walk = (schema: z.ZodType, prefix: string) => {
+    const obj = unwrapped(schema);
+    if (!(obj instanceof z.ZodObject)) return;
+    for (const [key, child] of Object.entries(obj.shape as Record<string, z.ZodType>)) {
+      paths.push(prefix + key);
+      walk(child, `${prefix}${key}.`);
+    }
+  };
+  walk(configSchema(), '');
+  return paths;
+}
+
+/** The default of every top-level field that has one (nested objects in full). */
+export function configDefaults(): Record<string, unknown> {
+  const defaults: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(configSchema().shape as Record<string, z.ZodType>)) {
+    const r = field.safeParse(undefined);
+    if (r.success) defaults[key] = r.data;
+  }
+  return defaults;
+}
+
+// ---------------------------------------------------------------- loading
+
+/** Context keys the app reads that are not config fields. */
+export const APP_CONTEXT_KEYS = ['config', 'placeholderCode', 'definitionFile'] as const;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid deployment config (${source}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Reads a `-c` value (always a string from the CLI, typed in-process) into
+ * what the field's schema takes: lists as `a,b` or JSON, objects as JSON,
+ * `null` or nothing for a nullable field.
+ */
+function coerceOverride(field: string, schema: z.ZodType, value: unknown): { value?: unknown; problem?: string } {
+  if (typeof value !== 'string') return { value };
+  const text = value.trim();
+  const base = unwrapped(schema);
+  if (base instanceof z.ZodNumber) {
+    if (text === '' || !Number.isFinite(Number(text))) return { problem: `${field}: expected a number, got ${JSON.stringify(value)}` };
+    return { value: Number(text) };
+  }
+  if (base instanceof z.ZodBoolean) {
+    if (text === 'true' || text === 'false') return { value: text === 'true' };
+    return { problem: `${field}: expected true or false, got ${JSON.stringify(value)}` };
+  }
+  if (base instanceof z.ZodArray && !text.startsWith('[')) return { value: text === '' ? [] : text.split(',').map((s) => s.trim()) };
+  if (base instanceof z.ZodArray || base instanceof z.ZodObject || base instanceof z.ZodRecord) {
+    try {
+      return { value: JSON.parse(text) };
+    } catch (e) {
+      return { problem: `${field}: not valid JSON (${(e as Error).message})` };
     }
   }
+  if ((text === '' || text === 'null') && schema.safeParse(null).success) return { value: null };
+  return { value };
+}
 
-  obj(field: string): JsonObject {
-    const v = this.value(field);
-    if (v === undefined) return {};
-    if (!isObject(v)) {
-      this.fail(field, `expected an object, got ${JSON.stringify(v)}`);
-      return {};
-    }
-    return v;
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const parts = dotted.split('.');
+  let cur = target;
+  for (const part of parts.slice(0, -1)) {
+    if (!isObject(cur[part])) cur[part] = {};
+    cur = cur[part] as Record<string, unknown>;
   }
+  cur[parts[parts.length - 1]] = value;
+}
+
+/** `$comment` (any `$` key) documents a config file; it is not a field. */
+function withoutComments(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutComments);
+  if (!isObject(v)) return v;
+  return Object.fromEntries(Object.entries(v).flatMap(([k, x]) => (k.startsWith('$') ? [] : [[k, withoutComments(x)]])));
+}
+
+export interface LoadOptions {
+  /** The config file; its fields are the base. */
+  readonly file?: string;
+  /** A config object instead of (or on top of) a file. */
+  readonly base?: Record<string, unknown>;
+  /** All CDK context; keys that name config fields override them. */
+  readonly context?: Record<string, unknown>;
+}
+
+/** Reads the file, applies the overrides and the defaults, and validates. Throws ConfigError. */
+export function loadConfig(opts: LoadOptions): OrchestratorConfig {
+  const source = opts.file ? path.relative(process.cwd(), opts.file) || opts.file : 'in-memory config';
+  const problems: string[] = [];
+  let raw: Record<string, unknown> = {};
+  if (opts.file) {
+    let text: string;
+    try {
+      text = fs.readFileSync(opts.file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(source, [`cannot read the config file: ${(e as Error).message}`]);
+    }
+    try {
+      const parsed = JSON.parse(text) as unknown;
+      if (!isObject(parsed)) throw new Error('the top level must be an object');
+      raw = parsed;
+    } catch (e) {
+      throw new ConfigError(source, [`not valid JSON: ${(e as Error).message}`]);
+    }
+  }
+  if (opts.base) raw = { ...raw, ...structuredClone(opts.base) };
+  raw = withoutComments(raw) as Record<string, unknown>;
+
+  // Nested objects may be overridden whole (`-c timeouts='{"jobSeconds":5400,...}'`)
+  // or per leaf (`-c timeouts.jobSeconds=5400`).
+  for (const [key, value] of Object.entries(opts.context ?? {})) {
+    if ((APP_CONTEXT_KEYS as readonly string[]).includes(key)) continue;
+    if (!fieldSchema(key.split('.')[0])) continue; // not ours (CDK feature flags, etc.)
+    const schema = fieldSchema(key);
+    if (!schema) {
+      problems.push(`${key}: unknown config field (override -c ${key}=...)`);
+      continue;
+    }
+    const coerced = coerceOverride(key, schema, value);
+    if (coerced.problem) problems.push(coerced.problem);
+    else setPath(raw, key, coerced.value);
+  }
+  if (problems.length) throw new ConfigError(source, problems);
+  return validateConfig(raw, source);
 }
 
 /** Validates a raw (parsed, overridden) config and fills in the defaults. Throws ConfigError. */
 export function validateConfig(raw: Record<string, unknown>, source = 'in-memory config'): OrchestratorConfig {
-  const c = new Checker(raw as JsonObject);
-  const topLevel = Object.keys(FIELD_KINDS).filter((k) => !k.includes('.'));
-  c.noUnknown('', raw, topLevel);
-  for (const group of ['timeouts', 'pollSeconds', 'schedule', 'lambda']) {
-    const known = Object.keys(FIELD_KINDS)
-      .filter((k) => k.startsWith(`${group}.`))
-      .map((k) => k.slice(group.length + 1));
-    c.noUnknown(group, c.obj(group), known);
+  const result = configSchema().safeParse(withoutComments(raw), { error: describeIssue });
+  if (!result.success) throw new ConfigError(source, result.error.issues.flatMap(problemsOf));
+  const size = environmentSize(lambdaEnvironment(result.data));
+  if (size > 4096) {
+    throw new ConfigError(source, [
+      `jobCommands: the Lambda environment would be ${size} bytes, over Lambda's 4 KB limit: shorten jobCommands (run a script on the instance)`,
+    ]);
   }
-
-  const stackName = c.str('stackName', STACK_NAME, 'a CloudFormation stack name (a letter, then letters, digits, hyphens)');
-  const workflowName = c.str('workflowName', WORKFLOW_NAME, 'a workflow name (1-64 letters, digits, _ or -)');
-  const dbInstanceIdentifier = c.str(
-    'dbInstanceIdentifier',
-    DB_IDENTIFIER,
-    'an RDS DB instance identifier (1-63 letters, digits, hyphens; starts with a letter; no trailing or double hyphen)',
-  );
-  if (dbInstanceIdentifier.endsWith('-')) c.fail('dbInstanceIdentifier', 'must not end with a hyphen');
-
-  // Worker instances
-  const workerInstanceIds: string[] = [];
-  const ids = c.value('workerInstanceIds');
-  if (ids !== undefined) {
-    if (!Array.isArray(ids) || ids.length === 0) {
-      c.fail('workerInstanceIds', 'expected a non-empty list of EC2 instance ids');
-    } else {
-      ids.forEach((id, i) => {
-        if (typeof id !== 'string' || !INSTANCE_ID.test(id)) {
-          c.fail(`workerInstanceIds[${i}]`, `${JSON.stringify(id)} is not an EC2 instance id (i- followed by 8 or 17 hex digits)`);
-        } else if (workerInstanceIds.includes(id)) {
-          c.fail(`workerInstanceIds[${i}]`, `${id} is listed twice`);
-        } else {
-          workerInstanceIds.push(id);
-        }
-      });
-    }
-  }
-
-  // Job
-  const jobCommands: string[] = [];
-  const cmds = c.value('jobCommands');
-  if (cmds !== undefined) {
-    if (!Array.isArray(cmds) || cmds.length === 0) {
-      c.fail('jobCommands', 'expected a non-empty list of shell command strings');
-    } else {
-      cmds.forEach((cmd, i) => {
-        if (typeof cmd !== 'string' || cmd.trim() === '') {
-          c.fail(`jobCommands[${i}]`, 'expected a non-empty shell command string');
-          return;
-        }
-        const secret = findSecret(cmd);
-        if (secret) {
-          c.fail(
-            `jobCommands[${i}]`,
-            `looks like it contains ${secret}; secrets must not be in config (it lands in the Lambda environment, ` +
-              'the template and SSM command history): read them on the instance from Parameter Store or Secrets Manager',
-          );
-        }
-        jobCommands.push(cmd);
-      });
-    }
-  }
-  const jobWorkingDirectory = c.str('jobWorkingDirectory', /^\/\S*$/, 'an absolute directory path without spaces');
-  const wdSecret = findSecret(jobWorkingDirectory);
-  if (wdSecret) c.fail('jobWorkingDirectory', `looks like it contains ${wdSecret}; secrets must not be in config`);
-
-  // Timeouts and polling
-  const jobMaxSeconds = c.int('timeouts.jobMaxSeconds', 60, 172800);
-  const timeouts: TimeoutsConfig = {
-    jobSeconds: c.int('timeouts.jobSeconds', 60, 172800),
-    jobMaxSeconds,
-    rdsReadySeconds: c.int('timeouts.rdsReadySeconds', 60, 86400),
-    ec2ReadySeconds: c.int('timeouts.ec2ReadySeconds', 60, 86400),
-  };
-  if (timeouts.jobSeconds > jobMaxSeconds) {
-    c.fail('timeouts.jobSeconds', `${timeouts.jobSeconds} exceeds timeouts.jobMaxSeconds (${jobMaxSeconds})`);
-  }
-  const pollSeconds: PollSecondsConfig = {
-    rds: c.int('pollSeconds.rds', 1, 3600),
-    ec2: c.int('pollSeconds.ec2', 1, 3600),
-    job: c.int('pollSeconds.job', 1, 3600),
-  };
-
-  const rdsStopPolicy = c.str('rdsStopPolicy', /^(always|leave-as-found)$/, 'one of always, leave-as-found') as RdsStopPolicy;
-  const metricsNamespace = c.str('metricsNamespace', NAMESPACE, 'a CloudWatch namespace (1-255 of A-Za-z0-9 . - _ / # :)');
-  if (metricsNamespace.startsWith('AWS/')) c.fail('metricsNamespace', 'must not start with AWS/ (reserved)');
-
-  const interval = c.value('scheduleIntervalHours');
-  let scheduleIntervalHours = 0;
-  if (interval !== undefined) {
-    if (typeof interval !== 'number' || !Number.isFinite(interval) || interval <= 0 || interval > 168) {
-      c.fail('scheduleIntervalHours', `expected a number of hours in (0, 168], got ${JSON.stringify(interval)}`);
-    } else {
-      scheduleIntervalHours = interval;
-    }
-  }
-
-  const priceOverrides: Record<string, number> = {};
-  for (const [key, price] of Object.entries(c.obj('priceOverrides'))) {
-    if (!PRICE_KEY.test(key)) {
-      c.fail(`priceOverrides.${key}`, 'is not an instance type (t3.medium) or a DB class (db.t3.micro)');
-    } else if (typeof price !== 'number' || !Number.isFinite(price) || price < 0) {
-      c.fail(`priceOverrides.${key}`, `expected a USD per hour price >= 0, got ${JSON.stringify(price)}`);
-    } else {
-      priceOverrides[key] = price;
-    }
-  }
-
-  // Schedule
-  const cron = c.str('schedule.cron', /./, 'a cron expression');
-  const cronProblem = cron ? checkCron(cron) : undefined;
-  if (cronProblem) c.fail('schedule.cron', cronProblem);
-  const timeZone = c.str('schedule.timeZone', /./, 'an IANA time zone');
-  if (timeZone && !isTimeZone(timeZone)) {
-    c.fail('schedule.timeZone', `${JSON.stringify(timeZone)} is not an IANA time zone (e.g. Asia/Seoul, UTC)`);
-  }
-  const input = c.obj('schedule.input');
-  c.noUnknown('schedule.input', input, ['dryRun', 'jobTimeoutSeconds']);
-  const scheduleInput: { dryRun?: boolean; jobTimeoutSeconds?: number } = {};
-  if ('dryRun' in input) {
-    if (typeof input.dryRun !== 'boolean') c.fail('schedule.input.dryRun', 'expected true or false');
-    else scheduleInput.dryRun = input.dryRun;
-  }
-  if ('jobTimeoutSeconds' in input) {
-    const t = input.jobTimeoutSeconds;
-    if (!isInt(t) || t < 60 || t > jobMaxSeconds) {
-      c.fail('schedule.input.jobTimeoutSeconds', `expected an integer in 60..${jobMaxSeconds} (timeouts.jobMaxSeconds)`);
-    } else {
-      scheduleInput.jobTimeoutSeconds = t;
-    }
-  }
-  const schedule: ScheduleConfig = {
-    enabled: c.bool('schedule.enabled'),
-    cron,
-    timeZone,
-    input: scheduleInput,
-    retryAttempts: c.int('schedule.retryAttempts', 0, 185),
-    maximumEventAgeSeconds: c.int('schedule.maximumEventAgeSeconds', 60, 86400),
-  };
-
-  // Observability
-  const email = c.value('alarmEmail');
-  let alarmEmail: string | null = null;
-  if (email !== null && email !== undefined && email !== '') {
-    if (typeof email !== 'string' || !EMAIL.test(email)) c.fail('alarmEmail', `${JSON.stringify(email)} is not an email address`);
-    else alarmEmail = email;
-  }
-  const logRetentionDays = c.int('logRetentionDays', 1, 3653);
-  if (logRetentionDays && !LOG_RETENTION_DAYS.includes(logRetentionDays)) {
-    c.fail('logRetentionDays', `${logRetentionDays} is not a CloudWatch Logs retention (one of ${LOG_RETENTION_DAYS.join(', ')})`);
-  }
-  const logExecutionData = c.bool('logExecutionData');
-  const tracing = c.bool('tracing');
-
-  // Lambda sizing
-  const lambda: LambdaConfig = {
-    memorySizeMb: c.int('lambda.memorySizeMb', 128, 10240),
-    timeoutSeconds: c.int('lambda.timeoutSeconds', 1, 900),
-  };
-
-  // The state machine's overall deadline must leave room for every Lambda
-  // deadline (each loop may overshoot it by one poll interval) plus cleanup.
-  const stateMachineTimeoutSeconds = c.int('stateMachineTimeoutSeconds', 60, 31536000);
-  const minimum = minimumStateMachineTimeout(timeouts, pollSeconds);
-  if (stateMachineTimeoutSeconds && stateMachineTimeoutSeconds <= minimum) {
-    c.fail(
-      'stateMachineTimeoutSeconds',
-      `${stateMachineTimeoutSeconds} must exceed ${minimum} = timeouts.rdsReadySeconds (${timeouts.rdsReadySeconds}) + ` +
-        `timeouts.ec2ReadySeconds (${timeouts.ec2ReadySeconds}) + timeouts.jobMaxSeconds (${timeouts.jobMaxSeconds}) + ` +
-        `the poll intervals (${pollSeconds.rds + pollSeconds.ec2 + pollSeconds.job}) + a cleanup margin (${CLEANUP_MARGIN_SECONDS}): ` +
-        'a state machine timeout skips cleanup, so the Lambda deadlines must fire first',
-    );
-  }
-
-  const config: OrchestratorConfig = {
-    stackName,
-    workflowName,
-    dbInstanceIdentifier,
-    workerInstanceIds,
-    jobCommands,
-    jobWorkingDirectory,
-    timeouts,
-    pollSeconds,
-    rdsStopPolicy,
-    metricsNamespace,
-    scheduleIntervalHours,
-    priceOverrides,
-    schedule,
-    alarmEmail,
-    logRetentionDays,
-    logExecutionData,
-    tracing,
-    stateMachineTimeoutSeconds,
-    lambda,
-  };
-
-  if (c.problems.length === 0) {
-    const size = environmentSize(lambdaEnvironment(config));
-    if (size > 4096) {
-      c.fail('jobCommands', `the Lambda environment would be ${size} bytes, over Lambda's 4 KB limit: shorten jobCommands (run a script on the instance)`);
-    }
-  }
-  if (c.problems.length) throw new ConfigError(source, c.problems);
-  return config;
+  return result.data;
 }
+
+// ---------------------------------------------------------------- cross-field rules and cron
 
 export function minimumStateMachineTimeout(t: TimeoutsConfig, p: PollSecondsConfig): number {
   return t.rdsReadySeconds + t.ec2ReadySeconds + t.jobMaxSeconds + p.rds + p.ec2 + p.job + CLEANUP_MARGIN_SECONDS;
@@ -686,26 +693,12 @@ export function cronIntervalHours(expr: string): number | undefined {
 
 // ---------------------------------------------------------------- the contract
 
-/** The environment every function receives (statemachine/README.md, "Deployment configuration"). */
+/** The environment every function receives: one variable per FUNCTION_SETTINGS entry. */
 export function lambdaEnvironment(c: OrchestratorConfig): Record<string, string> {
-  return {
-    DB_INSTANCE_IDENTIFIER: c.dbInstanceIdentifier,
-    WORKER_INSTANCE_IDS: c.workerInstanceIds.join(','),
-    JOB_COMMANDS: JSON.stringify(c.jobCommands),
-    JOB_WORKING_DIRECTORY: c.jobWorkingDirectory,
-    JOB_TIMEOUT_SECONDS: String(c.timeouts.jobSeconds),
-    JOB_TIMEOUT_MAX_SECONDS: String(c.timeouts.jobMaxSeconds),
-    RDS_READY_TIMEOUT_SECONDS: String(c.timeouts.rdsReadySeconds),
-    EC2_READY_TIMEOUT_SECONDS: String(c.timeouts.ec2ReadySeconds),
-    RDS_POLL_SECONDS: String(c.pollSeconds.rds),
-    EC2_POLL_SECONDS: String(c.pollSeconds.ec2),
-    JOB_POLL_SECONDS: String(c.pollSeconds.job),
-    RDS_STOP_POLICY: c.rdsStopPolicy,
-    METRICS_NAMESPACE: c.metricsNamespace,
-    WORKFLOW_NAME: c.workflowName,
-    SCHEDULE_INTERVAL_HOURS: String(c.scheduleIntervalHours),
-    PRICE_OVERRIDES: JSON.stringify(c.priceOverrides),
-  };
+  const asText = (v: unknown) => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : JSON.stringify(v));
+  return Object.fromEntries(
+    (FUNCTION_SETTINGS as readonly FunctionSetting[]).map(({ field, variable, encode }) => [variable, (encode ?? asText)(valueAt(c, field))]),
+  );
 }
 
 /** Lambda counts the bytes of every key and value. */

@@ -4,7 +4,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { DEFAULT_CONFIG_FILE } from '../lib/app';
-import { checkCron, ConfigError, cronIntervalHours, DEFAULTS, FIELD_KINDS, loadConfig, validateConfig } from '../lib/config';
+import {
+  checkCron,
+  configDefaults,
+  configFieldPaths,
+  ConfigError,
+  cronIntervalHours,
+  FUNCTION_SETTINGS,
+  lambdaEnvironment,
+  loadConfig,
+  validateConfig,
+} from '../lib/config';
+import { functionSettings, SETTINGS_FILE } from '../lib/settings';
 import { REPO_ROOT, synth, tempDir } from './helpers';
 
 const VALID = {
@@ -65,7 +76,9 @@ describe('config validation', () => {
   test('the committed cdk/config.json is valid and spells out every default', () => {
     const c = loadConfig({ file: DEFAULT_CONFIG_FILE });
     const file = JSON.parse(fs.readFileSync(DEFAULT_CONFIG_FILE, 'utf8'));
-    for (const key of Object.keys(DEFAULTS)) assert.deepEqual(file[key], (DEFAULTS as Record<string, unknown>)[key], key);
+    const defaults = configDefaults();
+    assert.ok(Object.keys(defaults).length >= 15, 'configDefaults() lists the defaults');
+    for (const [key, value] of Object.entries(defaults)) assert.deepEqual(file[key], value, key);
     assert.equal(c.stackName, 'MakenaideOrchestrator');
   });
 
@@ -168,6 +181,151 @@ describe('config validation', () => {
   });
 });
 
+describe('config validation: problems through the schema', () => {
+  test('a wrong type names the field, what it expects and what it got', () => {
+    assert.deepEqual(problems({ pollSeconds: { rds: '30' } }), ['pollSeconds.rds: expected an integer, got "30"']);
+    assert.deepEqual(problems({ timeouts: { jobSeconds: 1.5 } }), ['timeouts.jobSeconds: expected an integer, got 1.5']);
+    assert.deepEqual(problems({ tracing: 'yes' }), ['tracing: expected true or false, got "yes"']);
+    assert.deepEqual(problems({ timeouts: 5400 }), ['timeouts: expected an object, got 5400']);
+    assert.deepEqual(problems({ workerInstanceIds: 'i-0123456789abcdef0' }), ['workerInstanceIds: expected a non-empty list of EC2 instance ids']);
+    assert.deepEqual(problems({ workerInstanceIds: ['i-0123456789abcdef0', 7] }), [
+      'workerInstanceIds[1]: 7 is not an EC2 instance id (i- followed by 8 or 17 hex digits)',
+    ]);
+    assert.deepEqual(problems({ schedule: { input: { dryRun: 'yes' } } }), ['schedule.input.dryRun: expected true or false, got "yes"']);
+    assert.deepEqual(problems({ stackName: null }), ['stackName: null is not a CloudFormation stack name (a letter, then letters, digits, hyphens)']);
+  });
+
+  test('out of range names the field and the range', () => {
+    assert.deepEqual(problems({ timeouts: { jobSeconds: 0 } }), ['timeouts.jobSeconds: 0 is out of range 1..172800']);
+    assert.deepEqual(problems({ pollSeconds: { ec2: 3601 }, stateMachineTimeoutSeconds: 20000 }), ['pollSeconds.ec2: 3601 is out of range 1..3600']);
+    assert.deepEqual(problems({ schedule: { retryAttempts: 186 } }), ['schedule.retryAttempts: 186 is out of range 0..185']);
+    assert.deepEqual(problems({ scheduleIntervalHours: 745 }), ['scheduleIntervalHours: expected a number of hours in (0, 744], got 745']);
+    assert.deepEqual(problems({ schedule: { input: { jobTimeoutSeconds: 59 } } }), [
+      'schedule.input.jobTimeoutSeconds: 59 is out of range 60..10800 (timeouts.jobMaxSeconds)',
+    ]);
+    // The input's upper bound follows the configured timeouts.jobMaxSeconds.
+    assert.deepEqual(problems({ timeouts: { jobMaxSeconds: 7200 }, schedule: { input: { jobTimeoutSeconds: 7201 } } }), [
+      'schedule.input.jobTimeoutSeconds: 7201 is out of range 60..7200 (timeouts.jobMaxSeconds)',
+    ]);
+    assert.deepEqual(problems({ scheduleIntervalHours: 744, schedule: { input: { jobTimeoutSeconds: 10800 } } }), []);
+  });
+
+  test('unknown fields are named one by one, at any depth; $comment keys are not fields', () => {
+    assert.deepEqual(problems({ schedule: { input: { foo: 1 } } }), ['schedule.input.foo: unknown config field']);
+    assert.deepEqual(problems({ lambda: { memory: 256, timeout: 10 }, extra: true }), [
+      'lambda.memory: unknown config field',
+      'lambda.timeout: unknown config field',
+      'extra: unknown config field',
+    ]);
+    assert.deepEqual(problems({ $comment: 'top', timeouts: { $comment: 'nested', jobSeconds: 600 }, schedule: { input: { $comment: 'x' } } }), []);
+  });
+
+  test('every missing required field is named', () => {
+    assert.deepEqual(problems({}, ['dbInstanceIdentifier', 'workerInstanceIds', 'jobCommands', 'jobWorkingDirectory']), [
+      'dbInstanceIdentifier: required, not set',
+      'workerInstanceIds: required, not set',
+      'jobCommands: required, not set',
+      'jobWorkingDirectory: required, not set',
+    ]);
+  });
+
+  test('problems of every kind come together in one ConfigError', () => {
+    const found = problems({
+      workerInstanceIds: ['i-123'],
+      timeouts: { jobSeconds: 'soon', jobMaxSeconds: 3600 },
+      rdsStopPolicy: 'never',
+      schedule: { input: { jobTimeoutSeconds: 4000 } },
+      stateMachineTimeoutSeconds: 3600,
+      typo: 1,
+    });
+    assert.deepEqual(found, [
+      'workerInstanceIds[0]: "i-123" is not an EC2 instance id (i- followed by 8 or 17 hex digits)',
+      'timeouts.jobSeconds: expected an integer, got "soon"',
+      'rdsStopPolicy: "never" is not one of always, leave-as-found',
+      'typo: unknown config field',
+      'schedule.input.jobTimeoutSeconds: 4000 is out of range 60..3600 (timeouts.jobMaxSeconds)',
+      'stateMachineTimeoutSeconds: 3600 must exceed 7305 = timeouts.rdsReadySeconds (1800) + timeouts.ec2ReadySeconds (900) + ' +
+        'timeouts.jobMaxSeconds (3600) + the poll intervals (105) + a cleanup margin (900): ' +
+        'a state machine timeout skips cleanup, so the Lambda deadlines must fire first',
+    ]);
+  });
+});
+
+/** The value at a dotted path. */
+function at(obj: unknown, dotted: string): unknown {
+  return dotted.split('.').reduce<unknown>((cur, k) => (cur as Record<string, unknown> | undefined)?.[k], obj);
+}
+
+describe('one source for defaults: functions/core/settings.json', () => {
+  const settings = () => functionSettings();
+
+  test('is read from the repository root', () => {
+    assert.equal(SETTINGS_FILE, path.join(REPO_ROOT, 'functions', 'core', 'settings.json'));
+    assert.ok(fs.existsSync(SETTINGS_FILE));
+  });
+
+  test('every variable the functions read has exactly one config field, and the environment has exactly those', () => {
+    const variables = FUNCTION_SETTINGS.map((s) => s.variable);
+    assert.deepEqual([...variables].sort(), Object.keys(settings().environment).sort());
+    const fields = FUNCTION_SETTINGS.map((s) => s.field);
+    assert.equal(new Set(fields).size, fields.length, 'a field maps onto two variables');
+    for (const field of fields) assert.ok(configFieldPaths().includes(field), `${field} is not a config field`);
+    assert.deepEqual(Object.keys(lambdaEnvironment(validateConfig({ ...VALID }))).sort(), [...variables].sort());
+  });
+
+  test('the CDK defaults are the functions\' defaults, and the deployed environment spells them', () => {
+    const defaults = configDefaults();
+    const env = lambdaEnvironment(validateConfig({ ...VALID }));
+    for (const { field, variable } of FUNCTION_SETTINGS) {
+      const s = settings().environment[variable];
+      if (s.type === 'string' && s.required) {
+        assert.equal(at(defaults, field), undefined, `${field} must be required like ${variable}`);
+        continue;
+      }
+      assert.deepEqual(at(defaults, field), s.default, `${field} default vs ${variable}`);
+      const text = typeof s.default === 'string' ? s.default : typeof s.default === 'number' ? String(s.default) : JSON.stringify(s.default);
+      assert.equal(env[variable], text, variable);
+    }
+  });
+
+  test('the CDK bounds are the functions\' bounds', () => {
+    const outOfRange = (field: string, value: unknown) => {
+      const patch: Record<string, unknown> = {};
+      const [group, leaf] = field.split('.');
+      patch[group] = leaf ? { [leaf]: value } : value;
+      return problems(patch).filter((p) => p.startsWith(`${field}: `) && !/exceeds|must exceed/.test(p));
+    };
+    let checked = 0;
+    for (const { field, variable } of FUNCTION_SETTINGS) {
+      const s = settings().environment[variable];
+      if (s.type === 'seconds') {
+        assert.deepEqual(outOfRange(field, s.min), [], `${field} = min`);
+        assert.deepEqual(outOfRange(field, s.max), [], `${field} = max`);
+        assert.deepEqual(outOfRange(field, s.min - 1), [`${field}: ${s.min - 1} is out of range ${s.min}..${s.max}`]);
+        assert.deepEqual(outOfRange(field, s.max + 1), [`${field}: ${s.max + 1} is out of range ${s.min}..${s.max}`]);
+        checked++;
+      } else if (s.type === 'number') {
+        assert.deepEqual(outOfRange(field, s.max), [], `${field} = max`);
+        assert.equal(outOfRange(field, s.max + 0.5).length, 1, `${field} above max`);
+        assert.equal(outOfRange(field, s.exclusiveMin).length, 1, `${field} = exclusiveMin`);
+        checked++;
+      } else if (s.type === 'choice') {
+        for (const v of s.values) assert.deepEqual(outOfRange(field, v), [], `${field} = ${v}`);
+        assert.deepEqual(outOfRange(field, 'sometimes'), [`${field}: "sometimes" is not one of ${s.values.join(', ')}`]);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 9, `only ${checked} bounded settings`);
+  });
+
+  test('schedule.input takes exactly the execution input fields', () => {
+    const inputFields = configFieldPaths()
+      .filter((f) => f.startsWith('schedule.input.'))
+      .map((f) => f.slice('schedule.input.'.length));
+    assert.deepEqual(inputFields.sort(), Object.keys(settings().input).sort());
+  });
+});
+
 describe('config sources', () => {
   test('-c overrides: strings from the CLI are read into the field type', () => {
     const c = loadConfig({
@@ -210,7 +368,7 @@ describe('config sources', () => {
 
   test('every config field is documented in cdk/README.md', () => {
     const readme = fs.readFileSync(path.join(REPO_ROOT, 'cdk', 'README.md'), 'utf8');
-    for (const field of Object.keys(FIELD_KINDS)) assert.ok(readme.includes(`\`${field}\``), `cdk/README.md does not document ${field}`);
+    for (const field of configFieldPaths()) assert.ok(readme.includes(`\`${field}\``), `cdk/README.md does not document ${field}`);
   });
 
   test('the app entry point turns a config error into a one-line message naming the field, exit 1', () => {

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StepError;
+use crate::settings::{self, Seconds};
 
 /// Reads variables from a source; the real one is the process environment.
 pub struct Env<'a> {
@@ -60,11 +61,17 @@ impl<'a> Env<'a> {
         }
     }
 
-    /// A whole number of seconds, at least 1.
-    pub fn seconds(&self, name: &str, default: u64) -> Result<u64, StepError> {
-        let value: u64 = self.or_default(name, default)?;
-        if value == 0 {
-            return Err(StepError::config(name, "must be at least 1 second"));
+    /// A whole number of seconds within the setting's bounds.
+    pub fn seconds(&self, setting: &Seconds) -> Result<u64, StepError> {
+        let value: u64 = self.or_default(setting.variable, setting.default)?;
+        if !(setting.min..=setting.max).contains(&value) {
+            return Err(StepError::config(
+                setting.variable,
+                format!(
+                    "is {value}; it must be from {} to {} seconds",
+                    setting.min, setting.max
+                ),
+            ));
         }
         Ok(value)
     }
@@ -82,19 +89,18 @@ pub struct Timing {
     pub job_poll_seconds: u64,
 }
 
-/// The smallest job deadline an execution may ask for.
-pub const JOB_TIMEOUT_MIN_SECONDS: u64 = 60;
+pub use settings::JOB_TIMEOUT_MIN_SECONDS;
 
 impl Timing {
     pub fn from_env(env: &Env) -> Result<Self, StepError> {
         let timing = Self {
-            rds_ready_timeout_seconds: env.seconds("RDS_READY_TIMEOUT_SECONDS", 1800)?,
-            ec2_ready_timeout_seconds: env.seconds("EC2_READY_TIMEOUT_SECONDS", 900)?,
-            job_timeout_seconds: env.seconds("JOB_TIMEOUT_SECONDS", 3600)?,
-            job_timeout_max_seconds: env.seconds("JOB_TIMEOUT_MAX_SECONDS", 10800)?,
-            rds_poll_seconds: env.seconds("RDS_POLL_SECONDS", 30)?,
-            ec2_poll_seconds: env.seconds("EC2_POLL_SECONDS", 15)?,
-            job_poll_seconds: env.seconds("JOB_POLL_SECONDS", 60)?,
+            rds_ready_timeout_seconds: env.seconds(&settings::RDS_READY_TIMEOUT)?,
+            ec2_ready_timeout_seconds: env.seconds(&settings::EC2_READY_TIMEOUT)?,
+            job_timeout_seconds: env.seconds(&settings::JOB_TIMEOUT)?,
+            job_timeout_max_seconds: env.seconds(&settings::JOB_TIMEOUT_MAX)?,
+            rds_poll_seconds: env.seconds(&settings::RDS_POLL)?,
+            ec2_poll_seconds: env.seconds(&settings::EC2_POLL)?,
+            job_poll_seconds: env.seconds(&settings::JOB_POLL)?,
         };
         if timing.job_timeout_max_seconds < timing.job_timeout_seconds {
             return Err(StepError::config(
@@ -181,7 +187,10 @@ pub enum RdsStopPolicy {
 impl RdsStopPolicy {
     pub fn from_env(env: &Env) -> Result<Self, StepError> {
         const NAME: &str = "RDS_STOP_POLICY";
-        match env.or_default(NAME, "always".to_string())?.as_str() {
+        match env
+            .or_default(NAME, settings::DEFAULT_RDS_STOP_POLICY.to_string())?
+            .as_str()
+        {
             "always" => Ok(Self::Always),
             "leave-as-found" => Ok(Self::LeaveAsFound),
             other => Err(StepError::config(
@@ -237,11 +246,19 @@ pub struct MetricsConfig {
 
 impl MetricsConfig {
     pub fn from_env(env: &Env) -> Result<Self, StepError> {
-        let schedule_interval_hours: f64 = env.or_default("SCHEDULE_INTERVAL_HOURS", 4.0)?;
-        if !(schedule_interval_hours > 0.0 && schedule_interval_hours <= 24.0 * 31.0) {
+        let schedule_interval_hours: f64 = env.or_default(
+            "SCHEDULE_INTERVAL_HOURS",
+            settings::DEFAULT_SCHEDULE_INTERVAL_HOURS,
+        )?;
+        if !(schedule_interval_hours > 0.0
+            && schedule_interval_hours <= settings::MAX_SCHEDULE_INTERVAL_HOURS)
+        {
             return Err(StepError::config(
                 "SCHEDULE_INTERVAL_HOURS",
-                "must be more than 0 and at most 744 (a month)",
+                format!(
+                    "must be more than 0 and at most {} (a month)",
+                    settings::MAX_SCHEDULE_INTERVAL_HOURS
+                ),
             ));
         }
         let price_overrides: BTreeMap<String, f64> = match env.get("PRICE_OVERRIDES") {
@@ -263,8 +280,12 @@ impl MetricsConfig {
             ));
         }
         Ok(Self {
-            namespace: env.or_default("METRICS_NAMESPACE", "Makenaide/Orchestrator".to_string())?,
-            workflow_name: env.or_default("WORKFLOW_NAME", "makenaide".to_string())?,
+            namespace: env.or_default(
+                "METRICS_NAMESPACE",
+                settings::DEFAULT_METRICS_NAMESPACE.to_string(),
+            )?,
+            workflow_name: env
+                .or_default("WORKFLOW_NAME", settings::DEFAULT_WORKFLOW_NAME.to_string())?,
             schedule_interval_hours,
             region: env.or_default("AWS_REGION", "us-east-1".to_string())?,
             price_overrides,
@@ -290,6 +311,23 @@ mod tests {
         assert_eq!(timing.job_timeout_seconds, 3600);
         assert_eq!(timing.job_timeout_max_seconds, 10800);
         assert_eq!(timing.job_poll_seconds, 60);
+    }
+
+    #[test]
+    fn timing_bounds_come_from_the_settings_table() {
+        let env = [("JOB_POLL_SECONDS", "3601")];
+        assert!(message(Timing::from_env(&Env::from_pairs(&env))).contains("from 1 to 3600"));
+        let env = [("RDS_READY_TIMEOUT_SECONDS", "86401")];
+        assert!(
+            message(Timing::from_env(&Env::from_pairs(&env))).contains("RDS_READY_TIMEOUT_SECONDS")
+        );
+        let env = [("JOB_TIMEOUT_SECONDS", "5"), ("RDS_POLL_SECONDS", "1")];
+        assert_eq!(
+            Timing::from_env(&Env::from_pairs(&env))
+                .unwrap()
+                .job_timeout_seconds,
+            5
+        );
     }
 
     #[test]

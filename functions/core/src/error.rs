@@ -209,6 +209,12 @@ impl AwsError {
         self.code.as_deref() == Some(code)
     }
 
+    pub fn has_any_code(&self, codes: &[&str]) -> bool {
+        self.code
+            .as_deref()
+            .is_some_and(|code| codes.contains(&code))
+    }
+
     /// The generic mapping to a step error; adapters handle the codes that
     /// mean something specific to them (not found, capacity, state) first.
     pub fn into_step_error(self) -> StepError {

@@ -3,8 +3,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::{JOB_TIMEOUT_MIN_SECONDS, Timing};
+use crate::config::Timing;
+use crate::document::StateDocument;
 use crate::error::StepError;
+use crate::settings::{DRY_RUN, INPUT_FIELDS, InputKind, JOB_TIMEOUT_INPUT};
 
 /// The settings of one run after validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,7 +15,13 @@ pub struct RunInput {
     pub job_timeout_seconds: u64,
 }
 
-const ALLOWED_FIELDS: &str = "dryRun, jobTimeoutSeconds";
+/// What every step does first with its event: read the state document and
+/// validate the execution input in it, before any AWS call.
+pub fn read_event(event: Value, timing: &Timing) -> Result<(StateDocument, RunInput), StepError> {
+    let doc = StateDocument::from_event(event)?;
+    let run = parse_run_input(&doc.input, timing)?;
+    Ok((doc, run))
+}
 
 /// Parses the raw execution input. Accepts `{}`/`null`, the documented
 /// fields, and the legacy EventBridge scheduled-event envelope (whose
@@ -32,18 +40,19 @@ pub fn parse_run_input(raw: &Value, timing: &Timing) -> Result<RunInput, StepErr
     let mut input = defaults(timing);
     for (name, value) in fields {
         match name.as_str() {
-            "dryRun" => {
+            name if name == DRY_RUN.name => {
                 input.dry_run = value
                     .as_bool()
-                    .ok_or_else(|| StepError::invalid_input("dryRun", "must be true or false"))?;
+                    .ok_or_else(|| StepError::invalid_input(name, "must be true or false"))?;
             }
-            "jobTimeoutSeconds" => {
+            name if name == JOB_TIMEOUT_INPUT.name => {
                 input.job_timeout_seconds = job_timeout(value, timing)?;
             }
             other => {
+                let allowed: Vec<&str> = INPUT_FIELDS.iter().map(|f| f.name).collect();
                 return Err(StepError::invalid_input(
                     other,
-                    format!("is not accepted; allowed fields: {ALLOWED_FIELDS}"),
+                    format!("is not accepted; allowed fields: {}", allowed.join(", ")),
                 ));
             }
         }
@@ -52,20 +61,27 @@ pub fn parse_run_input(raw: &Value, timing: &Timing) -> Result<RunInput, StepErr
 }
 
 fn defaults(timing: &Timing) -> RunInput {
+    let InputKind::Boolean { default: dry_run } = DRY_RUN.kind else {
+        unreachable!("dryRun is a boolean field")
+    };
     RunInput {
-        dry_run: false,
+        dry_run,
+        // The field's default is the JOB_TIMEOUT_SECONDS setting.
         job_timeout_seconds: timing.job_timeout_seconds,
     }
 }
 
 fn job_timeout(value: &Value, timing: &Timing) -> Result<u64, StepError> {
-    let range = JOB_TIMEOUT_MIN_SECONDS..=timing.job_timeout_max_seconds;
+    let InputKind::Seconds { min, .. } = JOB_TIMEOUT_INPUT.kind else {
+        unreachable!("jobTimeoutSeconds is a seconds field")
+    };
+    let range = min..=timing.job_timeout_max_seconds;
     value
         .as_u64()
         .filter(|seconds| range.contains(seconds))
         .ok_or_else(|| {
             StepError::invalid_input(
-                "jobTimeoutSeconds",
+                JOB_TIMEOUT_INPUT.name,
                 format!(
                     "must be a whole number of seconds from {} to {}",
                     range.start(),

@@ -1,6 +1,7 @@
 //! Shared core of the makenaide-orchestrator step Lambdas: the state
-//! document, execution input, deployment configuration, stable error names,
-//! the state decision tables, the cost model and thin AWS adapters.
+//! document, execution input, deployment settings, stable error names, the
+//! state decision tables, the cost model, the ports the handlers call AWS
+//! through, and the SDK adapters that implement them.
 
 pub mod aws;
 pub mod config;
@@ -8,9 +9,11 @@ pub mod cost;
 pub mod document;
 pub mod error;
 pub mod input;
+pub mod ports;
 pub mod runtime;
+pub mod settings;
 pub mod states;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timestamp;
 

@@ -5,9 +5,9 @@
 
 use std::collections::HashMap;
 
-use makenaide_core::aws::ec2::{InstanceView, StartResult};
-use makenaide_core::document::{Ec2Report, StartAction, StateDocument, WorkerReport};
-use makenaide_core::input::parse_run_input;
+use makenaide_core::document::{Ec2Report, StartAction, WorkerReport};
+use makenaide_core::input::read_event;
+use makenaide_core::ports::{Ec2Instance, Ec2Port, SsmPort, StartResult};
 use makenaide_core::states::{Ec2Class, classify_ec2_state, ssm_agent_online};
 use makenaide_core::{ErrorName, StepError, Timestamp};
 use serde_json::Value;
@@ -45,13 +45,13 @@ fn decide(class: Ec2Class, ping_status: Option<&str>) -> Decision {
 /// One worker as observed this time, and the decision about it.
 #[derive(Debug, Clone, PartialEq)]
 struct Observed {
-    view: InstanceView,
+    view: Ec2Instance,
     ping_status: Option<String>,
     decision: Decision,
 }
 
 impl Observed {
-    fn new(view: InstanceView, ping_status: Option<String>) -> Self {
+    fn new(view: Ec2Instance, ping_status: Option<String>) -> Self {
         let decision = decide(classify_ec2_state(&view.state), ping_status.as_deref());
         Self {
             view,
@@ -127,19 +127,20 @@ fn union(previous: &[String], started: &[String]) -> Vec<String> {
 }
 
 pub async fn handle(
-    aws: &Aws,
+    aws: &(impl Ec2Port + SsmPort),
     settings: &Settings,
     event: Value,
     now: Timestamp,
 ) -> Result<Ec2Report, StepError> {
     // Validate everything the caller controls before any AWS call.
-    let doc = StateDocument::from_event(event)?;
-    let run = parse_run_input(&doc.input, &settings.timing)?;
+    let (doc, run) = read_event(event, &settings.timing)?;
     let previous = doc.ec2.as_ref();
     let first_checked_at = previous.map_or(now, |p| p.first_checked_at);
     let deadline = first_checked_at.plus_seconds(settings.timing.ec2_ready_timeout_seconds);
 
-    let views = aws.ec2.describe(&settings.worker_instance_ids).await?;
+    let views = aws
+        .describe_instances(&settings.worker_instance_ids)
+        .await?;
     // Only a running instance can have an agent worth asking about.
     let running: Vec<String> = views
         .iter()
@@ -149,7 +150,7 @@ pub async fn handle(
     let mut pings = if running.is_empty() {
         HashMap::new()
     } else {
-        aws.ssm.ping_statuses(&running).await?
+        aws.ping_statuses(&running).await?
     };
     let workers: Vec<Observed> = views
         .into_iter()
@@ -177,7 +178,7 @@ pub async fn handle(
     let start_action = if start_ids.is_empty() {
         StartAction::None
     } else {
-        match aws.ec2.start(&start_ids, run.dry_run).await {
+        match aws.start_instances(&start_ids, run.dry_run).await {
             Ok(StartResult::Started) => StartAction::Started,
             Ok(StartResult::WouldStart) => StartAction::WouldStart,
             // One of them changed state since the describe: look again next loop.
@@ -256,20 +257,9 @@ fn naming_instances(error: StepError, workers: &[&Observed]) -> StepError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_ec2::Client;
-    use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
-    use aws_sdk_ec2::operation::start_instances::StartInstancesOutput;
-    use aws_sdk_ec2::types::{
-        Instance, InstanceState, InstanceStateName, InstanceType, Reservation,
-    };
-    use aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInformationOutput;
-    use aws_sdk_ssm::types::{InstanceInformation, PingStatus};
-    use aws_smithy_mocks::{Rule, mock};
-    use makenaide_core::aws::ec2::Ec2;
-    use makenaide_core::aws::ssm::Ssm;
     use makenaide_core::config::Env;
-    use makenaide_core::mock_sdk_client;
-    use makenaide_core::testing::ec2_error;
+    use makenaide_core::ports::Operation;
+    use makenaide_core::testing::{Call, Change, FakeAws};
     use serde_json::json;
 
     const I1: &str = "i-0123456789abcdef0";
@@ -301,71 +291,11 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
-    fn instances_output(states: &[(&str, &str)]) -> DescribeInstancesOutput {
-        let mut reservation = Reservation::builder();
-        for (id, state) in states {
-            reservation = reservation.instances(
-                Instance::builder()
-                    .instance_id(*id)
-                    .instance_type(InstanceType::T3Medium)
-                    .state(
-                        InstanceState::builder()
-                            .name(InstanceStateName::from(*state))
-                            .build(),
-                    )
-                    .build(),
-            );
-        }
-        DescribeInstancesOutput::builder()
-            .reservations(reservation.build())
-            .build()
-    }
-
-    /// DescribeInstances for exactly the configured workers.
-    fn describe_returns(states: &'static [(&'static str, &'static str)]) -> Rule {
-        let expected: Vec<String> = states.iter().map(|(id, _)| id.to_string()).collect();
-        mock!(Client::describe_instances)
-            .match_requests(move |r| r.instance_ids() == expected.as_slice())
-            .then_output(move || instances_output(states))
-    }
-
-    /// StartInstances for exactly `expected`, without DryRun.
-    fn start_accepts(expected: &'static [&'static str]) -> Rule {
-        mock!(Client::start_instances)
-            .match_requests(move |r| r.instance_ids() == expected && r.dry_run().is_none())
-            .then_output(|| StartInstancesOutput::builder().build())
-    }
-
-    /// DescribeInstanceInformation filtered on exactly `expected`.
-    fn pings_return(
-        expected: &'static [&'static str],
-        pings: &'static [(&'static str, &'static str)],
-    ) -> Rule {
-        mock!(aws_sdk_ssm::Client::describe_instance_information)
-            .match_requests(move |r| {
-                r.filters()
-                    .iter()
-                    .any(|f| f.key() == "InstanceIds" && f.values() == expected)
-            })
-            .then_output(move || {
-                let mut output = DescribeInstanceInformationOutput::builder();
-                for (id, ping) in pings {
-                    output = output.instance_information_list(
-                        InstanceInformation::builder()
-                            .instance_id(*id)
-                            .ping_status(PingStatus::from(*ping))
-                            .build(),
-                    );
-                }
-                output.build()
-            })
-    }
-
-    fn aws(ec2_rules: &[&Rule], ssm_rules: &[&Rule]) -> Aws {
-        Aws {
-            ec2: Ec2::new(mock_sdk_client!(aws_sdk_ec2, ec2_rules)),
-            ssm: Ssm::new(mock_sdk_client!(aws_sdk_ssm, ssm_rules)),
-        }
+    /// The configured workers in these states.
+    fn workers(states: &[(&str, &str)]) -> FakeAws {
+        states.iter().fold(FakeAws::new(), |aws, (id, state)| {
+            aws.with_instance(id, state, "t3.medium")
+        })
     }
 
     fn first_event(input: Value) -> Value {
@@ -376,6 +306,20 @@ mod tests {
         let mut event = first_event(json!({}));
         event["ec2"] = serde_json::to_value(previous).unwrap();
         event
+    }
+
+    fn start_call(list: &[&str], dry_run: bool) -> Call {
+        Call::StartInstances {
+            instance_ids: ids(list),
+            dry_run,
+        }
+    }
+
+    fn ping_calls(aws: &FakeAws) -> Vec<Call> {
+        aws.calls()
+            .into_iter()
+            .filter(|c| c.operation() == Operation::DescribeInstanceInformation)
+            .collect()
     }
 
     // ---- pure decisions ----
@@ -412,9 +356,10 @@ mod tests {
 
     fn observed(id: &str, state: &str, ping: Option<&str>) -> Observed {
         Observed::new(
-            InstanceView {
+            Ec2Instance {
                 instance_id: id.to_string(),
                 state: state.to_string(),
+                state_reason: None,
                 instance_type: Some("t3.medium".to_string()),
             },
             ping.map(str::to_string),
@@ -491,18 +436,20 @@ mod tests {
 
     #[tokio::test]
     async fn stopped_worker_is_started_then_waited_for_until_its_agent_is_online() {
-        let describe = describe_returns(&[(I1, "stopped")]);
-        let start = start_accepts(&[I1]);
-        let first = handle(
-            &aws(&[&describe, &start], &[]),
-            &one(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap();
+        let aws = workers(&[(I1, "stopped")]);
+        let first = handle(&aws, &one(), first_event(json!({})), at(0))
+            .await
+            .unwrap();
         assert!(!first.ready);
-        assert_eq!((describe.num_calls(), start.num_calls()), (1, 1));
+        assert_eq!(
+            aws.calls(),
+            [
+                Call::DescribeInstances {
+                    instance_ids: ids(&[I1])
+                },
+                start_call(&[I1], false)
+            ]
+        );
         assert_eq!(
             first.instances,
             [WorkerReport {
@@ -520,161 +467,112 @@ mod tests {
         assert_eq!(first.ready_at, None);
 
         // pending: nothing to do, no agent to ask about yet.
-        let (describe, start) = (describe_returns(&[(I1, "pending")]), start_accepts(&[I1]));
-        let second = handle(
-            &aws(&[&describe, &start], &[]),
-            &one(),
-            later_event(&first),
-            at(10),
-        )
-        .await
-        .unwrap();
+        let second = handle(&aws, &one(), later_event(&first), at(10))
+            .await
+            .unwrap();
+        assert_eq!(second.instances[0].state, "pending");
         assert!(!second.ready);
         assert_eq!(second.instances[0].action, StartAction::None);
         assert_eq!(second.started_by_workflow, [I1]);
         assert_eq!(second.first_checked_at, at(0));
-        assert_eq!(start.num_calls(), 0);
+        assert!(ping_calls(&aws).is_empty());
 
         // running, agent not registered yet.
-        let (describe, start) = (describe_returns(&[(I1, "running")]), start_accepts(&[I1]));
-        let pings = pings_return(&[I1], &[]);
-        let third = handle(
-            &aws(&[&describe, &start], &[&pings]),
-            &one(),
-            later_event(&second),
-            at(20),
-        )
-        .await
-        .unwrap();
+        aws.set_instance_state(I1, "running", None);
+        let third = handle(&aws, &one(), later_event(&second), at(20))
+            .await
+            .unwrap();
         assert!(!third.ready);
         assert_eq!(third.instances[0].ping_status, None);
-        assert_eq!((pings.num_calls(), start.num_calls()), (1, 0));
+        assert_eq!(
+            ping_calls(&aws),
+            [Call::PingStatuses {
+                instance_ids: ids(&[I1])
+            }]
+        );
 
         // running and Online: ready, the sticky facts carried.
-        let (describe, start) = (describe_returns(&[(I1, "running")]), start_accepts(&[I1]));
-        let pings = pings_return(&[I1], &[(I1, "Online")]);
-        let fourth = handle(
-            &aws(&[&describe, &start], &[&pings]),
-            &one(),
-            later_event(&third),
-            at(30),
-        )
-        .await
-        .unwrap();
+        aws.set_ping(I1, "Online");
+        let fourth = handle(&aws, &one(), later_event(&third), at(30))
+            .await
+            .unwrap();
         assert!(fourth.ready && fourth.instances[0].ready);
         assert_eq!(fourth.instances[0].ping_status.as_deref(), Some("Online"));
         assert_eq!(fourth.ready_at, Some(at(30)));
         assert_eq!(fourth.started_by_workflow, [I1]);
         assert_eq!(fourth.first_checked_at, at(0));
-        assert_eq!(start.num_calls(), 0);
 
         // A redrive of the step after it was ready keeps ready_at.
-        let (describe, pings) = (
-            describe_returns(&[(I1, "running")]),
-            pings_return(&[I1], &[(I1, "Online")]),
-        );
-        let again = handle(
-            &aws(&[&describe], &[&pings]),
-            &one(),
-            later_event(&fourth),
-            at(40),
-        )
-        .await
-        .unwrap();
+        let again = handle(&aws, &one(), later_event(&fourth), at(40))
+            .await
+            .unwrap();
         assert_eq!(again.ready_at, Some(at(30)));
+        assert_eq!(aws.count(Operation::StartInstances), 1);
     }
 
     #[tokio::test]
     async fn transitional_states_wait_without_acting() {
-        let cases: [(&'static [(&str, &str)], &str); 2] = [
-            (&[(I1, "pending")], "pending"),
-            (&[(I1, "stopping")], "stopping"),
-        ];
-        for (states, state) in cases {
-            let describe = describe_returns(states);
-            let start = start_accepts(&[I1]);
-            let report = handle(
-                &aws(&[&describe, &start], &[]),
-                &one(),
-                first_event(json!({})),
-                at(0),
-            )
-            .await
-            .unwrap();
+        for state in ["pending", "stopping"] {
+            let aws = workers(&[(I1, state)]);
+            let report = handle(&aws, &one(), first_event(json!({})), at(0))
+                .await
+                .unwrap();
             assert!(!report.ready, "{state}");
             assert_eq!(report.instances[0].state, state);
             assert_eq!(report.instances[0].action, StartAction::None, "{state}");
             assert!(report.started_by_workflow.is_empty());
-            // No start, and no SSM call (the SSM mock has no rules: a call panics).
-            assert_eq!(start.num_calls(), 0, "{state}");
+            // No start, and no SSM call.
+            assert_eq!(
+                aws.calls(),
+                [Call::DescribeInstances {
+                    instance_ids: ids(&[I1])
+                }],
+                "{state}"
+            );
         }
     }
 
     #[tokio::test]
     async fn a_stopping_worker_is_started_once_it_has_stopped() {
-        let (describe, start) = (describe_returns(&[(I1, "stopping")]), start_accepts(&[I1]));
-        let first = handle(
-            &aws(&[&describe, &start], &[]),
-            &one(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap();
-        assert_eq!(start.num_calls(), 0);
-        let (describe, start) = (describe_returns(&[(I1, "stopped")]), start_accepts(&[I1]));
-        let second = handle(
-            &aws(&[&describe, &start], &[]),
-            &one(),
-            later_event(&first),
-            at(10),
-        )
-        .await
-        .unwrap();
-        assert_eq!(start.num_calls(), 1);
+        let aws = workers(&[(I1, "stopping")]);
+        let first = handle(&aws, &one(), first_event(json!({})), at(0))
+            .await
+            .unwrap();
+        assert!(aws.mutating_calls().is_empty());
+        aws.set_instance_state(I1, "stopped", Some("Client.UserInitiatedShutdown"));
+        let second = handle(&aws, &one(), later_event(&first), at(10))
+            .await
+            .unwrap();
+        assert_eq!(aws.mutating_calls(), [start_call(&[I1], false)]);
         assert_eq!(second.instances[0].action, StartAction::Started);
         assert_eq!(second.started_by_workflow, [I1]);
     }
 
     #[tokio::test]
     async fn running_worker_is_not_ready_until_its_agent_is_online() {
-        let not_online: [&'static [(&str, &str)]; 3] =
-            [&[(I1, "ConnectionLost")], &[(I1, "Inactive")], &[]];
-        for pings in not_online {
-            let (describe, start) = (describe_returns(&[(I1, "running")]), start_accepts(&[I1]));
-            let ping = pings_return(&[I1], pings);
-            let report = handle(
-                &aws(&[&describe, &start], &[&ping]),
-                &one(),
-                first_event(json!({})),
-                at(0),
-            )
-            .await
-            .unwrap();
-            assert!(!report.ready, "{pings:?}");
+        for ping in [Some("ConnectionLost"), Some("Inactive"), None] {
+            let mut aws = workers(&[(I1, "running")]);
+            if let Some(ping) = ping {
+                aws = aws.with_ping(I1, ping);
+            }
+            let report = handle(&aws, &one(), first_event(json!({})), at(0))
+                .await
+                .unwrap();
+            assert!(!report.ready, "{ping:?}");
             assert!(!report.instances[0].ready);
-            assert_eq!(
-                report.instances[0].ping_status.as_deref(),
-                pings.first().map(|(_, p)| *p)
-            );
-            assert_eq!((ping.num_calls(), start.num_calls()), (1, 0));
+            assert_eq!(report.instances[0].ping_status.as_deref(), ping);
+            assert_eq!(ping_calls(&aws).len(), 1);
+            assert!(aws.mutating_calls().is_empty());
         }
     }
 
     #[tokio::test]
     async fn all_workers_must_be_ready() {
         // Only the running worker's agent is asked about; the stopped one is started.
-        let describe = describe_returns(&[(I1, "running"), (I2, "stopped")]);
-        let start = start_accepts(&[I2]);
-        let pings = pings_return(&[I1], &[(I1, "Online")]);
-        let report = handle(
-            &aws(&[&describe, &start], &[&pings]),
-            &two(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap();
+        let aws = workers(&[(I1, "running"), (I2, "stopped")]).with_ping(I1, "Online");
+        let report = handle(&aws, &two(), first_event(json!({})), at(0))
+            .await
+            .unwrap();
         assert!(!report.ready);
         let summary: Vec<_> = report
             .instances
@@ -690,37 +588,29 @@ mod tests {
         );
         assert_eq!(report.started_by_workflow, [I2]);
         assert_eq!(
-            (describe.num_calls(), pings.num_calls(), start.num_calls()),
-            (1, 1, 1)
+            ping_calls(&aws),
+            [Call::PingStatuses {
+                instance_ids: ids(&[I1])
+            }]
         );
+        assert_eq!(aws.mutating_calls(), [start_call(&[I2], false)]);
 
-        let describe = describe_returns(&[(I1, "running"), (I2, "running")]);
-        let pings = pings_return(&[I1, I2], &[(I1, "Online"), (I2, "Online")]);
-        let report = handle(
-            &aws(&[&describe], &[&pings]),
-            &two(),
-            later_event(&report),
-            at(10),
-        )
-        .await
-        .unwrap();
+        aws.set_instance_state(I2, "running", None);
+        aws.set_ping(I2, "Online");
+        let report = handle(&aws, &two(), later_event(&report), at(10))
+            .await
+            .unwrap();
         assert!(report.ready);
         assert_eq!(report.started_by_workflow, [I2]);
     }
 
     #[tokio::test]
     async fn every_stopped_worker_is_started_in_one_call() {
-        let describe = describe_returns(&[(I1, "stopped"), (I2, "stopped")]);
-        let start = start_accepts(&[I1, I2]);
-        let report = handle(
-            &aws(&[&describe, &start], &[]),
-            &two(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap();
-        assert_eq!(start.num_calls(), 1);
+        let aws = workers(&[(I1, "stopped"), (I2, "stopped")]);
+        let report = handle(&aws, &two(), first_event(json!({})), at(0))
+            .await
+            .unwrap();
+        assert_eq!(aws.mutating_calls(), [start_call(&[I1, I2], false)]);
         assert_eq!(report.started_by_workflow, [I1, I2]);
         assert!(
             report
@@ -743,19 +633,14 @@ mod tests {
             ready_at: None,
             retry_after_seconds: 10,
         };
-        let describe = describe_returns(&[(I1, "running"), (I2, "running")]);
-        let start = start_accepts(&[I1, I2]);
-        let pings = pings_return(&[I1, I2], &[(I1, "Online"), (I2, "Online")]);
-        let report = handle(
-            &aws(&[&describe, &start], &[&pings]),
-            &two(),
-            later_event(&previous),
-            at(20),
-        )
-        .await
-        .unwrap();
+        let aws = workers(&[(I1, "running"), (I2, "running")])
+            .with_ping(I1, "Online")
+            .with_ping(I2, "Online");
+        let report = handle(&aws, &two(), later_event(&previous), at(20))
+            .await
+            .unwrap();
         assert!(report.ready);
-        assert_eq!(start.num_calls(), 0);
+        assert!(aws.mutating_calls().is_empty());
         // I2 was running before the workflow: it is not ours to claim.
         assert_eq!(report.started_by_workflow, [I1]);
         assert_eq!(report.first_checked_at, at(0));
@@ -763,236 +648,123 @@ mod tests {
 
     #[tokio::test]
     async fn gone_workers_fail_without_starting_anything() {
-        let cases: [(&'static [(&str, &str)], &str); 2] = [
-            (&[(I1, "stopped"), (I2, "terminated")], "terminated"),
-            (&[(I1, "stopped"), (I2, "shutting-down")], "shutting-down"),
-        ];
-        for (states, state) in cases {
-            let (describe, start) = (describe_returns(states), start_accepts(&[I1]));
-            let error = handle(
-                &aws(&[&describe, &start], &[]),
-                &two(),
-                first_event(json!({})),
-                at(0),
-            )
-            .await
-            .unwrap_err();
+        for state in ["terminated", "shutting-down"] {
+            let aws = workers(&[(I1, "stopped"), (I2, state)]);
+            let error = handle(&aws, &two(), first_event(json!({})), at(0))
+                .await
+                .unwrap_err();
             assert_eq!(error.name, ErrorName::Ec2UnrecoverableState);
             assert!(
                 error.message.contains(&format!("{I2} is {state}")),
                 "{}",
                 error.message
             );
-            assert_eq!(start.num_calls(), 0);
+            assert!(aws.mutating_calls().is_empty());
         }
     }
 
     #[tokio::test]
     async fn gone_fails_even_in_a_dry_run() {
-        let describe = describe_returns(&[(I1, "terminated")]);
-        let error = handle(
-            &aws(&[&describe], &[]),
-            &one(),
-            first_event(json!({"dryRun": true})),
-            at(0),
-        )
-        .await
-        .unwrap_err();
+        let aws = workers(&[(I1, "terminated")]);
+        let error = handle(&aws, &one(), first_event(json!({"dryRun": true})), at(0))
+            .await
+            .unwrap_err();
         assert_eq!(error.name, ErrorName::Ec2UnrecoverableState);
     }
 
     #[tokio::test]
     async fn missing_worker_is_not_found() {
-        let describe = mock!(Client::describe_instances).then_http_response(|| {
-            ec2_error(
-                400,
-                "InvalidInstanceID.NotFound",
-                "The instance ID 'i-0123456789abcdef0' does not exist",
-            )
-        });
-        let error = handle(
-            &aws(&[&describe], &[]),
-            &one(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap_err();
+        let aws = workers(&[(I2, "stopped")]);
+        let error = handle(&aws, &one(), first_event(json!({})), at(0))
+            .await
+            .unwrap_err();
         assert_eq!(error.name, ErrorName::Ec2InstanceNotFound);
         assert!(error.message.contains(I1));
     }
 
     #[tokio::test]
-    async fn throttling_is_retried_by_the_sdk_then_succeeds() {
-        let describe = mock!(Client::describe_instances)
-            .sequence()
-            .http_response(|| ec2_error(503, "RequestLimitExceeded", "Request limit exceeded."))
-            .times(2)
-            .output(|| instances_output(&[(I1, "stopped")]))
-            .build();
-        let start = start_accepts(&[I1]);
-        let report = handle(
-            &aws(&[&describe, &start], &[]),
-            &one(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap();
-        assert_eq!(report.instances[0].action, StartAction::Started);
-        assert_eq!((describe.num_calls(), start.num_calls()), (3, 1));
-    }
-
-    #[tokio::test]
-    async fn persistent_throttling_is_the_retryable_name() {
-        let describe = describe_returns(&[(I1, "stopped")]);
-        let start = mock!(Client::start_instances)
-            .sequence()
-            .http_response(|| ec2_error(503, "RequestLimitExceeded", "Request limit exceeded."))
-            .repeatedly()
-            .build();
-        let error = handle(
-            &aws(&[&describe, &start], &[]),
-            &one(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(error.name, ErrorName::AwsThrottled);
-        assert!(error.name.is_retryable());
-        assert_eq!(start.num_calls(), 3);
-    }
-
-    #[tokio::test]
-    async fn persistent_capacity_shortage_names_the_workers() {
-        let describe = describe_returns(&[(I1, "stopped")]);
-        let start = mock!(Client::start_instances)
-            .sequence()
-            .http_response(|| {
-                ec2_error(
-                    500,
-                    "InsufficientInstanceCapacity",
-                    "We currently do not have sufficient t3.medium capacity in the Availability Zone you requested.",
-                )
-            })
-            .repeatedly()
-            .build();
-        let error = handle(
-            &aws(&[&describe, &start], &[]),
-            &one(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(error.name, ErrorName::Ec2InsufficientCapacity);
-        assert!(error.name.is_retryable());
-        assert!(
-            error.message.starts_with(&format!("could not start worker {I1} (t3.medium): ec2:StartInstances failed with InsufficientInstanceCapacity")),
-            "{}",
-            error.message
+    async fn aws_errors_keep_their_name_and_a_failed_start_names_the_workers() {
+        for name in [
+            ErrorName::AwsThrottled,
+            ErrorName::Ec2InsufficientCapacity,
+            ErrorName::AccessDenied,
+        ] {
+            let aws = workers(&[(I1, "stopped")]).fail_next(Operation::StartInstances, 1, name);
+            let error = handle(&aws, &one(), first_event(json!({})), at(0))
+                .await
+                .unwrap_err();
+            assert_eq!(error.name, name);
+            assert!(
+                error.message.starts_with(&format!(
+                    "could not start worker {I1} (t3.medium): ec2:StartInstances failed"
+                )),
+                "{}",
+                error.message
+            );
+            // The state machine's retry of the step starts it.
+            let report = handle(&aws, &one(), first_event(json!({})), at(1))
+                .await
+                .unwrap();
+            assert_eq!(report.instances[0].action, StartAction::Started);
+        }
+        let aws = workers(&[(I1, "stopped")]).fail_next(
+            Operation::DescribeInstances,
+            1,
+            ErrorName::AwsServiceUnavailable,
         );
+        let error = handle(&aws, &one(), first_event(json!({})), at(0))
+            .await
+            .unwrap_err();
+        assert_eq!(error.name, ErrorName::AwsServiceUnavailable);
+        assert!(aws.mutating_calls().is_empty());
     }
 
     #[tokio::test]
     async fn a_start_that_races_a_state_change_is_not_a_failure() {
-        let describe = describe_returns(&[(I1, "stopped")]);
-        let start = mock!(Client::start_instances).then_http_response(|| {
-            ec2_error(400, "IncorrectInstanceState", "The instance 'i-0123456789abcdef0' is not in a state from which it can be started.")
-        });
-        let report = handle(
-            &aws(&[&describe, &start], &[]),
-            &one(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap();
+        let aws = workers(&[(I1, "stopped")]).after_next(
+            Operation::DescribeInstances,
+            Change::InstanceState {
+                instance_id: I1.into(),
+                state: "stopping".into(),
+            },
+        );
+        let report = handle(&aws, &one(), first_event(json!({})), at(0))
+            .await
+            .unwrap();
         assert!(!report.ready);
         assert_eq!(report.instances[0].action, StartAction::None);
         assert!(report.started_by_workflow.is_empty());
-        assert_eq!(start.num_calls(), 1);
-    }
-
-    #[tokio::test]
-    async fn access_denied_is_fatal() {
-        let describe = describe_returns(&[(I1, "stopped")]);
-        let start = mock!(Client::start_instances).then_http_response(|| {
-            ec2_error(
-                403,
-                "UnauthorizedOperation",
-                "You are not authorized to perform this operation.",
-            )
-        });
-        let error = handle(
-            &aws(&[&describe, &start], &[]),
-            &one(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(error.name, ErrorName::AccessDenied);
-        assert!(error.message.contains(I1));
+        assert_eq!(aws.mutating_calls(), [start_call(&[I1], false)]);
     }
 
     #[tokio::test]
     async fn dry_run_asks_ec2_to_check_the_start_and_changes_nothing() {
-        let describe = describe_returns(&[(I1, "stopped")]);
-        let start = mock!(Client::start_instances)
-            .match_requests(|r| r.instance_ids() == [I1] && r.dry_run() == Some(true))
-            .then_http_response(|| {
-                ec2_error(
-                    412,
-                    "DryRunOperation",
-                    "Request would have succeeded, but DryRun flag is set.",
-                )
-            });
-        let report = handle(
-            &aws(&[&describe, &start], &[]),
-            &one(),
-            first_event(json!({"dryRun": true})),
-            at(0),
-        )
-        .await
-        .unwrap();
+        let aws = workers(&[(I1, "stopped")]);
+        let report = handle(&aws, &one(), first_event(json!({"dryRun": true})), at(0))
+            .await
+            .unwrap();
         assert!(report.ready && report.dry_run);
         assert_eq!(report.instances[0].action, StartAction::WouldStart);
         assert!(!report.instances[0].ready);
         assert!(report.started_by_workflow.is_empty());
         assert_eq!(report.ready_at, Some(at(0)));
-        assert_eq!(start.num_calls(), 1);
+        assert_eq!(aws.mutating_calls(), [start_call(&[I1], true)]);
+        assert_eq!(aws.instance(I1).unwrap().state, "stopped");
     }
 
     #[tokio::test]
     async fn past_the_deadline_it_times_out_without_starting() {
-        let (describe, start) = (describe_returns(&[(I1, "pending")]), start_accepts(&[I1]));
-        let first = handle(
-            &aws(&[&describe, &start], &[]),
-            &one(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap();
+        let aws = workers(&[(I1, "pending")]);
+        let first = handle(&aws, &one(), first_event(json!({})), at(0))
+            .await
+            .unwrap();
         // Still pending exactly at the deadline: one more look is allowed.
-        handle(
-            &aws(&[&describe, &start], &[]),
-            &one(),
-            later_event(&first),
-            at(300),
-        )
-        .await
-        .unwrap();
-        let error = handle(
-            &aws(&[&describe, &start], &[]),
-            &one(),
-            later_event(&first),
-            at(301),
-        )
-        .await
-        .unwrap_err();
+        handle(&aws, &one(), later_event(&first), at(300))
+            .await
+            .unwrap();
+        let error = handle(&aws, &one(), later_event(&first), at(301))
+            .await
+            .unwrap_err();
         assert_eq!(error.name, ErrorName::Ec2ReadyTimeout);
         assert!(
             error.message.contains(&format!("{I1} is pending")),
@@ -1001,28 +773,18 @@ mod tests {
         );
         assert!(error.message.contains("EC2_READY_TIMEOUT_SECONDS"));
 
-        let (describe, start) = (describe_returns(&[(I1, "stopped")]), start_accepts(&[I1]));
-        let error = handle(
-            &aws(&[&describe, &start], &[]),
-            &one(),
-            later_event(&first),
-            at(301),
-        )
-        .await
-        .unwrap_err();
+        aws.set_instance_state(I1, "stopped", None);
+        let error = handle(&aws, &one(), later_event(&first), at(301))
+            .await
+            .unwrap_err();
         assert_eq!(error.name, ErrorName::Ec2ReadyTimeout);
-        assert_eq!(start.num_calls(), 0);
+        assert!(aws.mutating_calls().is_empty());
 
-        let describe = describe_returns(&[(I1, "running")]);
-        let pings = pings_return(&[I1], &[(I1, "ConnectionLost")]);
-        let error = handle(
-            &aws(&[&describe], &[&pings]),
-            &one(),
-            later_event(&first),
-            at(301),
-        )
-        .await
-        .unwrap_err();
+        aws.set_instance_state(I1, "running", None);
+        aws.set_ping(I1, "ConnectionLost");
+        let error = handle(&aws, &one(), later_event(&first), at(301))
+            .await
+            .unwrap_err();
         assert!(
             error.message.contains("SSM agent ConnectionLost"),
             "{}",
@@ -1032,23 +794,17 @@ mod tests {
 
     #[tokio::test]
     async fn bad_input_fails_before_any_aws_call() {
-        let (describe, start) = (describe_returns(&[(I1, "stopped")]), start_accepts(&[I1]));
-        let pings = pings_return(&[I1], &[]);
+        let aws = workers(&[(I1, "stopped")]);
         for event in [
             first_event(json!({"dryRun": "no"})),
             first_event(json!({"command": "reboot"})),
             first_event(json!([1])),
             json!({"input": {}, "ec2": {"ready": "yes"}}),
         ] {
-            let error = handle(&aws(&[&describe, &start], &[&pings]), &one(), event, at(0))
-                .await
-                .unwrap_err();
+            let error = handle(&aws, &one(), event, at(0)).await.unwrap_err();
             assert_eq!(error.name, ErrorName::InvalidInput);
         }
-        assert_eq!(
-            (describe.num_calls(), start.num_calls(), pings.num_calls()),
-            (0, 0, 0)
-        );
+        assert!(aws.calls().is_empty());
     }
 
     #[test]

@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use makenaide_core::aws::cloudwatch::{CloudWatch, Metric, MetricUnit};
 use makenaide_core::config::{Env, MetricsConfig, Timing};
 use makenaide_core::cost::{ResourceCost, Usage, run_cost};
 use makenaide_core::document::{JobOutcome, StateDocument, StopAction};
 use makenaide_core::input::parse_run_input;
+use makenaide_core::ports::{Metric, MetricUnit, MetricsPort};
 use makenaide_core::states::{Ec2Class, classify_ec2_state};
 use makenaide_core::{StepError, Timestamp};
 use serde::Serialize;
@@ -296,7 +296,7 @@ fn metrics(summary: &Summary) -> Vec<Metric> {
 }
 
 pub async fn handle(
-    cloudwatch: &CloudWatch,
+    cloudwatch: &impl MetricsPort,
     settings: &Settings,
     event: Value,
     now: Timestamp,
@@ -309,7 +309,7 @@ pub async fn handle(
         .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect();
     cloudwatch
-        .put(&summary.namespace, &dimensions, &metrics(&summary))
+        .put_metrics(&summary.namespace, &dimensions, &metrics(&summary))
         .await?;
     tracing::info!(
         outcome = %summary.outcome,
@@ -326,15 +326,9 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-
-    use aws_sdk_cloudwatch::Client;
-    use aws_sdk_cloudwatch::operation::put_metric_data::{PutMetricDataInput, PutMetricDataOutput};
-    use aws_sdk_cloudwatch::types::StandardUnit;
-    use aws_smithy_mocks::{Rule, mock};
     use makenaide_core::ErrorName;
-    use makenaide_core::mock_sdk_client;
-    use makenaide_core::testing::query_error;
+    use makenaide_core::ports::Operation;
+    use makenaide_core::testing::{Call, FakeAws};
     use serde_json::json;
 
     const W1: &str = "i-0123456789abcdef0";
@@ -759,44 +753,29 @@ mod tests {
         );
     }
 
-    /// Records each PutMetricData request for assertions after the call.
-    fn put_records(seen: &Arc<Mutex<Vec<PutMetricDataInput>>>) -> Rule {
-        let seen = Arc::clone(seen);
-        mock!(Client::put_metric_data)
-            .match_requests(move |request| {
-                seen.lock().unwrap().push(request.clone());
-                true
-            })
-            .then_output(|| PutMetricDataOutput::builder().build())
+    /// `(name, unit, value)` of every datum of the one PutMetricData call,
+    /// checking it carries the namespace and exactly the `Workflow` dimension.
+    fn published(aws: &FakeAws) -> Vec<(&'static str, MetricUnit, f64)> {
+        let calls = aws.calls();
+        assert_eq!(calls.len(), 1, "one call: {calls:?}");
+        match &calls[0] {
+            Call::PutMetrics {
+                namespace,
+                dimensions,
+                metrics,
+            } => {
+                assert_eq!(namespace, "Makenaide/Orchestrator");
+                assert_eq!(
+                    dimensions,
+                    &[("Workflow".to_string(), "makenaide".to_string())]
+                );
+                metrics.iter().map(|m| (m.name, m.unit, m.value)).collect()
+            }
+            other => panic!("not a PutMetricData call: {other:?}"),
+        }
     }
 
-    fn cloudwatch(rules: &[&Rule]) -> CloudWatch {
-        CloudWatch::new(mock_sdk_client!(aws_sdk_cloudwatch, rules))
-    }
-
-    /// `(name, unit, value)` of every datum, checking each carries exactly
-    /// the `Workflow` dimension.
-    fn data(request: &PutMetricDataInput) -> Vec<(String, StandardUnit, f64)> {
-        request
-            .metric_data()
-            .iter()
-            .map(|datum| {
-                let dimensions: Vec<(Option<&str>, Option<&str>)> = datum
-                    .dimensions()
-                    .iter()
-                    .map(|d| (d.name(), d.value()))
-                    .collect();
-                assert_eq!(dimensions, [(Some("Workflow"), Some("makenaide"))]);
-                (
-                    datum.metric_name().unwrap().to_string(),
-                    datum.unit().unwrap().clone(),
-                    datum.value().unwrap(),
-                )
-            })
-            .collect()
-    }
-
-    fn assert_data(actual: &[(String, StandardUnit, f64)], expected: &[(&str, StandardUnit, f64)]) {
+    fn assert_data(actual: &[(&str, MetricUnit, f64)], expected: &[(&str, MetricUnit, f64)]) {
         assert_eq!(actual.len(), expected.len(), "{actual:?}");
         for ((name, unit, value), (want_name, want_unit, want_value)) in actual.iter().zip(expected)
         {
@@ -811,17 +790,13 @@ mod tests {
 
     #[tokio::test]
     async fn publishes_every_metric_in_one_request() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let put = put_records(&seen);
-        let summary = handle(&cloudwatch(&[&put]), &settings(), happy(), at("01:45:02"))
+        let aws = FakeAws::new();
+        let summary = handle(&aws, &settings(), happy(), at("01:45:02"))
             .await
             .unwrap();
-        let requests = seen.lock().unwrap().clone();
-        assert_eq!(requests.len(), 1);
-        assert_eq!(requests[0].namespace(), Some("Makenaide/Orchestrator"));
-        use StandardUnit::{Count, None as NoUnit, Seconds};
+        use MetricUnit::{Count, None as NoUnit, Seconds};
         assert_data(
-            &data(&requests[0]),
+            &published(&aws),
             &[
                 ("RunSucceeded", Count, 1.0),
                 ("RunFailed", Count, 0.0),
@@ -845,13 +820,12 @@ mod tests {
         value["error"] = json!({"Error": "JobFailed", "Cause": "exit 2"});
         value["ec2"]["instances"] = json!([worker(W1, "running"), worker(W2, "running")]);
         value["ec2"]["startedByWorkflow"] = json!([W1, W2]);
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let put = put_records(&seen);
-        let summary = handle(&cloudwatch(&[&put]), &settings(), value, at("01:45:02"))
+        let aws = FakeAws::new();
+        let summary = handle(&aws, &settings(), value, at("01:45:02"))
             .await
             .unwrap();
         assert_eq!(summary.outcome, "JobFailed");
-        let data = data(&seen.lock().unwrap()[0]);
+        let data = published(&aws);
         let value_of = |name: &str| data.iter().find(|d| d.0 == name).map(|d| d.2);
         assert_eq!(value_of("RunSucceeded"), Some(0.0));
         assert_eq!(value_of("RunFailed"), Some(1.0));
@@ -860,20 +834,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_dry_run_publishes_no_cost() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let put = put_records(&seen);
+        let aws = FakeAws::new();
         let dry_run = cases().into_iter().find(|c| c.name == "dry run").unwrap();
-        let summary = handle(
-            &cloudwatch(&[&put]),
-            &settings(),
-            dry_run.doc,
-            at("01:00:06"),
-        )
-        .await
-        .unwrap();
-        use StandardUnit::{Count, Seconds};
+        let summary = handle(&aws, &settings(), dry_run.doc, at("01:00:06"))
+            .await
+            .unwrap();
+        use MetricUnit::{Count, Seconds};
         assert_data(
-            &data(&seen.lock().unwrap()[0]),
+            &published(&aws),
             &[
                 ("RunSucceeded", Count, 1.0),
                 ("RunFailed", Count, 0.0),
@@ -892,17 +860,13 @@ mod tests {
     async fn an_unpriced_type_publishes_no_cost_metrics() {
         let mut value = happy();
         value["ec2"]["instances"][0]["instanceType"] = json!("x9.huge");
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let put = put_records(&seen);
-        let summary = handle(&cloudwatch(&[&put]), &settings(), value, at("01:45:02"))
+        let aws = FakeAws::new();
+        let summary = handle(&aws, &settings(), value, at("01:45:02"))
             .await
             .unwrap();
-        let names: Vec<String> = data(&seen.lock().unwrap()[0])
-            .into_iter()
-            .map(|d| d.0)
-            .collect();
+        let names: Vec<&str> = published(&aws).into_iter().map(|d| d.0).collect();
         assert!(
-            !names.iter().any(|n| n == "RunCostUsd" || n == "SavedUsd"),
+            !names.iter().any(|n| *n == "RunCostUsd" || *n == "SavedUsd"),
             "{names:?}"
         );
         assert_eq!(names.len(), 8);
@@ -912,54 +876,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn throttling_is_retried_by_the_sdk_then_succeeds() {
-        let put = mock!(Client::put_metric_data)
-            .sequence()
-            .http_response(|| query_error(400, "Throttling", "Rate exceeded"))
-            .times(2)
-            .output(|| PutMetricDataOutput::builder().build())
-            .build();
-        let summary = handle(&cloudwatch(&[&put]), &settings(), happy(), at("01:45:02"))
-            .await
-            .unwrap();
-        assert_eq!(put.num_calls(), 3);
-        assert_eq!(summary.outcome, "Succeeded");
-    }
-
-    #[tokio::test]
-    async fn persistent_throttling_is_the_retryable_name() {
-        let put = mock!(Client::put_metric_data)
-            .sequence()
-            .http_response(|| query_error(400, "Throttling", "Rate exceeded"))
-            .repeatedly()
-            .build();
-        let error = handle(&cloudwatch(&[&put]), &settings(), happy(), at("01:45:02"))
-            .await
-            .unwrap_err();
-        assert_eq!(error.name, ErrorName::AwsThrottled);
-        assert!(error.name.is_retryable());
-        assert!(
-            error
-                .message
-                .contains("cloudwatch:PutMetricData failed with Throttling"),
-            "{}",
-            error.message
-        );
-    }
-
-    #[tokio::test]
-    async fn access_denied_is_fatal() {
-        let put = mock!(Client::put_metric_data).then_http_response(|| {
-            query_error(
-                403,
-                "AccessDenied",
-                "not authorized to perform cloudwatch:PutMetricData",
-            )
-        });
-        let error = handle(&cloudwatch(&[&put]), &settings(), happy(), at("01:45:02"))
-            .await
-            .unwrap_err();
-        assert_eq!(error.name, ErrorName::AccessDenied);
+    async fn a_failed_publish_keeps_its_name() {
+        for name in [ErrorName::AwsThrottled, ErrorName::AccessDenied] {
+            let aws = FakeAws::new().fail_next(Operation::PutMetricData, 1, name);
+            let error = handle(&aws, &settings(), happy(), at("01:45:02"))
+                .await
+                .unwrap_err();
+            assert_eq!(error.name, name);
+            assert!(
+                error.message.contains("cloudwatch:PutMetricData"),
+                "{}",
+                error.message
+            );
+            // The state machine's retry of the step publishes.
+            let summary = handle(&aws, &settings(), happy(), at("01:45:03"))
+                .await
+                .unwrap();
+            assert_eq!(summary.outcome, "Succeeded");
+        }
     }
 
     #[test]

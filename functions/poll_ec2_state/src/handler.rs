@@ -7,7 +7,8 @@
 use makenaide_core::document::{
     InvocationReport, JobOutcome, JobReport, PollReport, StateDocument,
 };
-use makenaide_core::input::parse_run_input;
+use makenaide_core::input::read_event;
+use makenaide_core::ports::{Ec2Port, SsmPort};
 use makenaide_core::states::{CommandClass, Ec2Class, classify_command_status, classify_ec2_state};
 use makenaide_core::{ErrorName, StepError, Timestamp};
 use serde_json::Value;
@@ -216,14 +217,13 @@ fn job_block<'a>(doc: &'a StateDocument, settings: &Settings) -> Result<&'a JobR
 }
 
 pub async fn handle(
-    aws: &Aws,
+    aws: &(impl Ec2Port + SsmPort),
     settings: &Settings,
     event: Value,
     now: Timestamp,
 ) -> Result<PollReport, StepError> {
     // Validate everything the caller controls before any AWS call.
-    let doc = StateDocument::from_event(event)?;
-    let run = parse_run_input(&doc.input, &settings.timing)?;
+    let (doc, run) = read_event(event, &settings.timing)?;
     let job = job_block(&doc, settings)?;
     let report = |done, outcome, invocations| PollReport {
         done,
@@ -246,10 +246,12 @@ pub async fn handle(
         )
     })?;
 
-    let views = aws.ec2.describe(&job.instance_ids).await?;
+    let views = aws.describe_instances(&job.instance_ids).await?;
     let mut invocations = Vec::with_capacity(views.len());
     for view in views {
-        let invocation = aws.ssm.invocation(command_id, &view.instance_id).await?;
+        let invocation = aws
+            .command_invocation(command_id, &view.instance_id)
+            .await?;
         invocations.push(InvocationReport {
             instance_id: view.instance_id,
             instance_state: view.state,
@@ -271,17 +273,9 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
-    use aws_sdk_ec2::types::{Instance, InstanceState, InstanceStateName, Reservation};
-    use aws_sdk_ssm::Client;
-    use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
-    use aws_sdk_ssm::types::CommandInvocationStatus;
-    use aws_smithy_mocks::{Rule, mock};
-    use makenaide_core::aws::ec2::Ec2;
-    use makenaide_core::aws::ssm::Ssm;
     use makenaide_core::config::Env;
-    use makenaide_core::mock_sdk_client;
-    use makenaide_core::testing::json_error;
+    use makenaide_core::ports::{CommandInvocation, Operation};
+    use makenaide_core::testing::{Call, FakeAws};
     use serde_json::json;
 
     const I1: &str = "i-0123456789abcdef0";
@@ -323,52 +317,30 @@ mod tests {
         event
     }
 
-    fn describe_returns(states: &'static [(&'static str, &'static str)]) -> Rule {
-        let expected: Vec<String> = states.iter().map(|(id, _)| id.to_string()).collect();
-        mock!(aws_sdk_ec2::Client::describe_instances)
-            .match_requests(move |r| r.instance_ids() == expected.as_slice())
-            .then_output(move || {
-                let mut reservation = Reservation::builder();
-                for (id, state) in states {
-                    reservation = reservation.instances(
-                        Instance::builder()
-                            .instance_id(*id)
-                            .state(
-                                InstanceState::builder()
-                                    .name(InstanceStateName::from(*state))
-                                    .build(),
-                            )
-                            .build(),
-                    );
-                }
-                DescribeInstancesOutput::builder()
-                    .reservations(reservation.build())
-                    .build()
-            })
-    }
-
-    fn invocation_output(status: &str, code: i32) -> GetCommandInvocationOutput {
-        GetCommandInvocationOutput::builder()
-            .command_id(COMMAND)
-            .status(CommandInvocationStatus::from(status))
-            .response_code(code)
-            .build()
-    }
-
-    /// GetCommandInvocation for exactly this command on `instance`.
-    fn invocation_returns(instance: &'static str, status: &'static str, code: i32) -> Rule {
-        mock!(Client::get_command_invocation)
-            .match_requests(move |r| {
-                r.command_id() == Some(COMMAND) && r.instance_id() == Some(instance)
-            })
-            .then_output(move || invocation_output(status, code))
-    }
-
-    fn aws(ec2_rules: &[&Rule], ssm_rules: &[&Rule]) -> Aws {
-        Aws {
-            ec2: Ec2::new(mock_sdk_client!(aws_sdk_ec2, ec2_rules)),
-            ssm: Ssm::new(mock_sdk_client!(aws_sdk_ssm, ssm_rules)),
+    /// Workers in these states, each with its invocation of COMMAND in this
+    /// status (`None`: not visible yet) and exit code.
+    fn world(workers: &[(&str, &str, Option<&str>, Option<i32>)]) -> FakeAws {
+        let aws = workers.iter().fold(FakeAws::new(), |aws, (id, state, ..)| {
+            aws.with_instance(id, state, "t3.medium")
+        });
+        for (id, _, status, exit_code) in workers {
+            if status.is_some() {
+                aws.set_invocation(
+                    COMMAND,
+                    id,
+                    CommandInvocation {
+                        status: status.map(str::to_string),
+                        status_details: status.map(str::to_string),
+                        exit_code: *exit_code,
+                    },
+                );
+            }
         }
+        aws
+    }
+
+    async fn poll(aws: &FakeAws, job: &JobReport, now: Timestamp) -> Result<PollReport, StepError> {
+        handle(aws, &settings(), event(json!({}), Some(job)), now).await
     }
 
     // ---- pure decisions ----
@@ -665,16 +637,8 @@ mod tests {
 
     #[tokio::test]
     async fn succeeded_command_is_done() {
-        let describe = describe_returns(&[(I1, "running")]);
-        let invocation = invocation_returns(I1, "Success", 0);
-        let report = handle(
-            &aws(&[&describe], &[&invocation]),
-            &settings(),
-            event(json!({}), Some(&job(&[I1]))),
-            at(120),
-        )
-        .await
-        .unwrap();
+        let aws = world(&[(I1, "running", Some("Success"), Some(0))]);
+        let report = poll(&aws, &job(&[I1]), at(120)).await.unwrap();
         assert_eq!(
             report,
             PollReport {
@@ -686,21 +650,24 @@ mod tests {
                 retry_after_seconds: 45,
             }
         );
-        assert_eq!((describe.num_calls(), invocation.num_calls()), (1, 1));
+        assert_eq!(
+            aws.calls(),
+            [
+                Call::DescribeInstances {
+                    instance_ids: vec![I1.into()]
+                },
+                Call::CommandInvocation {
+                    command_id: COMMAND.into(),
+                    instance_id: I1.into()
+                }
+            ]
+        );
     }
 
     #[tokio::test]
     async fn running_command_is_not_done() {
-        let describe = describe_returns(&[(I1, "running")]);
-        let invocation = invocation_returns(I1, "InProgress", -1);
-        let report = handle(
-            &aws(&[&describe], &[&invocation]),
-            &settings(),
-            event(json!({}), Some(&job(&[I1]))),
-            at(120),
-        )
-        .await
-        .unwrap();
+        let aws = world(&[(I1, "running", Some("InProgress"), None)]);
+        let report = poll(&aws, &job(&[I1]), at(120)).await.unwrap();
         assert!(!report.done);
         assert_eq!(report.outcome, None);
         assert_eq!(report.retry_after_seconds, 45);
@@ -715,16 +682,8 @@ mod tests {
 
     #[tokio::test]
     async fn failed_command_fails_with_its_exit_code() {
-        let describe = describe_returns(&[(I1, "running")]);
-        let invocation = invocation_returns(I1, "Failed", 3);
-        let error = handle(
-            &aws(&[&describe], &[&invocation]),
-            &settings(),
-            event(json!({}), Some(&job(&[I1]))),
-            at(120),
-        )
-        .await
-        .unwrap_err();
+        let aws = world(&[(I1, "running", Some("Failed"), Some(3))]);
+        let error = poll(&aws, &job(&[I1]), at(120)).await.unwrap_err();
         assert_eq!(error.name, ErrorName::JobFailed);
         assert!(!error.name.is_retryable());
         assert!(
@@ -745,16 +704,8 @@ mod tests {
             ("TimedOut", ErrorName::JobTimeout),
             ("Cancelled", ErrorName::JobFailed),
         ] {
-            let describe = describe_returns(&[(I1, "running")]);
-            let invocation = invocation_returns(I1, status, -1);
-            let error = handle(
-                &aws(&[&describe], &[&invocation]),
-                &settings(),
-                event(json!({}), Some(&job(&[I1]))),
-                at(120),
-            )
-            .await
-            .unwrap_err();
+            let aws = world(&[(I1, "running", Some(status), None)]);
+            let error = poll(&aws, &job(&[I1]), at(120)).await.unwrap_err();
             assert_eq!(error.name, name, "{status}");
             assert!(
                 error.message.contains(status) && error.message.contains(I1),
@@ -766,68 +717,29 @@ mod tests {
 
     #[tokio::test]
     async fn a_worker_that_went_down_under_its_command_stopped_itself() {
-        let cases: [(&'static [(&str, &str)], &str); 2] = [
-            (&[(I1, "stopped")], "stopped"),
-            (&[(I1, "stopping")], "stopping"),
-        ];
-        for (states, state) in cases {
-            let describe = describe_returns(states);
-            let invocation = invocation_returns(I1, "InProgress", -1);
-            let report = handle(
-                &aws(&[&describe], &[&invocation]),
-                &settings(),
-                event(json!({}), Some(&job(&[I1]))),
-                at(120),
-            )
-            .await
-            .unwrap();
+        for state in ["stopped", "stopping"] {
+            let aws = world(&[(I1, state, Some("InProgress"), None)]);
+            let report = poll(&aws, &job(&[I1]), at(120)).await.unwrap();
             assert!(report.done, "{state}");
             assert_eq!(report.outcome, Some(JobOutcome::InstanceStoppedItself));
             assert_eq!(report.invocations[0].instance_state, state);
-            assert_eq!(invocation.num_calls(), 1);
+            assert_eq!(aws.count(Operation::GetCommandInvocation), 1);
         }
     }
 
     #[tokio::test]
     async fn invocation_not_visible_yet_is_still_running() {
-        let describe = describe_returns(&[(I1, "running")]);
-        let invocation = mock!(Client::get_command_invocation)
-            .match_requests(|r| r.command_id() == Some(COMMAND) && r.instance_id() == Some(I1))
-            .then_http_response(|| json_error(400, "InvocationDoesNotExist", ""));
-        let report = handle(
-            &aws(&[&describe], &[&invocation]),
-            &settings(),
-            event(json!({}), Some(&job(&[I1]))),
-            at(2),
-        )
-        .await
-        .unwrap();
+        let aws = world(&[(I1, "running", None, None)]);
+        let report = poll(&aws, &job(&[I1]), at(2)).await.unwrap();
         assert!(!report.done);
         assert_eq!(report.invocations, [inv(I1, "running", None, None)]);
-        assert_eq!(invocation.num_calls(), 1);
     }
 
     #[tokio::test]
     async fn past_the_deadline_the_job_times_out() {
-        let describe = describe_returns(&[(I1, "running")]);
-        let invocation = invocation_returns(I1, "InProgress", -1);
-        let aws = aws(&[&describe], &[&invocation]);
-        handle(
-            &aws,
-            &settings(),
-            event(json!({}), Some(&job(&[I1]))),
-            at(3600),
-        )
-        .await
-        .unwrap();
-        let error = handle(
-            &aws,
-            &settings(),
-            event(json!({}), Some(&job(&[I1]))),
-            at(3601),
-        )
-        .await
-        .unwrap_err();
+        let aws = world(&[(I1, "running", Some("InProgress"), None)]);
+        poll(&aws, &job(&[I1]), at(3600)).await.unwrap();
+        let error = poll(&aws, &job(&[I1]), at(3601)).await.unwrap_err();
         assert_eq!(error.name, ErrorName::JobTimeout);
         assert!(
             error.message.contains("deadline 2026-11-22T02:00:00Z"),
@@ -842,20 +754,14 @@ mod tests {
 
     #[tokio::test]
     async fn dry_run_is_done_without_any_call() {
-        let describe = describe_returns(&[(I1, "running")]);
-        let invocation = invocation_returns(I1, "Success", 0);
+        let aws = world(&[(I1, "running", Some("Success"), Some(0))]);
         let mut dry = job(&[I1]);
         dry.dry_run = true;
         dry.command_id = None;
         for (input, job) in [(json!({"dryRun": true}), &dry), (json!({}), &dry)] {
-            let report = handle(
-                &aws(&[&describe], &[&invocation]),
-                &settings(),
-                event(input, Some(job)),
-                at(1),
-            )
-            .await
-            .unwrap();
+            let report = handle(&aws, &settings(), event(input, Some(job)), at(1))
+                .await
+                .unwrap();
             assert!(report.done);
             assert_eq!(report.outcome, Some(JobOutcome::DryRun));
             assert!(report.invocations.is_empty());
@@ -865,7 +771,7 @@ mod tests {
         let mut no_command = job(&[I1]);
         no_command.command_id = None;
         let report = handle(
-            &aws(&[&describe], &[&invocation]),
+            &aws,
             &settings(),
             event(json!({"dryRun": true}), Some(&no_command)),
             at(1),
@@ -873,24 +779,16 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(report.outcome, Some(JobOutcome::DryRun));
-        assert_eq!((describe.num_calls(), invocation.num_calls()), (0, 0));
+        assert!(aws.calls().is_empty());
     }
 
     #[tokio::test]
     async fn two_workers_each_asked_about_their_own_invocation() {
-        let describe = describe_returns(&[(I1, "running"), (I2, "running")]);
-        let (first, second) = (
-            invocation_returns(I1, "Success", 0),
-            invocation_returns(I2, "InProgress", -1),
-        );
-        let report = handle(
-            &aws(&[&describe], &[&first, &second]),
-            &settings(),
-            event(json!({}), Some(&job(&[I1, I2]))),
-            at(60),
-        )
-        .await
-        .unwrap();
+        let aws = world(&[
+            (I1, "running", Some("Success"), Some(0)),
+            (I2, "running", Some("InProgress"), None),
+        ]);
+        let report = poll(&aws, &job(&[I1, I2]), at(60)).await.unwrap();
         assert!(!report.done);
         assert_eq!(
             report.invocations,
@@ -899,58 +797,40 @@ mod tests {
                 inv(I2, "running", Some("InProgress"), None)
             ]
         );
+        let asked: Vec<Call> = aws
+            .calls()
+            .into_iter()
+            .filter(|c| c.operation() == Operation::GetCommandInvocation)
+            .collect();
         assert_eq!(
-            (describe.num_calls(), first.num_calls(), second.num_calls()),
-            (1, 1, 1)
+            asked,
+            [I1, I2].map(|id| Call::CommandInvocation {
+                command_id: COMMAND.into(),
+                instance_id: id.into()
+            })
         );
+        assert_eq!(aws.count(Operation::DescribeInstances), 1);
 
         // One succeeded, the other shut itself down.
-        let describe = describe_returns(&[(I1, "running"), (I2, "stopped")]);
-        let (first, second) = (
-            invocation_returns(I1, "Success", 0),
-            invocation_returns(I2, "InProgress", -1),
-        );
-        let report = handle(
-            &aws(&[&describe], &[&first, &second]),
-            &settings(),
-            event(json!({}), Some(&job(&[I1, I2]))),
-            at(60),
-        )
-        .await
-        .unwrap();
+        aws.set_instance_state(I2, "stopped", Some("Client.InstanceInitiatedShutdown"));
+        let report = poll(&aws, &job(&[I1, I2]), at(60)).await.unwrap();
         assert!(report.done);
         assert_eq!(report.outcome, Some(JobOutcome::InstanceStoppedItself));
 
         // Both succeeded.
-        let describe = describe_returns(&[(I1, "running"), (I2, "running")]);
-        let (first, second) = (
-            invocation_returns(I1, "Success", 0),
-            invocation_returns(I2, "Success", 0),
-        );
-        let report = handle(
-            &aws(&[&describe], &[&first, &second]),
-            &settings(),
-            event(json!({}), Some(&job(&[I1, I2]))),
-            at(60),
-        )
-        .await
-        .unwrap();
+        let aws = world(&[
+            (I1, "running", Some("Success"), Some(0)),
+            (I2, "running", Some("Success"), Some(0)),
+        ]);
+        let report = poll(&aws, &job(&[I1, I2]), at(60)).await.unwrap();
         assert_eq!(report.outcome, Some(JobOutcome::Success));
 
         // One failed while the other still runs: the step fails and names both.
-        let describe = describe_returns(&[(I1, "running"), (I2, "running")]);
-        let (first, second) = (
-            invocation_returns(I1, "InProgress", -1),
-            invocation_returns(I2, "Failed", 1),
-        );
-        let error = handle(
-            &aws(&[&describe], &[&first, &second]),
-            &settings(),
-            event(json!({}), Some(&job(&[I1, I2]))),
-            at(60),
-        )
-        .await
-        .unwrap_err();
+        let aws = world(&[
+            (I1, "running", Some("InProgress"), None),
+            (I2, "running", Some("Failed"), Some(1)),
+        ]);
+        let error = poll(&aws, &job(&[I1, I2]), at(60)).await.unwrap_err();
         assert_eq!(error.name, ErrorName::JobFailed);
         assert!(
             error.message.contains(I1) && error.message.contains(I2),
@@ -961,16 +841,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_gone_worker_is_unrecoverable() {
-        let describe = describe_returns(&[(I1, "terminated")]);
-        let invocation = invocation_returns(I1, "InProgress", -1);
-        let error = handle(
-            &aws(&[&describe], &[&invocation]),
-            &settings(),
-            event(json!({}), Some(&job(&[I1]))),
-            at(60),
-        )
-        .await
-        .unwrap_err();
+        let aws = world(&[(I1, "terminated", Some("InProgress"), None)]);
+        let error = poll(&aws, &job(&[I1]), at(60)).await.unwrap_err();
         assert_eq!(error.name, ErrorName::Ec2UnrecoverableState);
         assert!(
             error.message.contains(&format!("{I1} is terminated")),
@@ -980,58 +852,42 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn persistent_throttling_is_the_retryable_name() {
-        let describe = describe_returns(&[(I1, "running")]);
-        let invocation = mock!(Client::get_command_invocation)
-            .sequence()
-            .http_response(|| json_error(400, "ThrottlingException", "Rate exceeded"))
-            .repeatedly()
-            .build();
-        let error = handle(
-            &aws(&[&describe], &[&invocation]),
-            &settings(),
-            event(json!({}), Some(&job(&[I1]))),
-            at(60),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(error.name, ErrorName::AwsThrottled);
-        assert!(error.name.is_retryable());
-        assert!(
-            error
-                .message
-                .contains("ssm:GetCommandInvocation failed with ThrottlingException"),
-            "{}",
-            error.message
-        );
-        assert_eq!(invocation.num_calls(), 3);
+    async fn aws_errors_keep_their_name() {
+        for operation in [
+            Operation::DescribeInstances,
+            Operation::GetCommandInvocation,
+        ] {
+            let aws = world(&[(I1, "running", Some("Success"), Some(0))]).fail_next(
+                operation,
+                1,
+                ErrorName::AwsThrottled,
+            );
+            let error = poll(&aws, &job(&[I1]), at(60)).await.unwrap_err();
+            assert_eq!(error.name, ErrorName::AwsThrottled, "{operation:?}");
+            assert!(
+                error.message.contains(operation.action()),
+                "{}",
+                error.message
+            );
+            // The state machine's retry of the step sees the job done.
+            let report = poll(&aws, &job(&[I1]), at(61)).await.unwrap();
+            assert_eq!(report.outcome, Some(JobOutcome::Success));
+        }
     }
 
     #[tokio::test]
-    async fn throttling_is_retried_by_the_sdk_then_succeeds() {
-        let describe = describe_returns(&[(I1, "running")]);
-        let invocation = mock!(Client::get_command_invocation)
-            .sequence()
-            .http_response(|| json_error(400, "ThrottlingException", "Rate exceeded"))
-            .times(2)
-            .output(|| invocation_output("Success", 0))
-            .build();
-        let report = handle(
-            &aws(&[&describe], &[&invocation]),
-            &settings(),
-            event(json!({}), Some(&job(&[I1]))),
-            at(60),
-        )
-        .await
-        .unwrap();
-        assert_eq!(report.outcome, Some(JobOutcome::Success));
-        assert_eq!(invocation.num_calls(), 3);
+    async fn the_poll_never_changes_anything() {
+        let aws = world(&[
+            (I1, "running", Some("InProgress"), None),
+            (I2, "stopped", Some("InProgress"), None),
+        ]);
+        poll(&aws, &job(&[I1, I2]), at(60)).await.unwrap();
+        assert!(aws.mutating_calls().is_empty());
     }
 
     #[tokio::test]
     async fn bad_documents_fail_before_any_aws_call() {
-        let describe = describe_returns(&[(I1, "running")]);
-        let invocation = invocation_returns(I1, "Success", 0);
+        let aws = world(&[(I1, "running", Some("Success"), Some(0))]);
         let mut no_command = job(&[I1]);
         no_command.command_id = None;
         let stranger = job(&["i-0aaaaaaaaaaaaaaaa"]);
@@ -1048,18 +904,11 @@ mod tests {
             (json!({"input": {}, "job": {"commandId": 7}}), "malformed"),
         ];
         for (event, needle) in cases {
-            let error = handle(
-                &aws(&[&describe], &[&invocation]),
-                &settings(),
-                event,
-                at(60),
-            )
-            .await
-            .unwrap_err();
+            let error = handle(&aws, &settings(), event, at(60)).await.unwrap_err();
             assert_eq!(error.name, ErrorName::InvalidInput, "{needle}");
             assert!(error.message.contains(needle), "{}", error.message);
         }
-        assert_eq!((describe.num_calls(), invocation.num_calls()), (0, 0));
+        assert!(aws.calls().is_empty());
     }
 
     #[test]

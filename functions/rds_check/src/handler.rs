@@ -1,10 +1,10 @@
 //! Observe the DB, start it when it is stopped, and report whether it is
 //! ready. Never waits: the state machine loops on `retryAfterSeconds`.
 
-use makenaide_core::aws::rds::{Rds, TransitionResult};
 use makenaide_core::config::{Env, Timing, db_instance_identifier};
-use makenaide_core::document::{RdsReport, StartAction, StateDocument};
-use makenaide_core::input::parse_run_input;
+use makenaide_core::document::{RdsReport, StartAction};
+use makenaide_core::input::read_event;
+use makenaide_core::ports::{RdsPort, Transition};
 use makenaide_core::states::{RdsClass, classify_rds_status};
 use makenaide_core::{ErrorName, StepError, Timestamp};
 use serde_json::Value;
@@ -45,20 +45,19 @@ fn decide(class: RdsClass) -> Decision {
 }
 
 pub async fn handle(
-    rds: &Rds,
+    rds: &impl RdsPort,
     settings: &Settings,
     event: Value,
     now: Timestamp,
 ) -> Result<RdsReport, StepError> {
     // Validate everything the caller controls before any AWS call.
-    let doc = StateDocument::from_event(event)?;
-    let run = parse_run_input(&doc.input, &settings.timing)?;
+    let (doc, run) = read_event(event, &settings.timing)?;
     let id = settings.db_instance_identifier.as_str();
     let previous = doc.rds.as_ref();
     let first_checked_at = previous.map_or(now, |p| p.first_checked_at);
     let deadline = first_checked_at.plus_seconds(settings.timing.rds_ready_timeout_seconds);
 
-    let db = rds.describe(id).await?.ok_or_else(|| {
+    let db = rds.describe_db(id).await?.ok_or_else(|| {
         StepError::new(
             ErrorName::RdsInstanceNotFound,
             format!("DB instance {id} does not exist (DB_INSTANCE_IDENTIFIER)"),
@@ -87,10 +86,10 @@ pub async fn handle(
 
     let action = match decision {
         Decision::Start if run.dry_run => StartAction::WouldStart,
-        Decision::Start => match rds.start(id).await? {
-            TransitionResult::Accepted => StartAction::Started,
+        Decision::Start => match rds.start_db(id).await? {
+            Transition::Accepted => StartAction::Started,
             // It changed state since the describe: look again next time.
-            TransitionResult::Refused => StartAction::None,
+            Transition::Refused => StartAction::None,
         },
         Decision::WaitForStop => StartAction::WaitingForStop,
         _ => StartAction::None,
@@ -106,7 +105,7 @@ pub async fn handle(
             || action == StartAction::Started,
         available_at_first_check: previous
             .map_or(decision == Decision::Ready, |p| p.available_at_first_check),
-        instance_class: db.instance_class,
+        instance_class: db.class,
         dry_run: run.dry_run,
         first_checked_at,
         checked_at: now,
@@ -128,13 +127,8 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_rds::Client;
-    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
-    use aws_sdk_rds::operation::start_db_instance::StartDbInstanceOutput;
-    use aws_sdk_rds::types::DbInstance;
-    use aws_smithy_mocks::{Rule, mock};
-    use makenaide_core::mock_sdk_client;
-    use makenaide_core::testing::query_error;
+    use makenaide_core::ports::Operation;
+    use makenaide_core::testing::{Call, Change, FakeAws};
     use serde_json::json;
 
     const DB: &str = "makenaide-db";
@@ -153,32 +147,8 @@ mod tests {
         Timestamp::from_millis(T0).plus_seconds(seconds)
     }
 
-    fn describe_returns(status: &'static str) -> Rule {
-        mock!(Client::describe_db_instances)
-            .match_requests(|r| r.db_instance_identifier() == Some(DB))
-            .then_output(move || db_output(status))
-    }
-
-    fn db_output(status: &str) -> DescribeDbInstancesOutput {
-        DescribeDbInstancesOutput::builder()
-            .db_instances(
-                DbInstance::builder()
-                    .db_instance_identifier(DB)
-                    .db_instance_status(status)
-                    .db_instance_class("db.t3.micro")
-                    .build(),
-            )
-            .build()
-    }
-
-    fn start_accepts() -> Rule {
-        mock!(Client::start_db_instance)
-            .match_requests(|r| r.db_instance_identifier() == Some(DB))
-            .then_output(|| StartDbInstanceOutput::builder().build())
-    }
-
-    fn rds(rules: &[&Rule]) -> Rds {
-        Rds::new(mock_sdk_client!(aws_sdk_rds, rules))
+    fn db(status: &str) -> FakeAws {
+        FakeAws::new().with_db(DB, status, "db.t3.micro")
     }
 
     fn first_event(input: Value) -> Value {
@@ -191,17 +161,29 @@ mod tests {
         event
     }
 
+    async fn check(aws: &FakeAws, event: Value, now: Timestamp) -> Result<RdsReport, StepError> {
+        handle(aws, &settings(), event, now).await
+    }
+
+    #[test]
+    fn decision_table() {
+        use RdsClass::*;
+        let table = [
+            (Available, Decision::Ready),
+            (Stopped, Decision::Start),
+            (Stopping, Decision::WaitForStop),
+            (Transitional, Decision::Wait),
+            (Unrecoverable, Decision::Fail),
+        ];
+        for (class, expected) in table {
+            assert_eq!(decide(class), expected, "{class:?}");
+        }
+    }
+
     #[tokio::test]
     async fn available_db_is_ready_and_not_started() {
-        let (describe, start) = (describe_returns("available"), start_accepts());
-        let report = handle(
-            &rds(&[&describe, &start]),
-            &settings(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap();
+        let aws = db("available");
+        let report = check(&aws, first_event(json!({})), at(0)).await.unwrap();
         assert!(report.ready);
         assert_eq!(report.action, StartAction::None);
         assert!(report.available_at_first_check);
@@ -209,55 +191,43 @@ mod tests {
         assert_eq!(report.ready_at, Some(at(0)));
         assert_eq!(report.instance_class.as_deref(), Some("db.t3.micro"));
         assert_eq!(report.retry_after_seconds, 20);
-        assert_eq!((describe.num_calls(), start.num_calls()), (1, 0));
+        assert_eq!(
+            aws.calls(),
+            [Call::DescribeDb {
+                identifier: DB.into()
+            }]
+        );
     }
 
     #[tokio::test]
     async fn stopped_db_is_started_once_then_waited_for() {
-        let (describe, start) = (describe_returns("stopped"), start_accepts());
-        let first = handle(
-            &rds(&[&describe, &start]),
-            &settings(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap();
+        let aws = db("stopped");
+        let first = check(&aws, first_event(json!({})), at(0)).await.unwrap();
         assert!(!first.ready);
         assert_eq!(first.action, StartAction::Started);
         assert!(first.started_by_workflow);
         assert!(!first.available_at_first_check);
         assert_eq!(first.deadline, at(600));
-        assert_eq!(start.num_calls(), 1);
+        assert_eq!(
+            aws.mutating_calls(),
+            [Call::StartDb {
+                identifier: DB.into()
+            }]
+        );
 
         // Next loop: starting, nothing more to do, sticky facts carried.
-        let (describe, start) = (describe_returns("starting"), start_accepts());
-        let second = handle(
-            &rds(&[&describe, &start]),
-            &settings(),
-            later_event(&first),
-            at(20),
-        )
-        .await
-        .unwrap();
+        let second = check(&aws, later_event(&first), at(20)).await.unwrap();
+        assert_eq!(second.status, "starting");
         assert!(!second.ready);
         assert_eq!(second.action, StartAction::None);
         assert!(second.started_by_workflow);
         assert_eq!(second.first_checked_at, at(0));
-        assert_eq!(start.num_calls(), 0);
 
-        let (describe, start) = (describe_returns("available"), start_accepts());
-        let third = handle(
-            &rds(&[&describe, &start]),
-            &settings(),
-            later_event(&second),
-            at(40),
-        )
-        .await
-        .unwrap();
+        aws.set_db_status(DB, "available");
+        let third = check(&aws, later_event(&second), at(40)).await.unwrap();
         assert!(third.ready && third.started_by_workflow && !third.available_at_first_check);
         assert_eq!(third.ready_at, Some(at(40)));
-        assert_eq!(start.num_calls(), 0);
+        assert_eq!(aws.count(Operation::StartDbInstance), 1);
     }
 
     #[tokio::test]
@@ -270,42 +240,29 @@ mod tests {
             ("configuring-log-exports", StartAction::None),
             ("upgrading", StartAction::None),
         ] {
-            let (describe, start) = (describe_returns(status), start_accepts());
-            let report = handle(
-                &rds(&[&describe, &start]),
-                &settings(),
-                first_event(json!({})),
-                at(0),
-            )
-            .await
-            .unwrap();
+            let aws = db(status);
+            let report = check(&aws, first_event(json!({})), at(0)).await.unwrap();
             assert!(!report.ready, "{status}");
             assert_eq!(report.action, action, "{status}");
-            assert_eq!(start.num_calls(), 0, "{status}");
+            assert!(aws.mutating_calls().is_empty(), "{status}");
         }
     }
 
     #[tokio::test]
     async fn a_start_that_races_a_state_change_is_not_a_failure() {
-        let describe = describe_returns("stopped");
-        let start = mock!(Client::start_db_instance).then_http_response(|| {
-            query_error(
-                400,
-                "InvalidDBInstanceState",
-                "Instance makenaide-db is not stopped",
-            )
-        });
-        let report = handle(
-            &rds(&[&describe, &start]),
-            &settings(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap();
+        // Described as stopped, but RDS refuses the start: it moved on.
+        let aws = db("stopped").after_next(
+            Operation::DescribeDbInstances,
+            Change::DbStatus {
+                identifier: DB.into(),
+                status: "starting".into(),
+            },
+        );
+        let report = check(&aws, first_event(json!({})), at(0)).await.unwrap();
         assert!(!report.ready);
         assert_eq!(report.action, StartAction::None);
         assert!(!report.started_by_workflow);
+        assert_eq!(aws.count(Operation::StartDbInstance), 1);
     }
 
     #[tokio::test]
@@ -316,170 +273,93 @@ mod tests {
             "incompatible-parameters",
             "deleting",
         ] {
-            let (describe, start) = (describe_returns(status), start_accepts());
-            let error = handle(
-                &rds(&[&describe, &start]),
-                &settings(),
-                first_event(json!({})),
-                at(0),
-            )
-            .await
-            .unwrap_err();
+            let aws = db(status);
+            let error = check(&aws, first_event(json!({})), at(0))
+                .await
+                .unwrap_err();
             assert_eq!(error.name, ErrorName::RdsUnrecoverableState, "{status}");
             assert!(error.message.contains(status));
-            assert_eq!(start.num_calls(), 0);
+            assert!(aws.mutating_calls().is_empty());
         }
     }
 
     #[tokio::test]
     async fn missing_db_is_not_found() {
-        let describe = mock!(Client::describe_db_instances).then_http_response(|| {
-            query_error(
-                404,
-                "DBInstanceNotFound",
-                "DBInstance makenaide-db not found.",
-            )
-        });
-        let error = handle(
-            &rds(&[&describe]),
-            &settings(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap_err();
+        let aws = FakeAws::new();
+        let error = check(&aws, first_event(json!({})), at(0))
+            .await
+            .unwrap_err();
         assert_eq!(error.name, ErrorName::RdsInstanceNotFound);
         assert!(error.message.contains(DB));
+        assert!(error.message.contains("DB_INSTANCE_IDENTIFIER"));
     }
 
     #[tokio::test]
-    async fn throttling_is_retried_by_the_sdk_then_succeeds() {
-        let describe = mock!(Client::describe_db_instances)
-            .sequence()
-            .http_response(|| query_error(400, "Throttling", "Rate exceeded"))
-            .times(2)
-            .output(|| db_output("available"))
-            .build();
-        let report = handle(
-            &rds(&[&describe]),
-            &settings(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap();
-        assert!(report.ready);
-        assert_eq!(describe.num_calls(), 3);
-    }
-
-    #[tokio::test]
-    async fn persistent_throttling_is_the_retryable_name() {
-        let describe = mock!(Client::describe_db_instances)
-            .sequence()
-            .http_response(|| query_error(400, "Throttling", "Rate exceeded"))
-            .repeatedly()
-            .build();
-        let error = handle(
-            &rds(&[&describe]),
-            &settings(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(error.name, ErrorName::AwsThrottled);
-        assert!(error.name.is_retryable());
-        assert!(
-            error
-                .message
-                .contains("rds:DescribeDBInstances failed with Throttling")
-        );
-    }
-
-    #[tokio::test]
-    async fn access_denied_is_fatal() {
-        let describe = mock!(Client::describe_db_instances).then_http_response(|| {
-            query_error(
-                403,
-                "AccessDenied",
-                "not authorized to perform rds:DescribeDBInstances",
-            )
-        });
-        let error = handle(
-            &rds(&[&describe]),
-            &settings(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(error.name, ErrorName::AccessDenied);
-        assert!(!error.name.is_retryable());
+    async fn aws_errors_keep_their_name() {
+        for name in [
+            ErrorName::AwsThrottled,
+            ErrorName::AccessDenied,
+            ErrorName::AwsServiceUnavailable,
+        ] {
+            let aws = db("stopped").fail_next(Operation::DescribeDbInstances, 1, name);
+            let error = check(&aws, first_event(json!({})), at(0))
+                .await
+                .unwrap_err();
+            assert_eq!(error.name, name);
+            assert!(aws.mutating_calls().is_empty(), "{name}");
+            let aws = db("stopped").fail_next(Operation::StartDbInstance, 1, name);
+            let error = check(&aws, first_event(json!({})), at(0))
+                .await
+                .unwrap_err();
+            assert_eq!(error.name, name);
+        }
     }
 
     #[tokio::test]
     async fn past_the_deadline_it_times_out() {
-        let (describe, start) = (describe_returns("starting"), start_accepts());
-        let first = handle(
-            &rds(&[&describe, &start]),
-            &settings(),
-            first_event(json!({})),
-            at(0),
-        )
-        .await
-        .unwrap();
-        let error = handle(
-            &rds(&[&describe, &start]),
-            &settings(),
-            later_event(&first),
-            at(601),
-        )
-        .await
-        .unwrap_err();
+        let aws = db("starting");
+        let first = check(&aws, first_event(json!({})), at(0)).await.unwrap();
+        let error = check(&aws, later_event(&first), at(601)).await.unwrap_err();
         assert_eq!(error.name, ErrorName::RdsReadyTimeout);
         assert!(
             error.message.contains("still starting"),
             "{}",
             error.message
         );
+        // Ready at the deadline is still ready.
+        aws.set_db_status(DB, "available");
+        assert!(
+            check(&aws, later_event(&first), at(601))
+                .await
+                .unwrap()
+                .ready
+        );
     }
 
     #[tokio::test]
     async fn dry_run_reports_the_plan_and_changes_nothing() {
-        let (describe, start) = (describe_returns("stopped"), start_accepts());
-        let report = handle(
-            &rds(&[&describe, &start]),
-            &settings(),
-            first_event(json!({"dryRun": true})),
-            at(0),
-        )
-        .await
-        .unwrap();
+        let aws = db("stopped");
+        let report = check(&aws, first_event(json!({"dryRun": true})), at(0))
+            .await
+            .unwrap();
         assert!(report.ready && report.dry_run);
         assert_eq!(report.action, StartAction::WouldStart);
         assert!(!report.started_by_workflow);
-        assert_eq!(start.num_calls(), 0);
+        assert!(aws.mutating_calls().is_empty());
     }
 
     #[tokio::test]
     async fn bad_input_fails_before_any_aws_call() {
-        let (describe, start) = (describe_returns("stopped"), start_accepts());
+        let aws = db("stopped");
         for input in [
             json!({"dryRun": "no"}),
             json!({"command": "reboot"}),
             json!([1]),
         ] {
-            let error = handle(
-                &rds(&[&describe, &start]),
-                &settings(),
-                first_event(input),
-                at(0),
-            )
-            .await
-            .unwrap_err();
+            let error = check(&aws, first_event(input), at(0)).await.unwrap_err();
             assert_eq!(error.name, ErrorName::InvalidInput);
         }
-        assert_eq!((describe.num_calls(), start.num_calls()), (0, 0));
+        assert!(aws.calls().is_empty());
     }
 
     #[test]

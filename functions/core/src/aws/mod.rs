@@ -1,6 +1,7 @@
-//! AWS access: one shared SDK configuration and a thin adapter per service.
-//! Adapters return domain views and [`StepError`]s with stable names; they
-//! keep the service error code in the message.
+//! AWS adapters: one shared SDK configuration and one adapter per service,
+//! each implementing its port from [`crate::ports`]. Adapters alone know
+//! the SDK: they return the project's types and [`StepError`]s with stable
+//! names, keeping the service error code in the message.
 //!
 //! [`StepError`]: crate::error::StepError
 
@@ -12,8 +13,14 @@ pub mod ec2;
 pub mod rds;
 #[cfg(feature = "ssm")]
 pub mod ssm;
+#[cfg(test)]
+pub(crate) mod wire;
 
 use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
 
 /// The AWS services the worker steps (`ec2_start`, `poll_ec2_state`) call.
 #[cfg(all(feature = "ec2", feature = "ssm"))]
@@ -26,15 +33,69 @@ pub struct WorkerAws {
 impl WorkerAws {
     pub fn new(config: &SdkConfig) -> Self {
         Self {
-            ec2: ec2::Ec2::new(aws_sdk_ec2::Client::new(config)),
-            ssm: ssm::Ssm::new(aws_sdk_ssm::Client::new(config)),
+            ec2: ec2::Ec2::from_config(config),
+            ssm: ssm::Ssm::from_config(config),
         }
     }
 }
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+#[cfg(all(feature = "ec2", feature = "ssm"))]
+mod worker_ports {
+    use std::collections::HashMap;
+
+    use super::WorkerAws;
+    use crate::error::StepError;
+    use crate::ports::{
+        Command, CommandInvocation, Ec2Instance, Ec2Port, ShellCommand, SsmPort, StartResult,
+    };
+    use crate::timestamp::Timestamp;
+
+    impl Ec2Port for WorkerAws {
+        async fn describe_instances(&self, ids: &[String]) -> Result<Vec<Ec2Instance>, StepError> {
+            self.ec2.describe_instances(ids).await
+        }
+
+        async fn start_instances(
+            &self,
+            ids: &[String],
+            dry_run: bool,
+        ) -> Result<StartResult, StepError> {
+            self.ec2.start_instances(ids, dry_run).await
+        }
+    }
+
+    impl SsmPort for WorkerAws {
+        async fn ping_statuses(
+            &self,
+            ids: &[String],
+        ) -> Result<HashMap<String, String>, StepError> {
+            self.ssm.ping_statuses(ids).await
+        }
+
+        async fn find_command(
+            &self,
+            instance_id: &str,
+            comment: &str,
+            invoked_after: Timestamp,
+        ) -> Result<Option<Command>, StepError> {
+            self.ssm
+                .find_command(instance_id, comment, invoked_after)
+                .await
+        }
+
+        async fn send_command(&self, command: &ShellCommand) -> Result<Command, StepError> {
+            self.ssm.send_command(command).await
+        }
+
+        async fn command_invocation(
+            &self,
+            command_id: &str,
+            instance_id: &str,
+        ) -> Result<CommandInvocation, StepError> {
+            self.ssm.command_invocation(command_id, instance_id).await
+        }
+    }
+}
 
 /// Builds the SDK configuration once per Lambda instance. It honours the
 /// standard variables (`AWS_REGION`, `AWS_ENDPOINT_URL`, ...), which is how

@@ -1,41 +1,16 @@
-//! SSM: agent ping status, Run Command launch, lookup and invocation status.
+//! SSM adapter: agent ping status, Run Command launch, lookup and
+//! invocation status.
 
 use std::collections::HashMap;
 
 use aws_sdk_ssm::Client;
-use aws_sdk_ssm::types::{
-    Command, CommandFilter, CommandFilterKey, InstanceInformationStringFilter,
-};
+use aws_sdk_ssm::types::{CommandFilter, CommandFilterKey, InstanceInformationStringFilter};
 
 use crate::error::{AwsError, StepError};
+use crate::ports::{Command, CommandInvocation, Operation, ShellCommand, SsmPort};
 use crate::timestamp::Timestamp;
 
-pub const RUN_SHELL_SCRIPT: &str = "AWS-RunShellScript";
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CommandView {
-    pub command_id: String,
-    pub comment: String,
-    pub instance_ids: Vec<String>,
-    pub requested_at: Option<Timestamp>,
-}
-
-/// What `ssm_launch` sends.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ShellCommand {
-    pub instance_ids: Vec<String>,
-    pub commands: Vec<String>,
-    pub working_directory: String,
-    pub execution_timeout_seconds: u64,
-    pub comment: String,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct InvocationView {
-    /// `None` while SSM does not know the invocation yet.
-    pub status: Option<String>,
-    pub exit_code: Option<i32>,
-}
+pub use crate::ports::RUN_SHELL_SCRIPT;
 
 #[derive(Clone, Debug)]
 pub struct Ssm {
@@ -47,9 +22,14 @@ impl Ssm {
         Self { client }
     }
 
-    /// Ping status per instance id; an instance whose agent never
-    /// registered is absent.
-    pub async fn ping_statuses(
+    /// The adapter a function's `main` builds once.
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(config))
+    }
+}
+
+impl SsmPort for Ssm {
+    async fn ping_statuses(
         &self,
         instance_ids: &[String],
     ) -> Result<HashMap<String, String>, StepError> {
@@ -70,7 +50,8 @@ impl Ssm {
                 .send()
                 .await
                 .map_err(|e| {
-                    AwsError::from_sdk("ssm:DescribeInstanceInformation", &e).into_step_error()
+                    AwsError::from_sdk(Operation::DescribeInstanceInformation.action(), &e)
+                        .into_step_error()
                 })?;
             for info in output.instance_information_list() {
                 if let (Some(id), Some(ping)) = (info.instance_id(), info.ping_status()) {
@@ -84,14 +65,12 @@ impl Ssm {
         }
     }
 
-    /// A command already sent with exactly this `comment` to `instance_id`
-    /// since `invoked_after` (the idempotency key of `ssm_launch`).
-    pub async fn find_command(
+    async fn find_command(
         &self,
         instance_id: &str,
         comment: &str,
         invoked_after: Timestamp,
-    ) -> Result<Option<CommandView>, StepError> {
+    ) -> Result<Option<Command>, StepError> {
         let mut next_token: Option<String> = None;
         loop {
             let output = self
@@ -106,7 +85,9 @@ impl Ssm {
                 .set_next_token(next_token.take())
                 .send()
                 .await
-                .map_err(|e| AwsError::from_sdk("ssm:ListCommands", &e).into_step_error())?;
+                .map_err(|e| {
+                    AwsError::from_sdk(Operation::ListCommands.action(), &e).into_step_error()
+                })?;
             if let Some(found) = output
                 .commands()
                 .iter()
@@ -121,11 +102,11 @@ impl Ssm {
         }
     }
 
-    /// Sends the command exactly once. SendCommand has no idempotency token,
-    /// so the SDK must not retry it: a retried attempt after a timeout or a
-    /// 5xx could run the job twice. The failure reaches the state machine,
-    /// whose retry runs `find_command` first.
-    pub async fn send(&self, command: &ShellCommand) -> Result<CommandView, StepError> {
+    /// SendCommand has no idempotency token, so the SDK must not retry it:
+    /// a retried attempt after a timeout or a 5xx could run the job twice.
+    /// The failure reaches the state machine, whose retry runs
+    /// `find_command` first.
+    async fn send_command(&self, command: &ShellCommand) -> Result<Command, StepError> {
         let output = self
             .client
             .send_command()
@@ -145,8 +126,10 @@ impl Ssm {
             )
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("ssm:SendCommand", &e).into_step_error())?;
-        let sent = output.command().map(view).unwrap_or(CommandView {
+            .map_err(|e| {
+                AwsError::from_sdk(Operation::SendCommand.action(), &e).into_step_error()
+            })?;
+        let sent = output.command().map(view).unwrap_or(Command {
             command_id: String::new(),
             comment: command.comment.clone(),
             instance_ids: command.instance_ids.clone(),
@@ -154,7 +137,7 @@ impl Ssm {
         });
         if sent.command_id.is_empty() {
             return Err(AwsError {
-                operation: "ssm:SendCommand",
+                operation: Operation::SendCommand.action(),
                 code: None,
                 message: Some("the response has no command id".into()),
                 http_status: None,
@@ -165,11 +148,11 @@ impl Ssm {
         Ok(sent)
     }
 
-    pub async fn invocation(
+    async fn command_invocation(
         &self,
         command_id: &str,
         instance_id: &str,
-    ) -> Result<InvocationView, StepError> {
+    ) -> Result<CommandInvocation, StepError> {
         let result = self
             .client
             .get_command_invocation()
@@ -178,18 +161,16 @@ impl Ssm {
             .send()
             .await;
         match result {
-            Ok(output) => Ok(InvocationView {
+            Ok(output) => Ok(CommandInvocation {
                 status: output.status().map(|s| s.as_str().to_string()),
+                status_details: output.status_details().map(str::to_string),
                 exit_code: Some(output.response_code()).filter(|code| *code >= 0),
             }),
             Err(e) => {
-                let error = AwsError::from_sdk("ssm:GetCommandInvocation", &e);
+                let error = AwsError::from_sdk(Operation::GetCommandInvocation.action(), &e);
                 // Right after SendCommand the invocation may not be visible yet.
                 if error.has_code("InvocationDoesNotExist") {
-                    Ok(InvocationView {
-                        status: None,
-                        exit_code: None,
-                    })
+                    Ok(CommandInvocation::default())
                 } else {
                     Err(error.into_step_error())
                 }
@@ -206,11 +187,292 @@ fn filter(key: CommandFilterKey, value: &str) -> CommandFilter {
         .expect("key and value are set")
 }
 
-fn view(command: &Command) -> CommandView {
-    CommandView {
+fn view(command: &aws_sdk_ssm::types::Command) -> Command {
+    Command {
         command_id: command.command_id().unwrap_or_default().to_string(),
         comment: command.comment().unwrap_or_default().to_string(),
         instance_ids: command.instance_ids().to_vec(),
         requested_at: command.requested_date_time().map(|t| Timestamp::from(*t)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::wire::{assert_mapped, json_error};
+    use crate::error::ErrorName;
+    use crate::mock_sdk_client;
+    use aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInformationOutput;
+    use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
+    use aws_sdk_ssm::operation::list_commands::ListCommandsOutput;
+    use aws_sdk_ssm::operation::send_command::SendCommandOutput;
+    use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformation, PingStatus};
+    use aws_smithy_mocks::{Rule, mock};
+
+    const W1: &str = "i-0123456789abcdef0";
+    const W2: &str = "i-0fedcba9876543210";
+    const T0: i64 = 1_795_309_200_000; // 2026-11-22T01:00:00Z
+
+    fn ssm(rules: &[&Rule]) -> Ssm {
+        Ssm::new(mock_sdk_client!(aws_sdk_ssm, rules))
+    }
+
+    fn ids(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn sdk_command(id: &str, comment: &str) -> aws_sdk_ssm::types::Command {
+        aws_sdk_ssm::types::Command::builder()
+            .command_id(id)
+            .comment(comment)
+            .instance_ids(W1)
+            .instance_ids(W2)
+            .requested_date_time(aws_smithy_types::DateTime::from_millis(T0 + 5_000))
+            .build()
+    }
+
+    fn info(id: &str, ping: PingStatus) -> InstanceInformation {
+        InstanceInformation::builder()
+            .instance_id(id)
+            .ping_status(ping)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn ping_statuses_filter_by_instance_and_follow_pages() {
+        let first = mock!(Client::describe_instance_information)
+            .match_requests(|r| {
+                r.next_token().is_none()
+                    && r.filters()
+                        .first()
+                        .is_some_and(|f| f.key() == "InstanceIds" && f.values() == [W1, W2])
+            })
+            .then_output(|| {
+                DescribeInstanceInformationOutput::builder()
+                    .instance_information_list(info(W1, PingStatus::Online))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(Client::describe_instance_information)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(|| {
+                DescribeInstanceInformationOutput::builder()
+                    .instance_information_list(info(W2, PingStatus::ConnectionLost))
+                    .build()
+            });
+        let pings = ssm(&[&first, &second])
+            .ping_statuses(&ids(&[W1, W2]))
+            .await
+            .unwrap();
+        assert_eq!(pings[W1], "Online");
+        assert_eq!(pings[W2], "ConnectionLost");
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn find_command_filters_by_instance_document_and_time_and_matches_the_comment() {
+        let since = Timestamp::from_millis(T0);
+        let first = mock!(Client::list_commands)
+            .match_requests(|r| {
+                let filters: Vec<(String, String)> = r
+                    .filters()
+                    .iter()
+                    .map(|f| (f.key().as_str().to_string(), f.value().to_string()))
+                    .collect();
+                r.instance_id() == Some(W1)
+                    && r.next_token().is_none()
+                    && filters
+                        == [
+                            ("DocumentName".to_string(), RUN_SHELL_SCRIPT.to_string()),
+                            (
+                                "InvokedAfter".to_string(),
+                                "2026-11-22T01:00:00Z".to_string(),
+                            ),
+                        ]
+            })
+            .then_output(|| {
+                ListCommandsOutput::builder()
+                    // Only the exact comment matches: run-10 is another execution.
+                    .commands(sdk_command("cmd-other", "makenaide:run-10"))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(Client::list_commands)
+            .match_requests(|r| r.next_token() == Some("page-2") && r.instance_id() == Some(W1))
+            .then_output(|| {
+                ListCommandsOutput::builder()
+                    .commands(sdk_command("cmd-1", "makenaide:run-1"))
+                    .build()
+            });
+        let adapter = ssm(&[&first, &second]);
+        let found = adapter
+            .find_command(W1, "makenaide:run-1", since)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            found,
+            Command {
+                command_id: "cmd-1".into(),
+                comment: "makenaide:run-1".into(),
+                instance_ids: ids(&[W1, W2]),
+                requested_at: Some(Timestamp::from_millis(T0 + 5_000)),
+            }
+        );
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+        let none = adapter
+            .find_command(W1, "makenaide:run-9", since)
+            .await
+            .unwrap();
+        assert_eq!(none, None);
+    }
+
+    #[tokio::test]
+    async fn send_command_sends_the_job_as_document_parameters() {
+        let send = mock!(Client::send_command)
+            .match_requests(|r| {
+                let expected: HashMap<String, Vec<String>> = HashMap::from([
+                    (
+                        "commands".into(),
+                        vec!["./run-batch.sh".into(), "echo done".into()],
+                    ),
+                    ("workingDirectory".into(), vec!["/opt/makenaide".into()]),
+                    ("executionTimeout".into(), vec!["3600".into()]),
+                ]);
+                r.document_name() == Some(RUN_SHELL_SCRIPT)
+                    && r.instance_ids() == [W1, W2]
+                    && r.comment() == Some("makenaide:run-1")
+                    && r.parameters() == Some(&expected)
+            })
+            .then_output(|| {
+                SendCommandOutput::builder()
+                    .command(sdk_command("cmd-new", "makenaide:run-1"))
+                    .build()
+            });
+        let sent = ssm(&[&send])
+            .send_command(&ShellCommand {
+                instance_ids: ids(&[W1, W2]),
+                commands: ids(&["./run-batch.sh", "echo done"]),
+                working_directory: "/opt/makenaide".into(),
+                execution_timeout_seconds: 3600,
+                comment: "makenaide:run-1".into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(sent.command_id, "cmd-new");
+        assert_eq!(sent.requested_at, Some(Timestamp::from_millis(T0 + 5_000)));
+        assert_eq!(send.num_calls(), 1);
+    }
+
+    fn job() -> ShellCommand {
+        ShellCommand {
+            instance_ids: ids(&[W1]),
+            commands: ids(&["true"]),
+            working_directory: "/".into(),
+            execution_timeout_seconds: 60,
+            comment: "makenaide:run-1".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn send_command_is_never_retried_by_the_sdk() {
+        // A retry could run the job twice; the state machine's retry looks
+        // the command up first.
+        let send = mock!(Client::send_command)
+            .sequence()
+            .http_response(|| json_error(400, "ThrottlingException", "Rate exceeded"))
+            .repeatedly()
+            .build();
+        let error = ssm(&[&send]).send_command(&job()).await.unwrap_err();
+        assert_eq!(error.name, ErrorName::AwsThrottled);
+        assert!(
+            error.message.contains("ssm:SendCommand"),
+            "{}",
+            error.message
+        );
+        assert_eq!(send.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_send_answer_without_a_command_id_is_an_error() {
+        let send = mock!(Client::send_command).then_output(|| SendCommandOutput::builder().build());
+        let error = ssm(&[&send]).send_command(&job()).await.unwrap_err();
+        assert_eq!(error.name, ErrorName::AwsRequestFailed);
+        assert!(error.message.contains("no command id"), "{}", error.message);
+    }
+
+    #[tokio::test]
+    async fn invocation_reads_status_details_and_exit_code() {
+        let get = mock!(Client::get_command_invocation)
+            .match_requests(|r| r.command_id() == Some("cmd-1") && r.instance_id() == Some(W1))
+            .then_output(|| {
+                GetCommandInvocationOutput::builder()
+                    .status(CommandInvocationStatus::Failed)
+                    .status_details("Failed")
+                    .response_code(2)
+                    .build()
+            });
+        let invocation = ssm(&[&get]).command_invocation("cmd-1", W1).await.unwrap();
+        assert_eq!(
+            invocation,
+            CommandInvocation {
+                status: Some("Failed".into()),
+                status_details: Some("Failed".into()),
+                exit_code: Some(2),
+            }
+        );
+        // SSM reports -1 while there is no exit code yet.
+        let get = mock!(Client::get_command_invocation).then_output(|| {
+            GetCommandInvocationOutput::builder()
+                .status(CommandInvocationStatus::InProgress)
+                .response_code(-1)
+                .build()
+        });
+        let invocation = ssm(&[&get]).command_invocation("cmd-1", W1).await.unwrap();
+        assert_eq!(invocation.exit_code, None);
+    }
+
+    #[tokio::test]
+    async fn an_invocation_not_visible_yet_has_no_status() {
+        let get = mock!(Client::get_command_invocation)
+            .then_http_response(|| json_error(400, "InvocationDoesNotExist", ""));
+        let invocation = ssm(&[&get]).command_invocation("cmd-1", W1).await.unwrap();
+        assert_eq!(invocation, CommandInvocation::default());
+    }
+
+    /// The generic classes, once for this service's wire format (awsJson1_1).
+    #[tokio::test]
+    async fn service_errors_map_to_stable_names() {
+        let cases = [
+            (400, "ThrottlingException", ErrorName::AwsThrottled),
+            (500, "InternalServerError", ErrorName::AwsServiceUnavailable),
+            (400, "AccessDeniedException", ErrorName::AccessDenied),
+            (400, "InvalidInstanceId", ErrorName::AwsRequestFailed),
+        ];
+        for (status, code, expected) in cases {
+            let list = mock!(Client::list_commands)
+                .then_http_response(move || json_error(status, code, "message"));
+            let error = ssm(&[&list])
+                .find_command(W1, "makenaide:run-1", Timestamp::from_millis(T0))
+                .await
+                .unwrap_err();
+            assert_mapped(&error, expected, "ssm:ListCommands", code);
+        }
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_by_the_sdk_then_succeeds() {
+        let list = mock!(Client::list_commands)
+            .sequence()
+            .http_response(|| json_error(400, "ThrottlingException", "Rate exceeded"))
+            .times(2)
+            .output(|| ListCommandsOutput::builder().build())
+            .build();
+        let found = ssm(&[&list])
+            .find_command(W1, "makenaide:run-1", Timestamp::from_millis(T0))
+            .await
+            .unwrap();
+        assert_eq!(found, None);
+        assert_eq!(list.num_calls(), 3);
     }
 }

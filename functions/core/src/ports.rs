@@ -1,0 +1,198 @@
+//! The AWS operations the steps use, as the handlers see them: one small
+//! trait (port) per service, speaking the project's own types and error
+//! names, never SDK types. The SDK adapters in [`crate::aws`] implement them
+//! for Lambda; the in-memory fakes in `testing::fake` implement them for the
+//! handler tests.
+//!
+//! To add an AWS call: add it to [`Operation`] (its IAM action name), to the
+//! port of its service, to the adapter (with its SDK error mapping and an
+//! aws-smithy-mocks test in the adapter file), and to the fake.
+
+use std::collections::HashMap;
+
+use crate::error::StepError;
+use crate::timestamp::Timestamp;
+
+/// Every AWS operation a step may call, named as IAM names its action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Operation {
+    DescribeDbInstances,
+    StartDbInstance,
+    StopDbInstance,
+    DescribeInstances,
+    StartInstances,
+    DescribeInstanceInformation,
+    ListCommands,
+    SendCommand,
+    GetCommandInvocation,
+    PutMetricData,
+}
+
+impl Operation {
+    pub const fn action(self) -> &'static str {
+        match self {
+            Self::DescribeDbInstances => "rds:DescribeDBInstances",
+            Self::StartDbInstance => "rds:StartDBInstance",
+            Self::StopDbInstance => "rds:StopDBInstance",
+            Self::DescribeInstances => "ec2:DescribeInstances",
+            Self::StartInstances => "ec2:StartInstances",
+            Self::DescribeInstanceInformation => "ssm:DescribeInstanceInformation",
+            Self::ListCommands => "ssm:ListCommands",
+            Self::SendCommand => "ssm:SendCommand",
+            Self::GetCommandInvocation => "ssm:GetCommandInvocation",
+            Self::PutMetricData => "cloudwatch:PutMetricData",
+        }
+    }
+
+    /// Whether the call changes something in the account.
+    pub const fn is_mutating(self) -> bool {
+        matches!(
+            self,
+            Self::StartDbInstance
+                | Self::StopDbInstance
+                | Self::StartInstances
+                | Self::SendCommand
+                | Self::PutMetricData
+        )
+    }
+}
+
+/// An RDS DB instance as the steps need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RdsInstance {
+    pub identifier: String,
+    pub status: String,
+    pub class: Option<String>,
+    pub multi_az: bool,
+}
+
+/// The answer to a start or stop request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Accepted,
+    /// `InvalidDBInstanceState`: the DB is not in a state that allows it now.
+    Refused,
+}
+
+/// An EC2 instance as the steps need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ec2Instance {
+    pub instance_id: String,
+    pub state: String,
+    /// `StateReason.Code`, e.g. `Client.InstanceInitiatedShutdown`.
+    pub state_reason: Option<String>,
+    pub instance_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartResult {
+    Started,
+    /// Dry run: EC2 answered that the start would have succeeded.
+    WouldStart,
+    /// An instance changed state between the describe and the start
+    /// (`IncorrectInstanceState`): look again next time.
+    StateChanged,
+}
+
+/// A Run Command command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    pub command_id: String,
+    pub comment: String,
+    pub instance_ids: Vec<String>,
+    pub requested_at: Option<Timestamp>,
+}
+
+/// The SSM document the job runs as.
+pub const RUN_SHELL_SCRIPT: &str = "AWS-RunShellScript";
+
+/// What `ssm_launch` sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShellCommand {
+    pub instance_ids: Vec<String>,
+    pub commands: Vec<String>,
+    pub working_directory: String,
+    pub execution_timeout_seconds: u64,
+    pub comment: String,
+}
+
+/// One instance's invocation of a command.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CommandInvocation {
+    /// `None` while SSM does not know the invocation yet.
+    pub status: Option<String>,
+    pub status_details: Option<String>,
+    pub exit_code: Option<i32>,
+}
+
+/// One data point, in the project's own terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub unit: MetricUnit,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricUnit {
+    Count,
+    Seconds,
+    /// Dollars have no CloudWatch unit.
+    None,
+}
+
+// The functions run on a single-threaded runtime, so the futures need no
+// `Send` bound; `async fn` keeps the ports short.
+
+#[allow(async_fn_in_trait)]
+pub trait RdsPort {
+    /// `None` when there is no such DB instance.
+    async fn describe_db(&self, identifier: &str) -> Result<Option<RdsInstance>, StepError>;
+    async fn start_db(&self, identifier: &str) -> Result<Transition, StepError>;
+    async fn stop_db(&self, identifier: &str) -> Result<Transition, StepError>;
+}
+
+#[allow(async_fn_in_trait)]
+pub trait Ec2Port {
+    /// The instances in the order asked; a missing one is `Ec2InstanceNotFound`.
+    async fn describe_instances(&self, ids: &[String]) -> Result<Vec<Ec2Instance>, StepError>;
+    async fn start_instances(
+        &self,
+        ids: &[String],
+        dry_run: bool,
+    ) -> Result<StartResult, StepError>;
+}
+
+#[allow(async_fn_in_trait)]
+pub trait SsmPort {
+    /// Ping status per instance id; an instance whose agent never
+    /// registered is absent.
+    async fn ping_statuses(&self, ids: &[String]) -> Result<HashMap<String, String>, StepError>;
+    /// A command already sent with exactly this `comment` to `instance_id`
+    /// since `invoked_after` (the idempotency key of `ssm_launch`).
+    async fn find_command(
+        &self,
+        instance_id: &str,
+        comment: &str,
+        invoked_after: Timestamp,
+    ) -> Result<Option<Command>, StepError>;
+    /// Sends the command exactly once (never retried: no idempotency token).
+    async fn send_command(&self, command: &ShellCommand) -> Result<Command, StepError>;
+    /// A not-yet-visible invocation is `status: None`, not an error.
+    async fn command_invocation(
+        &self,
+        command_id: &str,
+        instance_id: &str,
+    ) -> Result<CommandInvocation, StepError>;
+}
+
+#[allow(async_fn_in_trait)]
+pub trait MetricsPort {
+    /// Publishes every metric with the same dimensions, in one call.
+    async fn put_metrics(
+        &self,
+        namespace: &str,
+        dimensions: &[(&str, &str)],
+        metrics: &[Metric],
+    ) -> Result<(), StepError>;
+}

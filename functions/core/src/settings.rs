@@ -1,0 +1,375 @@
+//! The one list of deployment settings (Lambda environment variables) and
+//! execution input fields: name, type, default, bounds and meaning.
+//!
+//! Everything else is derived from it or tested against it:
+//! - the functions read their configuration through these declarations
+//!   (`config.rs`), so a default lives nowhere else in Rust;
+//! - `functions/core/settings.json` is generated from it (a test fails when
+//!   the committed file is stale; `UPDATE_SETTINGS=1 cargo test -p
+//!   makenaide_core settings` rewrites it), and the CDK app reads its
+//!   defaults and bounds from that file;
+//! - the configuration table of `statemachine/README.md` is generated from it
+//!   and checked by a test.
+
+use serde_json::{Map, Value, json};
+
+/// A whole number of seconds within bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seconds {
+    pub variable: &'static str,
+    pub default: u64,
+    pub min: u64,
+    pub max: u64,
+}
+
+/// What one variable holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// Required, no default; `format` says what is accepted.
+    Required {
+        format: &'static str,
+    },
+    Seconds(Seconds),
+    /// A number greater than 0 and at most `max`.
+    Number {
+        default: f64,
+        max: f64,
+    },
+    Choice {
+        default: &'static str,
+        values: &'static [&'static str],
+    },
+    Text {
+        default: &'static str,
+    },
+    /// A JSON object; the default is `{}`.
+    JsonObject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Setting {
+    pub variable: &'static str,
+    pub kind: Kind,
+    pub meaning: &'static str,
+}
+
+pub const JOB_TIMEOUT: Seconds = Seconds {
+    variable: "JOB_TIMEOUT_SECONDS",
+    default: 3600,
+    min: 1,
+    max: 172_800,
+};
+pub const JOB_TIMEOUT_MAX: Seconds = Seconds {
+    variable: "JOB_TIMEOUT_MAX_SECONDS",
+    default: 10_800,
+    min: 1,
+    max: 172_800,
+};
+pub const RDS_READY_TIMEOUT: Seconds = Seconds {
+    variable: "RDS_READY_TIMEOUT_SECONDS",
+    default: 1800,
+    min: 1,
+    max: 86_400,
+};
+pub const EC2_READY_TIMEOUT: Seconds = Seconds {
+    variable: "EC2_READY_TIMEOUT_SECONDS",
+    default: 900,
+    min: 1,
+    max: 86_400,
+};
+pub const RDS_POLL: Seconds = Seconds {
+    variable: "RDS_POLL_SECONDS",
+    default: 30,
+    min: 1,
+    max: 3600,
+};
+pub const EC2_POLL: Seconds = Seconds {
+    variable: "EC2_POLL_SECONDS",
+    default: 15,
+    min: 1,
+    max: 3600,
+};
+pub const JOB_POLL: Seconds = Seconds {
+    variable: "JOB_POLL_SECONDS",
+    default: 60,
+    min: 1,
+    max: 3600,
+};
+
+pub const RDS_STOP_POLICY_VALUES: &[&str] = &["always", "leave-as-found"];
+pub const DEFAULT_RDS_STOP_POLICY: &str = "always";
+pub const DEFAULT_METRICS_NAMESPACE: &str = "Makenaide/Orchestrator";
+pub const DEFAULT_WORKFLOW_NAME: &str = "makenaide";
+pub const DEFAULT_SCHEDULE_INTERVAL_HOURS: f64 = 4.0;
+/// A month: the longest interval the savings baseline makes sense for.
+pub const MAX_SCHEDULE_INTERVAL_HOURS: f64 = 744.0;
+
+/// Every variable the functions read, in the order the docs list them.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        variable: "DB_INSTANCE_IDENTIFIER",
+        kind: Kind::Required {
+            format: "1-63 letters, digits or hyphens; starts with a letter; no trailing or double hyphen",
+        },
+        meaning: "RDS DB instance identifier",
+    },
+    Setting {
+        variable: "WORKER_INSTANCE_IDS",
+        kind: Kind::Required {
+            format: "comma-separated EC2 instance ids (`i-` + 8 or 17 hex digits)",
+        },
+        meaning: "the worker instances, 1..n",
+    },
+    Setting {
+        variable: "JOB_COMMANDS",
+        kind: Kind::Required {
+            format: "JSON array of non-empty shell command strings",
+        },
+        meaning: "the job, run by `AWS-RunShellScript`",
+    },
+    Setting {
+        variable: "JOB_WORKING_DIRECTORY",
+        kind: Kind::Required {
+            format: "absolute path",
+        },
+        meaning: "directory the commands run in",
+    },
+    Setting {
+        variable: JOB_TIMEOUT.variable,
+        kind: Kind::Seconds(JOB_TIMEOUT),
+        meaning: "default job deadline (from the moment the command is sent)",
+    },
+    Setting {
+        variable: JOB_TIMEOUT_MAX.variable,
+        kind: Kind::Seconds(JOB_TIMEOUT_MAX),
+        meaning: "upper bound for an execution input `jobTimeoutSeconds`; at least `JOB_TIMEOUT_SECONDS`",
+    },
+    Setting {
+        variable: RDS_READY_TIMEOUT.variable,
+        kind: Kind::Seconds(RDS_READY_TIMEOUT),
+        meaning: "deadline for the DB to become `available`",
+    },
+    Setting {
+        variable: EC2_READY_TIMEOUT.variable,
+        kind: Kind::Seconds(EC2_READY_TIMEOUT),
+        meaning: "deadline for workers to be `running` with SSM `Online`",
+    },
+    Setting {
+        variable: RDS_POLL.variable,
+        kind: Kind::Seconds(RDS_POLL),
+        meaning: "`retryAfterSeconds` of `rds_check`",
+    },
+    Setting {
+        variable: EC2_POLL.variable,
+        kind: Kind::Seconds(EC2_POLL),
+        meaning: "`retryAfterSeconds` of `ec2_start`",
+    },
+    Setting {
+        variable: JOB_POLL.variable,
+        kind: Kind::Seconds(JOB_POLL),
+        meaning: "`retryAfterSeconds` of `poll_ec2_state`",
+    },
+    Setting {
+        variable: "RDS_STOP_POLICY",
+        kind: Kind::Choice {
+            default: DEFAULT_RDS_STOP_POLICY,
+            values: RDS_STOP_POLICY_VALUES,
+        },
+        meaning: "`always`: stop the DB at the end; `leave-as-found`: leave it running when it was already `available` at the first check",
+    },
+    Setting {
+        variable: "METRICS_NAMESPACE",
+        kind: Kind::Text {
+            default: DEFAULT_METRICS_NAMESPACE,
+        },
+        meaning: "CloudWatch namespace",
+    },
+    Setting {
+        variable: "WORKFLOW_NAME",
+        kind: Kind::Text {
+            default: DEFAULT_WORKFLOW_NAME,
+        },
+        meaning: "value of the `Workflow` metric dimension",
+    },
+    Setting {
+        variable: "SCHEDULE_INTERVAL_HOURS",
+        kind: Kind::Number {
+            default: DEFAULT_SCHEDULE_INTERVAL_HOURS,
+            max: MAX_SCHEDULE_INTERVAL_HOURS,
+        },
+        meaning: "hours between scheduled runs: the 24/7 baseline for \"saved\"",
+    },
+    Setting {
+        variable: "PRICE_OVERRIDES",
+        kind: Kind::JsonObject,
+        meaning: "instance type or DB class -> USD per hour, e.g. `{\"t3.medium\":0.052,\"db.t3.micro\":0.025}`",
+    },
+];
+
+/// The smallest job deadline an execution may ask for.
+pub const JOB_TIMEOUT_MIN_SECONDS: u64 = 60;
+
+/// One field of the execution input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InputField {
+    pub name: &'static str,
+    pub kind: InputKind,
+    pub meaning: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum InputKind {
+    Boolean {
+        default: bool,
+    },
+    /// Whole seconds from `min` to the value of the `max` setting; the
+    /// default is the `default` setting's value.
+    Seconds {
+        min: u64,
+        max: Seconds,
+        default: Seconds,
+    },
+}
+
+pub const DRY_RUN: InputField = InputField {
+    name: "dryRun",
+    kind: InputKind::Boolean { default: false },
+    meaning: "observe and report the plan; start, stop and launch nothing",
+};
+pub const JOB_TIMEOUT_INPUT: InputField = InputField {
+    name: "jobTimeoutSeconds",
+    kind: InputKind::Seconds {
+        min: JOB_TIMEOUT_MIN_SECONDS,
+        max: JOB_TIMEOUT_MAX,
+        default: JOB_TIMEOUT,
+    },
+    meaning: "this run's job deadline",
+};
+
+/// Every field the execution input may set; anything else is rejected.
+pub const INPUT_FIELDS: &[InputField] = &[DRY_RUN, JOB_TIMEOUT_INPUT];
+
+/// `settings.json`: the machine-readable form of [`SETTINGS`] and
+/// [`INPUT_FIELDS`] that the CDK app and the docs read.
+pub fn to_json() -> Value {
+    let mut environment = Map::new();
+    for setting in SETTINGS {
+        let mut entry = match setting.kind {
+            Kind::Required { format } => {
+                json!({"type": "string", "required": true, "format": format})
+            }
+            Kind::Seconds(s) => {
+                json!({"type": "seconds", "default": s.default, "min": s.min, "max": s.max})
+            }
+            Kind::Number { default, max } => {
+                json!({"type": "number", "default": default, "exclusiveMin": 0, "max": max})
+            }
+            Kind::Choice { default, values } => {
+                json!({"type": "choice", "default": default, "values": values})
+            }
+            Kind::Text { default } => json!({"type": "string", "default": default}),
+            Kind::JsonObject => json!({"type": "object", "default": {}}),
+        };
+        entry["meaning"] = json!(setting.meaning);
+        environment.insert(setting.variable.to_string(), entry);
+    }
+    let mut input = Map::new();
+    for field in INPUT_FIELDS {
+        let mut entry = match field.kind {
+            InputKind::Boolean { default } => json!({"type": "boolean", "default": default}),
+            InputKind::Seconds { min, max, default } => json!({
+                "type": "seconds", "min": min,
+                "maxSetting": max.variable, "defaultSetting": default.variable
+            }),
+        };
+        entry["meaning"] = json!(field.meaning);
+        input.insert(field.name.to_string(), entry);
+    }
+    json!({
+        "$comment": "Generated from functions/core/src/settings.rs (UPDATE_SETTINGS=1 cargo test -p makenaide_core settings). Do not edit by hand.",
+        "environment": environment,
+        "input": input,
+    })
+}
+
+/// The configuration table of `statemachine/README.md`.
+pub fn markdown_table() -> String {
+    let mut table = String::from("| variable | default | meaning |\n|---|---|---|\n");
+    for setting in SETTINGS {
+        let (default, meaning) = match setting.kind {
+            Kind::Required { format } => (
+                "(required)".to_string(),
+                format!("{}: {format}", setting.meaning),
+            ),
+            Kind::Seconds(s) => (
+                format!("`{}`", s.default),
+                format!("{} ({}..{} s)", setting.meaning, s.min, s.max),
+            ),
+            Kind::Number { default, max } => (
+                format!("`{default}`"),
+                format!("{} (more than 0, at most {max})", setting.meaning),
+            ),
+            Kind::Choice { default, .. } | Kind::Text { default } => {
+                (format!("`{default}`"), setting.meaning.to_string())
+            }
+            Kind::JsonObject => (
+                "`{}`".to_string(),
+                format!("JSON object, {}", setting.meaning),
+            ),
+        };
+        table.push_str(&format!(
+            "| `{}` | {default} | {meaning} |\n",
+            setting.variable
+        ));
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SETTINGS_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/settings.json");
+
+    #[test]
+    fn settings_json_is_current() {
+        let expected = format!("{}\n", serde_json::to_string_pretty(&to_json()).unwrap());
+        if std::env::var_os("UPDATE_SETTINGS").is_some() {
+            std::fs::write(SETTINGS_FILE, &expected).unwrap();
+        }
+        let committed = std::fs::read_to_string(SETTINGS_FILE).unwrap_or_default();
+        assert!(
+            committed == expected,
+            "functions/core/settings.json is stale: run `UPDATE_SETTINGS=1 cargo test -p makenaide_core settings` and commit it"
+        );
+    }
+
+    #[test]
+    fn settings_readme_table_is_current() {
+        let readme = include_str!("../../../statemachine/README.md");
+        let table = markdown_table();
+        assert!(
+            readme.contains(&table),
+            "statemachine/README.md's configuration table is out of date; replace it with:\n{table}"
+        );
+    }
+
+    #[test]
+    fn variables_are_unique_and_defaults_within_bounds() {
+        let mut seen = std::collections::HashSet::new();
+        for setting in SETTINGS {
+            assert!(seen.insert(setting.variable), "{} twice", setting.variable);
+            if let Kind::Seconds(s) = setting.kind {
+                assert_eq!(s.variable, setting.variable);
+                assert!(s.min <= s.default && s.default <= s.max, "{}", s.variable);
+            }
+            if let Kind::Choice { default, values } = setting.kind {
+                assert!(values.contains(&default), "{}", setting.variable);
+            }
+        }
+        const {
+            assert!(JOB_TIMEOUT.default <= JOB_TIMEOUT_MAX.default);
+            assert!(JOB_TIMEOUT_MIN_SECONDS <= JOB_TIMEOUT.default);
+        }
+    }
+}
