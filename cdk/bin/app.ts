@@ -6,6 +6,7 @@
 import { ConfigError } from '../lib/config';
 import { DefinitionError } from '../lib/definition';
 import { buildApp } from '../lib/app';
+import { RulesError } from '../lib/rules';
 import { SettingsError } from '../lib/settings';
 
 try {
@@ -14,7 +15,7 @@ try {
   const { app } = buildApp({ env: account ? { account, region } : undefined });
   app.synth();
 } catch (e) {
-  if (e instanceof ConfigError || e instanceof DefinitionError || e instanceof SettingsError) {
+  if (e instanceof ConfigError || e instanceof DefinitionError || e instanceof SettingsError || e instanceof RulesError) {
     process.stderr.write(`error: ${e.message}\n`);
     process.exit(1);
   }

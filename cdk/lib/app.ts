@@ -1,9 +1,10 @@
 import * as path from 'node:path';
 import { App, Environment, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ConfigError, loadConfig, OrchestratorConfig } from './config';
+import { ConfigError, guardSwitches, loadConfig, OrchestratorConfig } from './config';
 import { lambdaTaskTimeoutSeconds, readDefinition } from './definition';
 import { REPO_ROOT } from './paths';
+import { checkSwitches, readRules, RULES_FILE } from './rules';
 import { OrchestratorStack } from './stack';
 
 export { REPO_ROOT };
@@ -11,9 +12,10 @@ export const CDK_DIR = path.join(REPO_ROOT, 'cdk');
 export const DEFAULT_CONFIG_FILE = path.join(CDK_DIR, 'config.json');
 export const DEFAULT_DEFINITION_FILE = path.join(REPO_ROOT, 'statemachine', 'workflow.asl.json');
 export const CARGO_MANIFEST = path.join(REPO_ROOT, 'Cargo.toml');
+export { RULES_FILE };
 
 export interface BuildOptions {
-  /** CDK context: `config` (file), `placeholderCode`, `definitionFile` and config field overrides. */
+  /** CDK context: `config` (file), `placeholderCode`, `definitionFile`, `rulesFile` and config field overrides. */
   readonly context?: Record<string, unknown>;
   /** A config object merged over the file (tests). */
   readonly configBase?: Record<string, unknown>;
@@ -56,12 +58,17 @@ export function buildApp(opts: BuildOptions = {}): Built {
     ]);
   }
 
+  const rulesFile = path.resolve(String(context.rulesFile ?? RULES_FILE));
+  const guardRules = readRules(rulesFile);
+  checkSwitches(guardRules, guardSwitches(), rulesFile);
+
   const stack = new OrchestratorStack(app, config.stackName, {
     env: opts.env,
     config,
     cargoManifest: CARGO_MANIFEST,
     definitionFile,
     buildDir: path.join(app.outdir, 'makenaide-build'),
+    guardRules,
     placeholderCode: truthy(context.placeholderCode),
     tags: { Project: 'makenaide-orchestrator', Workflow: config.workflowName },
   });

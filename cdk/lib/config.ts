@@ -8,7 +8,9 @@
  * receive as Lambda environment variables (`FUNCTION_SETTINGS`) take their
  * default and bounds from the functions' own declaration,
  * `functions/core/settings.json` (lib/settings.ts), and `schedule.input` is
- * checked against the execution input fields declared there.
+ * checked against the execution input fields declared there. The default of
+ * `guards.sweepSchedule` is the sweeper's `scheduleExpression` in
+ * statemachine/rules.json (lib/rules.ts).
  *
  * SECRETS NEVER BELONG HERE. Everything in this config ends up in the Lambda
  * environment, the CloudFormation template and the SSM command document
@@ -19,6 +21,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { readRules } from './rules';
 import { EnvironmentSetting, functionSettings, SettingsError } from './settings';
 
 // ---------------------------------------------------------------- the function settings
@@ -151,6 +154,11 @@ function text(re: RegExp, what: string) {
   return z.string(says((v) => `${show(v)} is not ${what}`)).regex(re, says((v) => `${show(v)} is not ${what}`));
 }
 
+/** An on/off switch of the stack's own triggers: on unless the config says false. */
+function onOff() {
+  return z.boolean(says((v) => `expected true (deploy it) or false (leave it out), got ${show(v)}`)).default(true);
+}
+
 function noSecret(where: string) {
   return (value: string, ctx: z.core.$RefinementCtx<string>) => {
     const secret = findSecret(value);
@@ -214,6 +222,9 @@ function priceSetting(field: SettingField) {
 function executionInput() {
   const shape: Record<string, z.ZodOptional<z.ZodType<boolean | number>>> = {};
   for (const [name, f] of Object.entries(functionSettings().input)) {
+    // The stack's own triggers (cleanup rule, guard, sweeper) set the other fields.
+    if (f.setBy !== 'operator') continue;
+    if (f.type !== 'boolean' && f.type !== 'seconds') throw new SettingsError([`input.${name}: an operator field of type ${f.type} is not supported`]);
     shape[name] = (f.type === 'boolean' ? z.boolean() : z.int(says((v) => `expected a whole number of seconds, got ${show(v)}`))).optional();
   }
   return z.strictObject(shape);
@@ -333,7 +344,23 @@ function buildSchema() {
         .default(7),
       logExecutionData: z.boolean().default(false),
       tracing: z.boolean().default(false),
-      stateMachineTimeoutSeconds: int(60, 31536000).default(16200),
+      // null (or absent): derived from the deadlines, see executionTimeoutSeconds().
+      stateMachineTimeoutSeconds: int(60, 31536000).nullable().default(null),
+      // The stack's own triggers (statemachine/rules.json), each with its switch.
+      guards: z
+        .strictObject({
+          cleanupAfterEnd: onOff(),
+          dbAutoStartGuard: onOff(),
+          sweeper: onOff(),
+          sweepSchedule: z
+            .string(says((v) => `expected a schedule expression string, got ${show(v)}`))
+            .superRefine((expr, ctx) => {
+              const problem = checkScheduleExpression(expr);
+              if (problem) ctx.addIssue(problem);
+            })
+            .default(readRules().sweeper.scheduleExpression),
+        })
+        .prefault({}),
       lambda: z
         .strictObject({
           memorySizeMb: int(128, 10240).default(128),
@@ -366,9 +393,11 @@ function crossChecks(config: unknown, ctx: z.core.$RefinementCtx<unknown>): void
 
   // The state machine's overall deadline must leave room for every Lambda
   // deadline (each loop may overshoot it by one poll interval) plus cleanup.
+  // Unset, it is exactly that (executionTimeoutSeconds); set, it must exceed it.
   const t = valueAt(config, 'timeouts') as TimeoutsConfig;
   const p = valueAt(config, 'pollSeconds') as PollSecondsConfig;
   const timeout = valueAt(config, 'stateMachineTimeoutSeconds');
+  if (timeout === null || timeout === undefined) return;
   const parts = [t?.rdsReadySeconds, t?.ec2ReadySeconds, t?.jobMaxSeconds, p?.rds, p?.ec2, p?.job, timeout];
   if (!parts.every(isInt)) return;
   const minimum = minimumStateMachineTimeout(t, p);
@@ -400,6 +429,15 @@ export type ScheduleConfig = OrchestratorConfig['schedule'];
 export type ExecutionInput = ScheduleConfig['input'];
 export type LambdaConfig = OrchestratorConfig['lambda'];
 export type RdsStopPolicy = OrchestratorConfig['rdsStopPolicy'];
+export type GuardsConfig = OrchestratorConfig['guards'];
+
+/** The on/off fields of `guards`: the switches statemachine/rules.json may name. */
+export function guardSwitches(): string[] {
+  const guards = unwrapped(configSchema().shape.guards as z.ZodType) as z.ZodObject;
+  return Object.entries(guards.shape as Record<string, z.ZodType>)
+    .filter(([, f]) => unwrapped(f) instanceof z.ZodBoolean)
+    .map(([k]) => k);
+}
 
 /** Messages of the problems no field words itself. */
 function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
@@ -493,7 +531,7 @@ export function configDefaults(): Record<string, unknown> {
 // ---------------------------------------------------------------- loading
 
 /** Context keys the app reads that are not config fields. */
-export const APP_CONTEXT_KEYS = ['config', 'placeholderCode', 'definitionFile'] as const;
+export const APP_CONTEXT_KEYS = ['config', 'placeholderCode', 'definitionFile', 'rulesFile'] as const;
 
 export class ConfigError extends Error {
   constructor(
@@ -514,6 +552,7 @@ function coerceOverride(field: string, schema: z.ZodType, value: unknown): { val
   if (typeof value !== 'string') return { value };
   const text = value.trim();
   const base = unwrapped(schema);
+  if (text === 'null' && schema.safeParse(null).success) return { value: null };
   if (base instanceof z.ZodNumber) {
     if (text === '' || !Number.isFinite(Number(text))) return { problem: `${field}: expected a number, got ${JSON.stringify(value)}` };
     return { value: Number(text) };
@@ -616,8 +655,39 @@ export function validateConfig(raw: Record<string, unknown>, source = 'in-memory
 
 // ---------------------------------------------------------------- cross-field rules and cron
 
+/**
+ * The execution timeout the deadlines imply: every Lambda deadline (each loop
+ * may overshoot its deadline by one poll interval) plus the cleanup margin.
+ * It is the default of `stateMachineTimeoutSeconds`, and the value a
+ * configured one must exceed.
+ */
 export function minimumStateMachineTimeout(t: TimeoutsConfig, p: PollSecondsConfig): number {
   return t.rdsReadySeconds + t.ec2ReadySeconds + t.jobMaxSeconds + p.rds + p.ec2 + p.job + CLEANUP_MARGIN_SECONDS;
+}
+
+/** THE execution timeout (the definition's `TimeoutSeconds`): the configured one, or else the derived one. */
+export function executionTimeoutSeconds(c: Pick<OrchestratorConfig, 'stateMachineTimeoutSeconds' | 'timeouts' | 'pollSeconds'>): number {
+  return c.stateMachineTimeoutSeconds ?? minimumStateMachineTimeout(c.timeouts, c.pollSeconds);
+}
+
+/**
+ * Checks an EventBridge Scheduler expression for a recurring schedule:
+ * `rate(N unit)` (minute/minutes, hour/hours, day/days; singular for 1) or
+ * `cron(six fields)`. Returns a problem or undefined.
+ */
+export function checkScheduleExpression(expr: string): string | undefined {
+  const what = 'is not rate(N minutes|hours|days) or cron(six fields)';
+  const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expr);
+  if (rate) {
+    const n = Number(rate[1]);
+    if (n < 1) return `${JSON.stringify(expr)}: the rate must be at least 1`;
+    const singular = !rate[2].endsWith('s');
+    if ((n === 1) !== singular) return `${JSON.stringify(expr)}: write ${n === 1 ? `1 ${rate[2].replace(/s$/, '')}` : `${n} ${rate[2]}s`}`;
+    return undefined;
+  }
+  const cron = /^cron\((.*)\)$/.exec(expr);
+  if (cron) return checkCron(cron[1]);
+  return `${JSON.stringify(expr)} ${what}`;
 }
 
 export function isTimeZone(tz: string): boolean {

@@ -3,8 +3,8 @@
  * top-level `TimeoutSeconds` is a placeholder default: a number cannot be a
  * `${...}` substitution in valid JSON, so the app writes a derived copy with
  * the configured overall timeout and hands that to `DefinitionBody.fromFile`.
- * Everything else is carried over unchanged; the function ARNs and the worker
- * instance ids arrive through `DefinitionSubstitutions`.
+ * Everything else is carried over unchanged; the function ARNs, the worker
+ * instance ids and the lease table name arrive through `DefinitionSubstitutions`.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -24,7 +24,15 @@ export type FunctionBinary = (typeof FUNCTIONS)[number]['binary'];
 
 export const WORKER_IDS_KEY = 'WorkerInstanceIds';
 
-export const SUBSTITUTION_KEYS: readonly string[] = [...FUNCTIONS.map((f) => f.key), WORKER_IDS_KEY];
+/** The run lease table's name (the workflow's DynamoDB tasks: `"TableName": "${LeaseTableName}"`). */
+export const LEASE_TABLE_KEY = 'LeaseTableName';
+
+/**
+ * Every key the app substitutes. A definition may leave a key unused (the app
+ * still passes it, CloudFormation ignores it); a placeholder that is not a
+ * key fails synth.
+ */
+export const SUBSTITUTION_KEYS: readonly string[] = [...FUNCTIONS.map((f) => f.key), WORKER_IDS_KEY, LEASE_TABLE_KEY];
 
 export class DefinitionError extends Error {
   constructor(file: string, message: string) {

@@ -34,10 +34,15 @@ const environmentSetting = z.discriminatedUnion('type', [
   z.object({ type: z.literal('object'), default: z.record(z.string(), z.unknown()), meaning }),
 ]);
 
+/** Who sets an input field: an operator (and the schedule), or only the stack's own triggers. */
+const setBy = z.enum(['operator', 'stack']);
+
 const inputField = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('boolean'), default: z.boolean(), meaning }),
+  z.object({ type: z.literal('boolean'), default: z.boolean(), setBy, meaning }),
   /** Whole seconds from `min` to the value of the `maxSetting` variable. */
-  z.object({ type: z.literal('seconds'), min: z.int(), maxSetting: z.string(), defaultSetting: z.string(), meaning }),
+  z.object({ type: z.literal('seconds'), min: z.int(), maxSetting: z.string(), defaultSetting: z.string(), setBy, meaning }),
+  z.object({ type: z.literal('choice'), values: z.array(z.string()).min(1), setBy, meaning }),
+  z.object({ type: z.literal('executionArn'), setBy, meaning }),
 ]);
 
 const settingsFile = z.object({

@@ -6,14 +6,19 @@ import {
   CfnRule,
   Duration,
   Fn,
+  RemovalPolicy,
   Stack,
   StackProps,
   TimeZone,
   Annotations,
+  CfnElement,
   Validations,
 } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -25,8 +30,9 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
-import { cronIntervalHours, lambdaEnvironment, OrchestratorConfig } from './config';
-import { FUNCTIONS, FunctionBinary, WORKER_IDS_KEY, writeDerivedDefinition } from './definition';
+import { cronIntervalHours, executionTimeoutSeconds, lambdaEnvironment, OrchestratorConfig } from './config';
+import { FUNCTIONS, FunctionBinary, LEASE_TABLE_KEY, WORKER_IDS_KEY, writeDerivedDefinition } from './definition';
+import { fillPlaceholders, GuardRule, GuardRules } from './rules';
 import { unscopedReason } from './unscoped';
 
 export interface OrchestratorStackProps extends StackProps {
@@ -37,6 +43,8 @@ export interface OrchestratorStackProps extends StackProps {
   readonly definitionFile: string;
   /** Where the derived definition (TimeoutSeconds applied) is written. */
   readonly buildDir: string;
+  /** statemachine/rules.json, read and checked (lib/rules.ts). */
+  readonly guardRules: GuardRules;
   /**
    * Skip the Rust build: every function gets a tiny placeholder `bootstrap`
    * instead, and the template carries a rule that makes CloudFormation refuse
@@ -53,12 +61,23 @@ export const METRICS = {
   none: ['RunCostUsd', 'SavedUsd'],
 } as const;
 
+/** The metrics of the guards (dimension `Workflow`): runs skipped because another held the lease, resources a sweep found running. */
+export const GUARD_METRICS = ['RunSkipped', 'UnattendedResources'] as const;
+
 export class OrchestratorStack extends Stack {
   readonly functions: Record<FunctionBinary, lambda.Function>;
   readonly stateMachine: sfn.StateMachine;
   readonly alarmTopic: sns.Topic;
   readonly deadLetterQueue: sqs.Queue;
   readonly schedule: scheduler.Schedule;
+  /** The run lease (one item, `pk` = `run-lease`), written by the workflow itself. */
+  readonly leaseTable: dynamodb.Table;
+  /** The EventBridge rules of statemachine/rules.json that the config switches on, by rule id. */
+  readonly guardRules: Record<string, events.Rule> = {};
+  /** The sweeper schedule, unless `guards.sweeper` is false. */
+  readonly sweeperSchedule?: scheduler.Schedule;
+  /** `states:DescribeExecution` on this state machine's executions, a policy of the state machine role. */
+  readonly describeOwnExecutionsPolicy: iam.Policy;
 
   constructor(scope: Construct, id: string, props: OrchestratorStackProps) {
     super(scope, id, props);
@@ -143,9 +162,24 @@ export class OrchestratorStack extends Stack {
       StringEquals: { 'cloudwatch:namespace': cfg.metricsNamespace },
     });
 
+    // ------------------------------------------------------------ run lease
+    // One item ({"pk": "run-lease"}) that the workflow puts, reads, updates and
+    // deletes itself (Step Functions DynamoDB integration). It only ever holds a
+    // transient lease: deleting the table with the stack loses nothing a run
+    // needs later (a new run takes a new lease), hence RemovalPolicy DESTROY.
+    this.leaseTable = new dynamodb.Table(this, 'LeaseTable', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
     // ------------------------------------------------------------ state machine
-    const definitionPath = writeDerivedDefinition(props.definitionFile, cfg.stateMachineTimeoutSeconds, props.buildDir);
-    const definitionSubstitutions: Record<string, string> = { [WORKER_IDS_KEY]: cfg.workerInstanceIds.join(',') };
+    const definitionPath = writeDerivedDefinition(props.definitionFile, executionTimeoutSeconds(cfg), props.buildDir);
+    const definitionSubstitutions: Record<string, string> = {
+      [WORKER_IDS_KEY]: cfg.workerInstanceIds.join(','),
+      [LEASE_TABLE_KEY]: this.leaseTable.tableName,
+    };
     for (const f of FUNCTIONS) definitionSubstitutions[f.key] = this.functions[f.binary].functionArn;
 
     const stateMachineLogs = new logs.LogGroup(this, 'StateMachineLogs', { retention });
@@ -174,6 +208,35 @@ export class OrchestratorStack extends Stack {
         resources: instanceArns,
       }),
     );
+    this.stateMachine.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'TheRunLease',
+        actions: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        resources: [this.leaseTable.tableArn],
+      }),
+    );
+    // Is the lease holder (an execution of this state machine) still running?
+    // The resource names the state machine, so this statement lives in a policy
+    // of its own: in the role's default policy, which the state machine depends
+    // on, it would be a circular reference. That keeps the state machine's
+    // generated name (no replacement of the deployed one).
+    this.describeOwnExecutionsPolicy = new iam.Policy(this, 'StateMachineDescribeOwnExecutions', {
+      roles: [this.stateMachine.role],
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'DescribeOwnExecutions',
+          actions: ['states:DescribeExecution'],
+          resources: [
+            this.formatArn({
+              service: 'states',
+              resource: 'execution',
+              resourceName: `${this.stateMachine.stateMachineName}:*`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ],
+        }),
+      ],
+    });
 
     // ------------------------------------------------------------ schedule
     this.deadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
@@ -200,6 +263,63 @@ export class OrchestratorStack extends Stack {
       );
     }
 
+    // ------------------------------------------------------------ guards (statemachine/rules.json)
+    // Nothing is left running when a run ends without its cleanup: a rule
+    // starts a cleanup run for it, another stops a DB that RDS restarted by
+    // itself, and the sweeper looks on its schedule. The file is the one
+    // declaration; each has an on/off switch in `guards`.
+    const placeholderValues = {
+      StateMachineArn: this.stateMachine.stateMachineArn,
+      DbInstanceIdentifier: cfg.dbInstanceIdentifier,
+    };
+    const switchedOn = (name: string): boolean => {
+      const on = (cfg.guards as Record<string, unknown>)[name];
+      if (typeof on !== 'boolean') throw new Error(`statemachine/rules.json names switch ${name}, which is not a boolean guards.${name} config field`);
+      return on;
+    };
+    const rules = props.guardRules.rules.filter((r) => switchedOn(r.switch));
+    // One role for the rules, allowed to start this state machine and nothing else.
+    const rulesRole = rules.length
+      ? new iam.Role(this, 'GuardRulesRole', {
+          assumedBy: new iam.ServicePrincipal('events.amazonaws.com'),
+          description: `makenaide ${cfg.workflowName}: lets the guard rules start the workflow, nothing else`,
+        })
+      : undefined;
+    if (rulesRole) this.stateMachine.grantStartExecution(rulesRole);
+    for (const r of rules) {
+      const rule = new events.Rule(this, `${r.id}Rule`, {
+        description: r.description,
+        // Passed through as written (keys like detail-type included), placeholders filled.
+        eventPattern: fillPlaceholders(r.eventPattern, placeholderValues) as events.EventPattern,
+        targets: [
+          new eventTargets.SfnStateMachine(this.stateMachine, {
+            role: rulesRole,
+            input: ruleInput(r),
+            deadLetterQueue: this.deadLetterQueue,
+            retryAttempts: cfg.schedule.retryAttempts,
+            maxEventAge: Duration.seconds(cfg.schedule.maximumEventAgeSeconds),
+          }),
+        ],
+      });
+      rule.node.addDependency(this.describeOwnExecutionsPolicy);
+      this.guardRules[r.id] = rule;
+    }
+    const sweeper = props.guardRules.sweeper;
+    if (switchedOn(sweeper.switch)) {
+      const expr = cfg.guards.sweepSchedule;
+      this.sweeperSchedule = new scheduler.Schedule(this, 'SweeperSchedule', {
+        description: `${cfg.workflowName} sweeper (${expr}): ${sweeper.description}`.slice(0, 512),
+        schedule: scheduler.ScheduleExpression.expression(expr, expr.startsWith('cron(') ? TimeZone.of(cfg.schedule.timeZone) : undefined),
+        target: new targets.StepFunctionsStartExecution(this.stateMachine, {
+          input: scheduler.ScheduleTargetInput.fromObject(sweeper.input),
+          deadLetterQueue: this.deadLetterQueue,
+          retryAttempts: cfg.schedule.retryAttempts,
+          maxEventAge: Duration.seconds(cfg.schedule.maximumEventAgeSeconds),
+        }),
+      });
+      this.sweeperSchedule.node.addDependency(this.describeOwnExecutionsPolicy);
+    }
+
     // ------------------------------------------------------------ alarms
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
       displayName: `makenaide-orchestrator ${cfg.workflowName} alarms`,
@@ -222,24 +342,40 @@ export class OrchestratorStack extends Stack {
     };
     const sum = { period, statistic: cloudwatch.Stats.SUM };
     alarmOn('ExecutionsFailedAlarm', this.stateMachine.metricFailed(sum), 'an execution failed');
-    alarmOn('ExecutionsTimedOutAlarm', this.stateMachine.metricTimedOut(sum), 'an execution timed out (cleanup was skipped: check that RDS and EC2 are stopped)');
-    alarmOn('ExecutionsAbortedAlarm', this.stateMachine.metricAborted(sum), 'an execution was aborted (cleanup was skipped: check that RDS and EC2 are stopped)');
+    alarmOn('ExecutionsTimedOutAlarm', this.stateMachine.metricTimedOut(sum), 'an execution timed out (a cleanup run stops what it left, when the cleanup rule is on: check that run)');
+    alarmOn('ExecutionsAbortedAlarm', this.stateMachine.metricAborted(sum), 'an execution was aborted (a cleanup run stops what it left, when the cleanup rule is on: check that run)');
     alarmOn(
       'ScheduleDeliveryFailedAlarm',
       this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM }),
-      'the scheduler could not start an execution (message in the dead-letter queue)',
+      'a schedule or a guard rule could not start an execution (message in the dead-letter queue)',
     );
-
-    // ------------------------------------------------------------ dashboard
-    const custom = (metricName: string, statistic: string, p: Duration = Duration.hours(1), label?: string) =>
+    // One factory for the workflow's own metrics (namespace and dimension
+    // from the config). The legend defaults to the metric name; `null` sets
+    // none, which an alarm needs to stay a plain single-metric alarm.
+    const custom = (metricName: string, statistic: string, p: Duration = Duration.hours(1), label?: string | null) =>
       new cloudwatch.Metric({
         namespace: cfg.metricsNamespace,
         metricName,
         dimensionsMap: { Workflow: cfg.workflowName },
         statistic,
         period: p,
-        label: label ?? metricName,
+        label: label === null ? undefined : (label ?? metricName),
       });
+    // Something ran while no run held the lease: a run ended without its
+    // cleanup, RDS restarted the DB, or someone started a resource by hand.
+    const unattended = new cloudwatch.Alarm(this, 'UnattendedResourcesAlarm', {
+      alarmDescription:
+        `${cfg.workflowName}: a sweep found the DB or a worker running while no run held the lease ` +
+        '(it stopped what the stop policy lets it stop). Open the sweep execution in the Step Functions console and check RDS and EC2.',
+      metric: custom('UnattendedResources', cloudwatch.Stats.MAXIMUM, Duration.hours(1), null),
+      threshold: 0,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    unattended.addAlarmAction(action);
+
+    // ------------------------------------------------------------ dashboard
     const hour = Duration.hours(1);
     const day = Duration.days(1);
     const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
@@ -298,6 +434,12 @@ export class OrchestratorStack extends Stack {
         right: FUNCTIONS.map((f) =>
           this.functions[f.binary].metricThrottles({ period: hour, statistic: cloudwatch.Stats.SUM, label: `${f.binary} throttles` }),
         ),
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Guards: skipped runs and unattended resources',
+        width: 12,
+        left: [custom('RunSkipped', cloudwatch.Stats.SUM, hour, 'RunSkipped (sum)')],
+        right: [custom('UnattendedResources', cloudwatch.Stats.MAXIMUM, hour, 'UnattendedResources (max)')],
       }),
       new cloudwatch.SingleValueWidget({
         title: 'Saved, last 30 days (USD)',
@@ -359,10 +501,43 @@ export class OrchestratorStack extends Stack {
           'X-Ray tracing is opt-in (config `tracing`): each run is a handful of millisecond Lambda steps whose timeline the execution history already shows',
       });
     }
+    // The wildcard is the execution name, unknown in advance (the lease holder
+    // is whichever run took the lease); the state machine is pinned.
+    const smId = this.getLogicalId(this.stateMachine.node.defaultChild as CfnElement);
+    Validations.of(this.describeOwnExecutionsPolicy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${smId}.Name>:*]`,
+      reason:
+        'states:DescribeExecution on the executions of THIS state machine only: an execution ARN ends in the execution name, ' +
+        'which is not known in advance (the lease holder is whichever run took the lease)',
+    });
     Validations.of(this.deadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
-      reason: "This queue IS a dead-letter queue: the scheduler target's DLQ (cdk-nag only recognises queue-to-queue redrive)",
+      reason:
+        'This queue IS a dead-letter queue: that of the schedules and the guard rules targets (cdk-nag only recognises queue-to-queue redrive)',
     });
+  }
+}
+
+/**
+ * A rule's execution input as rules.json declares it: a constant, or an input
+ * transformer whose paths map and template go to EventBridge unchanged (the
+ * CDK's own event-field inputs would rename the placeholders).
+ */
+function ruleInput(r: GuardRule): events.RuleTargetInput {
+  if (r.input) return events.RuleTargetInput.fromObject(r.input);
+  return new VerbatimInputTransformer(r.inputTransformer!.inputPathsMap, r.inputTransformer!.inputTemplate);
+}
+
+class VerbatimInputTransformer extends events.RuleTargetInput {
+  constructor(
+    private readonly inputPathsMap: Record<string, string>,
+    private readonly inputTemplate: string,
+  ) {
+    super();
+  }
+
+  bind(): events.RuleTargetInputProperties {
+    return { inputPathsMap: { ...this.inputPathsMap }, inputTemplate: this.inputTemplate };
   }
 }
 

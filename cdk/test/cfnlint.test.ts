@@ -49,6 +49,14 @@ describe('cfn-lint', () => {
       alarmEmail: 'ops@example.com',
       'schedule.enabled': 'false',
       workerInstanceIds: 'i-0123456789abcdef0,i-89abcdef',
+      'guards.cleanupAfterEnd': 'false',
+      'guards.sweepSchedule': 'cron(0 * * * ? *)',
+    }],
+    ['every guard off, a set timeout', {
+      'guards.cleanupAfterEnd': 'false',
+      'guards.dbAutoStartGuard': 'false',
+      'guards.sweeper': 'false',
+      stateMachineTimeoutSeconds: '20000',
     }],
   ] as const) {
     test(`zero errors and zero warnings (${name})`, () => {

@@ -6,15 +6,19 @@ import { describe, test } from 'node:test';
 import { DEFAULT_CONFIG_FILE } from '../lib/app';
 import {
   checkCron,
+  checkScheduleExpression,
   configDefaults,
   configFieldPaths,
   ConfigError,
   cronIntervalHours,
+  executionTimeoutSeconds,
   FUNCTION_SETTINGS,
+  guardSwitches,
   lambdaEnvironment,
   loadConfig,
   validateConfig,
 } from '../lib/config';
+import { readRules } from '../lib/rules';
 import { functionSettings, SETTINGS_FILE } from '../lib/settings';
 import { REPO_ROOT, synth, tempDir } from './helpers';
 
@@ -70,15 +74,73 @@ describe('config validation', () => {
     assert.equal(c.tracing, false);
     assert.equal(c.alarmEmail, null);
     assert.deepEqual(c.lambda, { memorySizeMb: 128, timeoutSeconds: 20 });
-    assert.equal(c.stateMachineTimeoutSeconds, 16200);
+    // Unset: derived from the deadlines (1800 + 900 + 10800 + 30 + 15 + 60 + 900).
+    assert.equal(c.stateMachineTimeoutSeconds, null);
+    assert.equal(executionTimeoutSeconds(c), 14505);
+    assert.deepEqual(c.guards, { cleanupAfterEnd: true, dbAutoStartGuard: true, sweeper: true, sweepSchedule: 'rate(1 hour)' });
+  });
+
+  test('stateMachineTimeoutSeconds: unset or null is derived, a configured one is used as it is', () => {
+    assert.equal(executionTimeoutSeconds(validateConfig({ ...VALID, stateMachineTimeoutSeconds: null })), 14505);
+    assert.equal(executionTimeoutSeconds(validateConfig({ ...VALID, stateMachineTimeoutSeconds: 20000 })), 20000);
+    assert.equal(executionTimeoutSeconds(validateConfig({ ...VALID, timeouts: { jobMaxSeconds: 7200 } })), 14505 - 3600);
+    // An existing config that sets it keeps working, and keeps its check.
+    assert.deepEqual(problems({ stateMachineTimeoutSeconds: 16200 }), []);
+    assertProblem({ stateMachineTimeoutSeconds: 16200, timeouts: { jobMaxSeconds: 13000 } }, 'stateMachineTimeoutSeconds', /16200 must exceed 16705/);
+    assert.deepEqual(problems({ timeouts: { jobMaxSeconds: 13000 } }), [], 'the derived timeout follows the deadlines');
+    assert.deepEqual(problems({ stateMachineTimeoutSeconds: 'long' }), ['stateMachineTimeoutSeconds: expected an integer, got "long"']);
+    const c = loadConfig({ file: DEFAULT_CONFIG_FILE, context: { stateMachineTimeoutSeconds: 'null' } });
+    assert.equal(c.stateMachineTimeoutSeconds, null);
+  });
+
+  test('guards: three switches and the sweeper schedule, whose default is the one in statemachine/rules.json', () => {
+    assert.deepEqual(guardSwitches(), ['cleanupAfterEnd', 'dbAutoStartGuard', 'sweeper']);
+    const rules = readRules();
+    assert.deepEqual([...rules.rules.map((r) => r.switch), rules.sweeper.switch].sort(), [...guardSwitches()].sort());
+    assert.equal(validateConfig({ ...VALID }).guards.sweepSchedule, rules.sweeper.scheduleExpression);
+    assert.equal(checkScheduleExpression(rules.sweeper.scheduleExpression), undefined);
+    const c = validateConfig({ ...VALID, guards: { sweeper: false, sweepSchedule: 'cron(15 * * * ? *)' } });
+    assert.deepEqual(c.guards, { cleanupAfterEnd: true, dbAutoStartGuard: true, sweeper: false, sweepSchedule: 'cron(15 * * * ? *)' });
+    const o = loadConfig({ file: DEFAULT_CONFIG_FILE, context: { 'guards.cleanupAfterEnd': 'false', 'guards.sweepSchedule': 'rate(30 minutes)' } });
+    assert.equal(o.guards.cleanupAfterEnd, false);
+    assert.equal(o.guards.sweepSchedule, 'rate(30 minutes)');
+  });
+
+  test('guards: each field is checked and named', () => {
+    assert.deepEqual(problems({ guards: { sweeper: 'yes' } }), ['guards.sweeper: expected true (deploy it) or false (leave it out), got "yes"']);
+    assertProblem({ guards: { cleanupAfterEnd: 0 } }, 'guards.cleanupAfterEnd', /true .* or false/);
+    assertProblem({ guards: { dbAutoStartGuard: null } }, 'guards.dbAutoStartGuard', /true .* or false/);
+    assertProblem({ guards: { sweepSchedule: 3600 } }, 'guards.sweepSchedule', /expected a schedule expression string, got 3600/);
+    assertProblem({ guards: { sweep: false } }, 'guards.sweep', /unknown config field/);
+    assertProblem({ guards: true }, 'guards', /expected an object/);
+    for (const [expr, pattern] of [
+      ['1 hour', /is not rate\(N minutes\|hours\|days\) or cron\(six fields\)/],
+      ['rate(1 hours)', /write 1 hour/],
+      ['rate(5 minute)', /write 5 minutes/],
+      ['rate(0 minutes)', /at least 1/],
+      ['rate(1 week)', /is not rate/],
+      ['at(2030-01-01T00:00:00)', /is not rate/],
+      ['cron(0 * * * *)', /6 fields/],
+      ['cron(0 * * * * *)', /exactly one of day-of-month and day-of-week/],
+    ] as const) {
+      assertProblem({ guards: { sweepSchedule: expr } }, 'guards.sweepSchedule', pattern);
+    }
+    for (const expr of ['rate(1 minute)', 'rate(15 minutes)', 'rate(2 hours)', 'rate(1 day)', 'cron(0 * * * ? *)', 'cron(0/30 8-18 ? * MON-FRI *)']) {
+      assert.equal(checkScheduleExpression(expr), undefined, expr);
+    }
   });
 
   test('the committed cdk/config.json is valid and spells out every default', () => {
     const c = loadConfig({ file: DEFAULT_CONFIG_FILE });
     const file = JSON.parse(fs.readFileSync(DEFAULT_CONFIG_FILE, 'utf8'));
     const defaults = configDefaults();
-    assert.ok(Object.keys(defaults).length >= 15, 'configDefaults() lists the defaults');
-    for (const [key, value] of Object.entries(defaults)) assert.deepEqual(file[key], value, key);
+    assert.ok(Object.keys(defaults).length >= 16, 'configDefaults() lists the defaults');
+    // Present, not merely equal: a field whose default is null (derived, or none) is spelled out as null.
+    for (const [key, value] of Object.entries(defaults)) {
+      assert.ok(Object.hasOwn(file, key), `cdk/config.json does not spell out ${key}`);
+      assert.deepEqual(file[key], value, key);
+    }
+    assert.equal(file.stateMachineTimeoutSeconds, null, 'the committed config leaves the execution timeout to the derivation');
     assert.equal(c.stackName, 'MakenaideOrchestrator');
   });
 
@@ -318,11 +380,16 @@ describe('one source for defaults: functions/core/settings.json', () => {
     assert.ok(checked >= 9, `only ${checked} bounded settings`);
   });
 
-  test('schedule.input takes exactly the execution input fields', () => {
+  test('schedule.input takes exactly the execution input fields an operator sets', () => {
     const inputFields = configFieldPaths()
       .filter((f) => f.startsWith('schedule.input.'))
       .map((f) => f.slice('schedule.input.'.length));
-    assert.deepEqual(inputFields.sort(), Object.keys(settings().input).sort());
+    const operatorFields = Object.entries(settings().input)
+      .filter(([, f]) => f.setBy === 'operator')
+      .map(([name]) => name);
+    assert.deepEqual(inputFields.sort(), operatorFields.sort());
+    assert.ok(operatorFields.length < Object.keys(settings().input).length, 'the stack-only fields exist');
+    assertProblem({ schedule: { input: { cleanupAfter: 'arn:aws:states:us-east-1:123456789012:execution:m:x' } } }, 'schedule.input.cleanupAfter', /unknown config field/);
   });
 });
 

@@ -169,10 +169,20 @@ export function functionArnOf(value: Json): string {
   return render(value);
 }
 
-/** Applies CloudFormation DefinitionSubstitutions the way CloudFormation does, with `functionArnOf` values. */
+/**
+ * What a substitution value looks like once CloudFormation resolves it: a
+ * function ARN as `functionArnOf` says, a `Ref` to a resource (the lease
+ * table's name) as the logical id standing in for the physical name.
+ */
+export function resolvedValueOf(value: Json): string {
+  if (value && typeof value === 'object' && typeof value.Ref === 'string' && !value.Ref.startsWith('AWS::')) return value.Ref;
+  return functionArnOf(value);
+}
+
+/** Applies CloudFormation DefinitionSubstitutions the way CloudFormation does, with `resolvedValueOf` values. */
 export function substitute(text: string, substitutions: Json): string {
   return text.replace(/\$\{([^}]*)\}/g, (whole, name: string) =>
-    name in substitutions ? functionArnOf(substitutions[name]) : whole,
+    name in substitutions ? resolvedValueOf(substitutions[name]) : whole,
   );
 }
 

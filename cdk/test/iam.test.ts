@@ -59,7 +59,16 @@ function checkScoped(s: Synth): void {
       }
       continue;
     }
-    for (const r of st.resources) assert.ok(!r.includes('*'), `${st.policy}: resource ${r} contains a wildcard`);
+    const smId = logicalId(s.stack.stateMachine);
+    // The one wildcard in a resource: the execution name in this state machine's execution ARNs.
+    const ownExecutions = `arn:\${Partition}:states:\${Region}:\${Account}:execution:\${GetAtt:${smId}.Name}:*`;
+    for (const r of st.resources) {
+      if (r === ownExecutions) {
+        assert.deepEqual(st.actions, ['states:DescribeExecution'], `${st.policy}: only DescribeExecution may use ${r}`);
+        continue;
+      }
+      assert.ok(!r.includes('*'), `${st.policy}: resource ${r} contains a wildcard`);
+    }
     for (const action of st.actions) {
       switch (action) {
         case 'rds:DescribeDBInstances':
@@ -84,7 +93,16 @@ function checkScoped(s: Synth): void {
           break;
         }
         case 'states:StartExecution':
-          assert.deepEqual(st.resources, [`\${Ref:${logicalId(s.stack.stateMachine)}}`]);
+          assert.deepEqual(st.resources, [`\${Ref:${smId}}`]);
+          break;
+        case 'states:DescribeExecution':
+          assert.deepEqual(st.resources, [ownExecutions], `${st.policy}: this state machine's executions only`);
+          break;
+        case 'dynamodb:PutItem':
+        case 'dynamodb:GetItem':
+        case 'dynamodb:UpdateItem':
+        case 'dynamodb:DeleteItem':
+          assert.deepEqual(st.resources, [`\${GetAtt:${logicalId(s.stack.leaseTable)}.Arn}`], `${st.policy} ${action}: the lease table only`);
           break;
         case 'sqs:SendMessage':
           assert.deepEqual(st.resources, [`\${GetAtt:${logicalId(s.stack.deadLetterQueue)}.Arn}`]);
@@ -130,24 +148,73 @@ describe('IAM least privilege', () => {
     }
   });
 
-  test('the state machine may invoke the six functions and stop the workers, plus log delivery', () => {
+  test('the state machine may invoke the six functions, stop the workers, hold the lease, describe its own executions, plus log delivery', () => {
     const s = lazy();
     const [[, sm]] = resourcesOfType(s.json, 'AWS::StepFunctions::StateMachine');
-    const actions = allowedActions(statementsOfRole(s.json, roleIdOf(sm)));
+    const statements = statementsOfRole(s.json, roleIdOf(sm));
+    const actions = allowedActions(statements);
     assert.deepEqual(
       actions,
       [
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
         'ec2:StopInstances',
         'lambda:InvokeFunction',
+        'states:DescribeExecution',
         ...UNSCOPED_ACTIONS.filter((a) => a.action.startsWith('logs:')).map((a) => a.action),
       ].sort(),
     );
+    const table = `\${GetAtt:${logicalId(s.stack.leaseTable)}.Arn}`;
+    for (const st of statements.filter((x) => x.actions.some((a) => a.startsWith('dynamodb:')))) {
+      assert.deepEqual(st.resources, [table], 'the DynamoDB actions: the lease table ARN only');
+      assert.ok(st.actions.every((a) => a.startsWith('dynamodb:')));
+    }
+    const describe = statements.filter((x) => x.actions.includes('states:DescribeExecution'));
+    assert.equal(describe.length, 1);
+    assert.deepEqual(describe[0].resources, [
+      `arn:\${Partition}:states:\${Region}:\${Account}:execution:\${GetAtt:${logicalId(s.stack.stateMachine)}.Name}:*`,
+    ]);
+    assert.ok(!describe[0].resources.includes('*'));
   });
 
-  test('the scheduler role: start this state machine, send to the DLQ; trusted only for this account', () => {
+  test('describing its own executions adds no circular reference: the state machine keeps its generated name', () => {
     const s = lazy();
-    const schedule = resourcesOfType(s.json, 'AWS::Scheduler::Schedule')[0][1];
-    const roleId = schedule.Properties.Target.RoleArn['Fn::GetAtt'][0];
+    const smId = logicalId(s.stack.stateMachine);
+    const sm = s.json.Resources[smId];
+    assert.equal(sm.Properties.StateMachineName, undefined, 'no explicit name (a rename would replace the deployed state machine)');
+    // The statement sits in a policy of its own, which the state machine does not depend on.
+    const policyId = logicalId(s.stack.describeOwnExecutionsPolicy);
+    assert.ok(!(sm.DependsOn ?? []).includes(policyId));
+    assert.deepEqual(s.json.Resources[policyId].Properties.Roles, [{ Ref: roleIdOf(sm) }]);
+    // What starts the workflow on its own waits for the permission.
+    const triggers = [...Object.values(s.stack.guardRules), s.stack.sweeperSchedule!].map(logicalId);
+    assert.equal(triggers.length, 3);
+    for (const id of triggers) assert.ok(s.json.Resources[id].DependsOn?.includes(policyId), id);
+  });
+
+  test('the guard rules role: start this state machine and nothing else, trusted by EventBridge', () => {
+    const s = lazy();
+    const rules = resourcesOfType(s.json, 'AWS::Events::Rule');
+    assert.ok(rules.length >= 1);
+    const roleIds = new Set(rules.map(([, r]) => r.Properties.Targets[0].RoleArn['Fn::GetAtt'][0]));
+    assert.equal(roleIds.size, 1, 'one role for the rules');
+    const [roleId] = roleIds;
+    const statements = statementsOfRole(s.json, roleId);
+    assert.deepEqual(allowedActions(statements), ['states:StartExecution']);
+    for (const st of statements) assert.deepEqual(st.resources, [`\${Ref:${logicalId(s.stack.stateMachine)}}`]);
+    const trust = s.json.Resources[roleId].Properties.AssumeRolePolicyDocument.Statement;
+    assert.deepEqual(trust.map((t: { Principal: unknown }) => t.Principal), [{ Service: 'events.amazonaws.com' }]);
+  });
+
+  test('the scheduler role (run schedule and sweeper): start this state machine, send to the DLQ; trusted only for this account', () => {
+    const s = lazy();
+    const schedules = resourcesOfType(s.json, 'AWS::Scheduler::Schedule');
+    assert.equal(schedules.length, 2);
+    const roleIds = new Set(schedules.map(([, sc]) => sc.Properties.Target.RoleArn['Fn::GetAtt'][0]));
+    assert.equal(roleIds.size, 1, 'both schedules use the one scheduler role of the state machine target');
+    const [roleId] = roleIds;
     assert.deepEqual(allowedActions(statementsOfRole(s.json, roleId)), ['sqs:SendMessage', 'states:StartExecution']);
     const trust = s.json.Resources[roleId].Properties.AssumeRolePolicyDocument.Statement[0];
     assert.equal(trust.Principal.Service, 'scheduler.amazonaws.com');

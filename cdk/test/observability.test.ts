@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
-import { METRICS } from '../lib/stack';
+import { GUARD_METRICS, METRICS } from '../lib/stack';
 import { Json, lazySynth, logicalId, resourcesOfType, synth } from './helpers';
 
 describe('observability', () => {
@@ -33,6 +33,35 @@ describe('observability', () => {
     const found = alarms.filter(([, a]) => a.Properties.MetricName === 'ApproximateNumberOfMessagesVisible');
     assert.equal(found.length, 1);
     assert.deepEqual(found[0][1].Properties.AlarmActions, [topicRef]);
+  });
+
+  test('alarm on UnattendedResources: max > 0 in one hour, missing data not breaching, notifies the SNS topic', () => {
+    const s = lazy();
+    const found = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.MetricName === 'UnattendedResources');
+    assert.equal(found.length, 1);
+    const p = found[0][1].Properties;
+    assert.equal(p.Namespace, 'Makenaide/Orchestrator');
+    assert.deepEqual(p.Dimensions, [{ Name: 'Workflow', Value: 'makenaide' }]);
+    assert.equal(p.Statistic, 'Maximum');
+    assert.equal(p.Period, 3600);
+    assert.equal(p.EvaluationPeriods, 1);
+    assert.equal(p.Threshold, 0);
+    assert.equal(p.ComparisonOperator, 'GreaterThanThreshold');
+    assert.equal(p.TreatMissingData, 'notBreaching');
+    assert.deepEqual(p.AlarmActions, [{ Ref: logicalId(s.stack.alarmTopic) }]);
+    // Namespace and dimension follow the config.
+    const o = synth({ metricsNamespace: 'Other/Ns', workflowName: 'nightly' });
+    const [[, a]] = resourcesOfType(o.json, 'AWS::CloudWatch::Alarm').filter(([, x]) => x.Properties.MetricName === 'UnattendedResources');
+    assert.equal(a.Properties.Namespace, 'Other/Ns');
+    assert.deepEqual(a.Properties.Dimensions, [{ Name: 'Workflow', Value: 'nightly' }]);
+  });
+
+  test('the existing alarms stay: five in all', () => {
+    const s = lazy();
+    assert.deepEqual(
+      resourcesOfType(s.json, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties.MetricName).sort(),
+      ['ApproximateNumberOfMessagesVisible', 'ExecutionsAborted', 'ExecutionsFailed', 'ExecutionsTimedOut', 'UnattendedResources'],
+    );
   });
 
   test('the topic is SSL-only and has no subscription unless alarmEmail is set', () => {
@@ -75,6 +104,11 @@ describe('observability', () => {
     for (const name of [...METRICS.count, ...METRICS.seconds, ...METRICS.none]) {
       assert.ok(customNames.has(name), `dashboard lacks ${name}`);
     }
+    for (const name of GUARD_METRICS) assert.ok(customNames.has(name), `dashboard lacks ${name}`);
+    const guards = widgets.find((w) => w.properties.title === 'Guards: skipped runs and unattended resources').properties.metrics;
+    const statOf = (name: string) => guards.find((m: Json[]) => m[1] === name).at(-1).stat;
+    assert.equal(statOf('RunSkipped'), 'Sum');
+    assert.equal(statOf('UnattendedResources'), 'Maximum');
     const dollars = widgets.find((w) => w.properties.title === 'Dollars per day (USD)').properties;
     const saved = dollars.metrics.find((m: Json[]) => m[1] === 'SavedUsd');
     assert.equal(saved[saved.length - 1].period, 86400, 'SavedUsd is summed per day');
@@ -88,6 +122,7 @@ describe('observability', () => {
       ['RunDurationSeconds', 'RdsReadySeconds', 'Ec2ReadySeconds', 'JobDurationSeconds', 'RdsRunningSeconds', 'Ec2RunningSeconds'],
     );
     assert.deepEqual([...METRICS.none], ['RunCostUsd', 'SavedUsd']);
+    assert.deepEqual([...GUARD_METRICS], ['RunSkipped', 'UnattendedResources']);
   });
 });
 

@@ -3,11 +3,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { buildApp } from '../lib/app';
+import { CLEANUP_MARGIN_SECONDS, executionTimeoutSeconds } from '../lib/config';
 import {
   DefinitionError,
   deriveDefinition,
   FUNCTIONS,
   lambdaTaskTimeoutSeconds,
+  LEASE_TABLE_KEY,
   placeholders,
   SUBSTITUTION_KEYS,
   WORKER_IDS_KEY,
@@ -51,12 +53,14 @@ describe('state machine', () => {
     const smId = stateMachine()[0];
     const real = readRealDefinition();
     const { text } = deployedDefinition(s, smId);
-    const expected = { ...real.json, TimeoutSeconds: s.config.stateMachineTimeoutSeconds };
+    const expected = { ...real.json, TimeoutSeconds: executionTimeoutSeconds(s.config) };
     assert.deepEqual(JSON.parse(text), expected);
-    assert.equal(JSON.parse(text).TimeoutSeconds, 16200);
+    // The committed config leaves it to the derivation: 1800 + 900 + 10800 + (30 + 15 + 60) + 900.
+    assert.equal(s.config.stateMachineTimeoutSeconds, null);
+    assert.equal(JSON.parse(text).TimeoutSeconds, 14505);
   });
 
-  test('substitutions: each function key is that function ARN, WorkerInstanceIds the configured ids', () => {
+  test('substitutions: each function key is that function ARN, WorkerInstanceIds the configured ids, LeaseTableName the table', () => {
     const s = lazy();
     const sm = stateMachine()[1];
     const subs = sm.Properties.DefinitionSubstitutions;
@@ -64,11 +68,36 @@ describe('state machine', () => {
       assert.deepEqual(subs[f.key], { 'Fn::GetAtt': [logicalId(s.stack.functions[f.binary]), 'Arn'] }, f.key);
     }
     assert.equal(subs[WORKER_IDS_KEY], s.config.workerInstanceIds.join(','));
+    assert.deepEqual(subs[LEASE_TABLE_KEY], { Ref: logicalId(s.stack.leaseTable) });
   });
 
-  test('the file uses every substitution, and only those', () => {
+  test('the file uses only known substitutions, every one except LeaseTableName, and that one exactly when it has DynamoDB tasks', () => {
+    // LeaseTableName arrived with the run lease; a definition without lease
+    // tasks (as the file was before) may leave it out, the app passes it anyway.
     const real = readRealDefinition();
-    assert.deepEqual([...placeholders(real.text)].sort(), [...SUBSTITUTION_KEYS].sort());
+    const used = placeholders(real.text);
+    assert.deepEqual(used.filter((p) => !SUBSTITUTION_KEYS.includes(p)), [], 'unknown placeholders');
+    assert.deepEqual(SUBSTITUTION_KEYS.filter((k) => k !== LEASE_TABLE_KEY && !used.includes(k)), [], 'unused substitutions');
+    const dynamoTasks = allStates(real.json).filter(([, st]) => st.Type === 'Task' && String(st.Resource).startsWith('arn:aws:states:::dynamodb:'));
+    assert.equal(used.includes(LEASE_TABLE_KEY), dynamoTasks.length > 0);
+  });
+
+  test('every DynamoDB task works on the lease table, and only on it', () => {
+    const s = lazy();
+    const [smId] = stateMachine();
+    const { text, substitutions } = deployedDefinition(s, smId);
+    const asl = JSON.parse(substitute(text, substitutions));
+    const table = logicalId(s.stack.leaseTable); // its name, once CloudFormation substitutes it
+    let tasks = 0;
+    for (const [name, st] of allStates(asl)) {
+      if (st.Type !== 'Task' || !String(st.Resource).startsWith('arn:aws:states:::dynamodb:')) continue;
+      const args = st.Parameters ?? st.Arguments ?? {};
+      assert.equal(args.TableName, table, `state ${name}: TableName`);
+      assert.equal(args['TableName.$'], undefined, `state ${name}: a table from the state`);
+      tasks++;
+    }
+    // Before the lease tasks land in the definition there are none to check.
+    assert.equal(tasks > 0, readRealDefinition().text.includes('${LeaseTableName}'));
   });
 
   test('with substitutions applied: valid JSON, nothing left to substitute, each function is a Task resource', () => {
@@ -80,7 +109,7 @@ describe('state machine', () => {
     assert.equal(placeholders(applied).length, 0);
     const asl = JSON.parse(applied);
     // Equal to the file with the same substitutions applied.
-    assert.deepEqual(asl, { ...JSON.parse(substitute(real.text, substitutions)), TimeoutSeconds: s.config.stateMachineTimeoutSeconds });
+    assert.deepEqual(asl, { ...JSON.parse(substitute(real.text, substitutions)), TimeoutSeconds: executionTimeoutSeconds(s.config) });
 
     const taskTargets = new Set<string>();
     for (const [, st] of allStates(asl)) {
@@ -105,14 +134,17 @@ describe('state machine', () => {
     const asl = JSON.parse(substitute(text, substitutions));
     const allowed = allowedActions(statementsOfRole(s.json, roleIdOf(sm)));
     const fnArns = new Set(FUNCTIONS.map((f) => functionArnOf(substitutions[f.key])));
+    // The IAM prefix of an SDK integration's service name, where they differ.
+    const iamPrefix: Record<string, string> = { sfn: 'states' };
     for (const [name, st] of allStates(asl)) {
       if (st.Type !== 'Task') continue;
       const resource = String(st.Resource);
-      const sdk = /^arn:aws:states:::aws-sdk:([a-z0-9]+):([A-Za-z0-9]+)(\.\w+)?$/.exec(resource);
+      const sdk = /^arn:aws:states:::(?:aws-sdk:)?([a-z0-9]+):([A-Za-z0-9]+)(\.\w+)?$/.exec(resource);
       if (fnArns.has(resource) || resource.startsWith('arn:aws:states:::lambda:invoke')) {
         assert.ok(allowed.includes('lambda:InvokeFunction'), name);
       } else if (sdk) {
-        const action = `${sdk[1]}:${sdk[2][0].toUpperCase()}${sdk[2].slice(1)}`;
+        // aws-sdk:<service>:<action> and the optimized integrations such as dynamodb:putItem.
+        const action = `${iamPrefix[sdk[1]] ?? sdk[1]}:${sdk[2][0].toUpperCase()}${sdk[2].slice(1)}`;
         assert.ok(allowed.includes(action), `state ${name} calls ${action}, which the state machine role does not allow`);
       } else {
         assert.fail(`state ${name}: unexpected Task resource ${resource}`);
@@ -148,11 +180,34 @@ describe('state machine', () => {
     assert.equal(JSON.parse(deployedDefinition(t, id).text).TimeoutSeconds, 20000);
   });
 
-  test('synth refuses a timeout that would let the state machine time out before the Lambda deadlines', () => {
+  test('synth refuses a configured timeout that would let the state machine time out before the Lambda deadlines', () => {
     // 1800 + 900 + 10800 + (30 + 15 + 60) + 900 = 14505
     assert.throws(() => synth({ stateMachineTimeoutSeconds: '14505' }), /stateMachineTimeoutSeconds: 14505 must exceed 14505/);
-    assert.throws(() => synth({ 'timeouts.jobMaxSeconds': '13000' }), /stateMachineTimeoutSeconds: 16200 must exceed 16705/);
+    assert.throws(
+      () => synth({ stateMachineTimeoutSeconds: '16200', 'timeouts.jobMaxSeconds': '13000' }),
+      /stateMachineTimeoutSeconds: 16200 must exceed 16705/,
+    );
     assert.doesNotThrow(() => synth({ stateMachineTimeoutSeconds: '14506' }));
+  });
+
+  test('unset, the timeout is derived from the deadlines: above their sum, and it follows timeouts.jobMaxSeconds', () => {
+    const s = lazy();
+    const [smId] = stateMachine();
+    const deployed = JSON.parse(deployedDefinition(s, smId).text).TimeoutSeconds;
+    const { timeouts: t, pollSeconds: p } = s.config;
+    const deadlines = t.rdsReadySeconds + t.ec2ReadySeconds + t.jobMaxSeconds;
+    assert.equal(deployed, deadlines + p.rds + p.ec2 + p.job + CLEANUP_MARGIN_SECONDS);
+    assert.equal(deployed, 14505);
+    assert.ok(deployed > deadlines + p.rds + p.ec2 + p.job, 'room for every deadline and its last poll');
+
+    const longer = synth({ 'timeouts.jobMaxSeconds': '13000' });
+    const [[longerId]] = resourcesOfType(longer.json, 'AWS::StepFunctions::StateMachine');
+    assert.equal(JSON.parse(deployedDefinition(longer, longerId).text).TimeoutSeconds, 14505 + (13000 - 10800));
+
+    // -c stateMachineTimeoutSeconds=null goes back to the derivation.
+    const unset = synth({ stateMachineTimeoutSeconds: 'null', 'pollSeconds.job': '120' });
+    const [[unsetId]] = resourcesOfType(unset.json, 'AWS::StepFunctions::StateMachine');
+    assert.equal(JSON.parse(deployedDefinition(unset, unsetId).text).TimeoutSeconds, 14505 + 60);
   });
 });
 

@@ -16,7 +16,8 @@ ASL_VALIDATOR = HERE / "node_modules" / ".bin" / "asl-validator"
 
 WORKER_IDS = ["i-0123456789abcdef0", "i-0fedcba9876543210"]
 REGION = "us-east-1"
-ROLE_ARN = "arn:aws:iam::123456789012:role/makenaide-asl-check"
+ACCOUNT = "123456789012"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/makenaide-asl-check"
 TERMINAL_EVENTS = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
 
 
@@ -24,7 +25,8 @@ class Run:
     """The end of one execution, read from its history (moto's DescribeExecution
     cannot serialise an output holding $$.Execution.StartTime, a datetime there)."""
 
-    def __init__(self, events: list[dict[str, Any]]):
+    def __init__(self, events: list[dict[str, Any]], arn: str = ""):
+        self.arn = arn
         self.events = events
         last = events[-1]
         self.status = last["type"]
@@ -46,9 +48,14 @@ def run_machine(sfn: Any, machine: dict[str, Any], execution_input: dict[str, An
     while time.monotonic() < deadline:
         events = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
         if events and events[-1]["type"] in TERMINAL_EVENTS:
-            return Run(events)
+            return Run(events, execution["executionArn"])
         time.sleep(0.05)
     raise AssertionError(f"execution {name} did not finish within {timeout} s")
+
+
+def execution_arn(machine: str, execution: str) -> str:
+    """The ARN moto gives execution `execution` of state machine `machine`."""
+    return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:{execution}"
 
 
 def fragment(definition: dict[str, Any], start: str, keep: list[str], *, strip_retry: bool = False) -> dict[str, Any]:

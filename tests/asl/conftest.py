@@ -21,6 +21,7 @@ if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
 from sandbox import definition as sandbox_definition  # noqa: E402
+from sandbox import moto_patches  # noqa: E402
 
 from asl_harness import DEFINITION_PATH, REGION, WORKER_IDS  # noqa: E402
 
@@ -71,12 +72,33 @@ def _reset_moto_parser_scope() -> None:
 
 @pytest.fixture
 def sfn(fake_aws: None) -> Iterator[Any]:
-    """A Step Functions client on moto's ASL interpreter (it parses, so it validates)."""
+    """A Step Functions client on moto's ASL interpreter (it parses, so it validates).
+
+    With the sandbox's patches of moto's engine (tests/sandbox/moto_patches.py),
+    so the fragments run on the same local engine as the sandbox: in particular
+    aws-sdk tasks take the AWS API's member names (`sfn:describeExecution` with
+    `ExecutionArn`), which moto 5.2.5 alone does not.
+    """
     import boto3
     from moto import mock_aws
 
+    moto_patches.apply()
     _reset_moto_parser_scope()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         # botocore 1.44 names the service "stepfunctions" (formerly "sfn").
         yield boto3.client("stepfunctions", region_name=REGION)
     _reset_moto_parser_scope()
+
+
+@pytest.fixture
+def lease_table(sfn: Any, definition: dict[str, Any]) -> Any:
+    """The lease table (partition key `pk`, String) in moto's DynamoDB, named as
+    the rendered definition names it; returns a DynamoDB client."""
+    import boto3
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    name = definition["States"]["Take lease"]["Parameters"]["TableName"]
+    dynamodb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                          BillingMode="PAY_PER_REQUEST")
+    return dynamodb

@@ -1,8 +1,8 @@
 """Print the Mermaid diagram and the retry/catch table of statemachine/README.md.
 
-    PYTHONPATH=tests .venv/bin/python tests/asl/render_docs.py
+    PYTHONPATH=tests .venv/bin/python tests/asl/render_docs.py [--diagram | --table]
 
-Paste the output into the README's "## The flow" section after changing the
+(`--diagram` or `--table` prints only that part.) Paste the output into the README's "## The flow" section after changing the
 definition; tests/asl/test_asl_structure.py fails until the page matches.
 """
 
@@ -18,14 +18,18 @@ import asl_rules  # noqa: E402
 from asl_harness import DEFINITION_PATH  # noqa: E402
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     definition = json.loads(DEFINITION_PATH.read_text(encoding="utf-8"))
-    print("```mermaid")
-    print(asl_rules.mermaid(definition))
-    print("```")
-    print()
-    print(asl_rules.policy_table(definition))
+    parts = set(argv) & {"--diagram", "--table"} or {"--diagram", "--table"}
+    if "--diagram" in parts:
+        print("```mermaid")
+        print(asl_rules.mermaid(definition))
+        print("```")
+    if parts == {"--diagram", "--table"}:
+        print()
+    if "--table" in parts:
+        print(asl_rules.policy_table(definition))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -5,7 +5,9 @@ each test runs a fragment made of COPIES of the file's states, so what runs
 here is what the file says. States the fragment leads to but does not include
 become a Pass recording `$.reached`. Lambda tasks here hit moto's own Lambda
 backend, which has no functions: every invocation fails ("Function not found"),
-which is exactly what the cleanup tests need.
+which is exactly what the cleanup tests need. The run lease lives in moto's
+DynamoDB (the `lease_table` fixture); moto's engine runs with the sandbox's
+patches (conftest `sfn`), as in the sandbox.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from typing import Any
 
 import pytest
 
-from asl_harness import WORKER_IDS, fragment, run_machine
+from asl_harness import ROLE_ARN, WORKER_IDS, execution_arn, fragment, run_machine
 
 CLEANUP = ["Cleanup: stop workers?", "Cleanup: stop workers", "Cleanup: stop database",
-           "Cleanup: publish metrics", "Cleanup failed?", "Describe failure",
-           "Run failed (cleanup incomplete)", "Run failed"]
+           "Cleanup: publish metrics", "Cleanup complete?", "Cleanup: release lease", "After cleanup",
+           "Cleanup failed?", "Describe failure", "Run failed (cleanup incomplete)", "Run failed"]
 ORIGINAL = {"Error": "JobTimeout", "Cause": "job deadline 2026-11-22T03:00:00Z passed; {not a template} 'quoted'"}
+ENDED = execution_arn("makenaide", "ended-run")
+LEASE_ITEM = {"pk": {"S": "run-lease"}, "executionArn": {"S": ENDED}, "heldBy": {"S": "ended-run"},
+              "startTime": {"S": "2026-11-22T01:00:03.512Z"}, "mode": {"S": "run"}}
 
 
 def test_init_keeps_the_input_and_execution_facts(sfn: Any, definition: dict[str, Any]) -> None:
@@ -31,10 +36,11 @@ def test_init_keeps_the_input_and_execution_facts(sfn: Any, definition: dict[str
     out = run.output
     assert out["input"] == {"dryRun": True, "jobTimeoutSeconds": 600}
     assert out["execution"]["name"] == "init-run"
-    # moto hands $$.Execution.StartTime over as a datetime, serialised ISO 8601
-    # with an offset (AWS: "...Z"). The Lambdas must accept both forms.
+    assert out["execution"]["arn"] == run.arn
+    # moto alone hands $$.Execution.StartTime over as a datetime; the sandbox's
+    # patch (as AWS) gives "...Z". The Lambdas accept any RFC 3339 offset.
     assert datetime.fromisoformat(out["execution"]["startTime"].replace("Z", "+00:00")).tzinfo is not None
-    assert out["reached"] == "Check database"
+    assert out["reached"] == "Which mode?"
 
 
 def test_begin_workers_splits_the_substituted_ids(sfn: Any, definition: dict[str, Any]) -> None:
@@ -61,6 +67,44 @@ def test_begin_workers_splits_the_substituted_ids(sfn: Any, definition: dict[str
         ("Cleanup: stop workers?", {"error": ORIGINAL, "workers": {"instanceIds": WORKER_IDS, "dryRun": False}}, "Cleanup: stop workers"),
         ("Cleanup failed?", {"error": ORIGINAL}, "Run failed"),
         ("Cleanup failed?", {"error": ORIGINAL, "cleanupErrors": {"stopWorkers": ORIGINAL}}, "Describe failure"),
+        # the modes, the lease, the skip
+        ("Which mode?", {"input": {}}, "Take lease"),
+        ("Which mode?", {"input": {"jobTimeoutSeconds": 600}}, "Take lease"),
+        ("Which mode?", {"input": {"dryRun": True}}, "Dry run?"),
+        ("Which mode?", {"input": {"cleanupAfter": ENDED, "endedWith": "FAILED"}}, "Cleanup run: valid input?"),
+        ("Which mode?", {"input": {"sweep": "scheduled"}}, "Sweep: valid input?"),
+        ("Which mode?", {"input": {"cleanupAfter": ENDED, "sweep": "scheduled", "dryRun": True}}, "Cleanup run: valid input?"),
+        ("Dry run?", {"input": {"dryRun": True}}, "Check database"),
+        ("Dry run?", {"input": {"dryRun": False}}, "Take lease"),
+        ("Dry run?", {"input": {"dryRun": "true"}}, "Take lease"),
+        ("Cleanup run: valid input?", {"input": {"cleanupAfter": ENDED, "endedWith": "TIMED_OUT"}}, "Cleanup run: did it end?"),
+        ("Cleanup run: valid input?", {"input": {"cleanupAfter": ENDED}}, "Invalid input"),
+        ("Cleanup run: valid input?", {"input": {"cleanupAfter": "i-0123456789abcdef0", "endedWith": "FAILED"}}, "Invalid input"),
+        ("Cleanup run: valid input?", {"input": {"cleanupAfter": 42, "endedWith": "FAILED"}}, "Invalid input"),
+        ("Sweep: valid input?", {"input": {"sweep": "scheduled"}}, "Sweep: take lease"),
+        ("Sweep: valid input?", {"input": {"sweep": "rds-auto-start"}}, "Sweep: take lease"),
+        ("Sweep: valid input?", {"input": {"sweep": "daily"}}, "Invalid input"),
+        ("Sweep: valid input?", {"input": {"sweep": True}}, "Invalid input"),
+        ("Lease still held?", {"lease": {}}, "Take lease"),
+        ("Lease still held?", {"lease": {"Item": LEASE_ITEM}}, "Describe lease holder"),
+        ("Holder running?", {"leaseHolder": {"status": "RUNNING"}}, "Skip: run in progress"),
+        ("Holder running?", {"leaseHolder": {"status": "TIMED_OUT"}}, "Skip: cleanup pending"),
+        ("DB found recorded?", {"rds": {"dryRun": False}}, "Record DB found"),
+        ("DB found recorded?", {"rds": {"dryRun": True}}, "Database ready?"),
+        ("DB found recorded?", {"rds": {"dryRun": False}, "leaseRecord": {"db": {"recorded": True}}}, "Database ready?"),
+        ("Cleanup complete?", {"error": ORIGINAL}, "Cleanup: release lease"),
+        ("Cleanup complete?", {"error": ORIGINAL, "cleanupErrors": {"stopDatabase": ORIGINAL}}, "After cleanup"),
+        ("After cleanup", {"input": {}, "error": ORIGINAL}, "Cleanup failed?"),
+        ("After cleanup", {"input": {"cleanupAfter": ENDED, "endedWith": "ABORTED"}}, "Cleanup run: result"),
+        ("After cleanup", {"input": {"sweep": "scheduled"}}, "Cleanup run: result"),
+        ("Cleanup run: ended?", {"endedRun": {"status": "RUNNING"}}, "Cleanup run: nothing to do"),
+        ("Cleanup run: ended?", {"endedRun": {"status": "ABORTED"}}, "Cleanup run: take over lease"),
+        ("Cleanup run: result", {"rdsStop": {}, "metrics": {}}, "Cleanup run: done"),
+        ("Cleanup run: result", {"cleanupErrors": {"stopWorkers": ORIGINAL}}, "Cleanup run: describe failure"),
+        ("Sweep: lease still held?", {"lease": {}}, "Sweep: take lease"),
+        ("Sweep: lease still held?", {"lease": {"Item": LEASE_ITEM}}, "Sweep: describe holder"),
+        ("Sweep: holder running?", {"leaseHolder": {"status": "RUNNING"}}, "Sweep: a run holds the lease"),
+        ("Sweep: holder running?", {"leaseHolder": {"status": "SUCCEEDED"}}, "Sweep: take over lease"),
     ],
 )
 def test_choice_routes(sfn: Any, definition: dict[str, Any], choice: str, document: dict, expected: str) -> None:
@@ -101,12 +145,14 @@ def test_cleanup_goes_on_after_each_failed_step(sfn: Any, definition: dict[str, 
     in moto's EC2, the functions do not exist in moto's Lambda. Retries are
     stripped to keep this fast (the retry rules are checked structurally)."""
     document = {"error": ORIGINAL, "workers": {"instanceIds": WORKER_IDS, "dryRun": False}}
+    document = dict(document, input={})
     run = run_machine(sfn, fragment(definition, "Cleanup: stop workers?", CLEANUP, strip_retry=True), document, "cleanup")
     assert run.status == "ExecutionFailed"
     assert run.error == ORIGINAL["Error"]
+    # Cleanup errors keep the lease: no release on this way.
     assert run.entered() == ["Cleanup: stop workers?", "Cleanup: stop workers", "Cleanup: stop database",
-                             "Cleanup: publish metrics", "Cleanup failed?", "Describe failure",
-                             "Run failed (cleanup incomplete)"]
+                             "Cleanup: publish metrics", "Cleanup complete?", "After cleanup", "Cleanup failed?",
+                             "Describe failure", "Run failed (cleanup incomplete)"]
     prefix = ORIGINAL["Cause"] + " | cleanup also failed: "
     assert run.cause.startswith(prefix)
     errors = json.loads(run.cause[len(prefix):])
@@ -141,3 +187,242 @@ def test_cleanup_stops_real_workers(sfn: Any, definition: dict[str, Any]) -> Non
     states = {i["InstanceId"]: i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]
               for i in r["Instances"]}
     assert set(states.values()) <= {"stopping", "stopped"}
+
+
+# --- the run lease, in moto's DynamoDB ------------------------------------------------
+# What moto's engine runs here is the file's own DynamoDB and DescribeExecution
+# calls; the error names it gives (DynamoDB.ConditionalCheckFailedException,
+# Sfn.ExecutionDoesNotExistException) are the ones Step Functions gives, so the
+# Catches that branch on them are exercised, not only read.
+
+CONTENDED = ["Take lease", "Read lease", "Lease still held?", "Describe lease holder", "Holder running?",
+             "Skip: run in progress", "Skip: cleanup pending", "Publish skip", "Skipped"]
+SWEEP_LEASE = ["Sweep: take lease", "Sweep: read lease", "Sweep: lease still held?", "Sweep: describe holder",
+               "Sweep: holder running?", "Sweep: take over lease", "Sweep: a run holds the lease"]
+
+
+def _table(definition: dict[str, Any]) -> str:
+    return definition["States"]["Take lease"]["Parameters"]["TableName"]
+
+
+def _lease(dynamodb: Any, definition: dict[str, Any]) -> dict[str, Any] | None:
+    return dynamodb.get_item(TableName=_table(definition), Key={"pk": {"S": "run-lease"}},
+                             ConsistentRead=True).get("Item")
+
+
+def _hold(dynamodb: Any, definition: dict[str, Any], holder: str, **extra: dict[str, Any]) -> None:
+    item = dict(LEASE_ITEM, executionArn={"S": holder}, heldBy={"S": holder.rsplit(":", 1)[-1]}, **extra)
+    dynamodb.put_item(TableName=_table(definition), Item=item)
+
+
+def _running_holder(sfn: Any) -> str:
+    """An execution that is RUNNING for a while (the tests using it take about a second)."""
+    machine = {"StartAt": "Work", "States": {"Work": {"Type": "Wait", "Seconds": 10, "End": True}}}
+    arn = sfn.create_state_machine(name="holder", definition=json.dumps(machine), roleArn=ROLE_ARN)["stateMachineArn"]
+    return sfn.start_execution(stateMachineArn=arn, name="holder-run", input="{}")["executionArn"]
+
+
+def _ended_holder(sfn: Any) -> str:
+    machine = {"StartAt": "Work", "States": {"Work": {"Type": "Pass", "End": True}}}
+    return run_machine(sfn, machine, {}, "ended").arn
+
+
+def test_take_lease_when_nobody_holds_it(sfn: Any, lease_table: Any, definition: dict[str, Any]) -> None:
+    run = run_machine(sfn, fragment(definition, "Take lease", ["Take lease"]), {"input": {}}, "take")
+    assert run.status == "ExecutionSucceeded" and run.output["reached"] == "Check database"
+    assert run.output == {"input": {}, "reached": "Check database"}  # ResultPath null: nothing added
+    item = _lease(lease_table, definition)
+    assert item["executionArn"] == {"S": run.arn} and item["heldBy"] == {"S": "take-run"}
+    assert item["mode"] == {"S": "run"} and item["startTime"]["S"].endswith("Z")
+
+
+def test_the_same_execution_takes_its_lease_again(sfn: Any, lease_table: Any, definition: dict[str, Any]) -> None:
+    _hold(lease_table, definition, execution_arn("retake", "retake-run"))
+    run = run_machine(sfn, fragment(definition, "Take lease", ["Take lease"]), {"input": {}}, "retake")
+    assert run.status == "ExecutionSucceeded" and run.output["reached"] == "Check database"
+
+
+def test_a_running_holder_skips_the_run(sfn: Any, lease_table: Any, definition: dict[str, Any]) -> None:
+    holder = _running_holder(sfn)
+    _hold(lease_table, definition, holder)
+    run = run_machine(sfn, fragment(definition, "Take lease", CONTENDED, strip_retry=True),
+                      {"input": {}, "execution": {"name": "contender"}}, "contender")
+    assert run.status == "ExecutionSucceeded", (run.error, run.cause)
+    # The output is exactly the skip; emit_metrics (absent in moto) failed and did not matter.
+    assert run.output == {"skipped": {"reason": "RunInProgress", "heldBy": "holder-run"}}
+    assert run.entered()[-3:] == ["Skip: run in progress", "Publish skip", "Skipped"]
+    assert _lease(lease_table, definition)["executionArn"] == {"S": holder}
+
+
+def test_an_ended_holder_skips_the_run_as_cleanup_pending(sfn: Any, lease_table: Any,
+                                                          definition: dict[str, Any]) -> None:
+    holder = _ended_holder(sfn)
+    _hold(lease_table, definition, holder)
+    run = run_machine(sfn, fragment(definition, "Take lease", CONTENDED, strip_retry=True), {"input": {}}, "contender")
+    assert run.status == "ExecutionSucceeded", (run.error, run.cause)
+    assert run.output == {"skipped": {"reason": "CleanupPending", "heldBy": "ended-run"}}
+    assert "Holder running?" in run.entered()
+
+
+def test_a_vanished_holder_skips_the_run_as_cleanup_pending(sfn: Any, lease_table: Any,
+                                                            definition: dict[str, Any]) -> None:
+    """DescribeExecution of an execution that does not exist: the Catch on
+    Sfn.ExecutionDoesNotExistException is the branch taken."""
+    _hold(lease_table, definition, execution_arn("makenaide", "gone"))
+    run = run_machine(sfn, fragment(definition, "Take lease", CONTENDED, strip_retry=True), {"input": {}}, "contender")
+    assert run.status == "ExecutionSucceeded", (run.error, run.cause)
+    assert run.output == {"skipped": {"reason": "CleanupPending", "heldBy": "gone"}}
+    assert "Holder running?" not in run.entered()
+
+
+@pytest.mark.parametrize("name", ["Release lease", "Cleanup: release lease"])
+def test_release_gives_back_only_our_own_lease(sfn: Any, lease_table: Any, definition: dict[str, Any],
+                                               name: str) -> None:
+    other = execution_arn("makenaide", "other")
+    _hold(lease_table, definition, other)
+    run = run_machine(sfn, fragment(definition, name, [name]), {"input": {}}, "release-other")
+    assert run.status == "ExecutionSucceeded"  # best effort: a failed release never fails the execution
+    assert run.output["leaseReleaseError"]["Error"] == "DynamoDB.ConditionalCheckFailedException"
+    assert _lease(lease_table, definition)["executionArn"] == {"S": other}
+
+    _hold(lease_table, definition, execution_arn("release", "release-run"))
+    run = run_machine(sfn, fragment(definition, name, [name]), {"input": {}}, "release")
+    assert run.status == "ExecutionSucceeded" and "leaseReleaseError" not in run.output
+    assert _lease(lease_table, definition) is None
+
+
+def test_record_db_found_writes_once_and_only_in_our_lease(sfn: Any, lease_table: Any,
+                                                           definition: dict[str, Any]) -> None:
+    machine = fragment(definition, "Record DB found", ["Record DB found"])
+    _hold(lease_table, definition, execution_arn("record", "record-run"))
+    run = run_machine(sfn, machine, {"rds": {"availableAtFirstCheck": True}}, "record")
+    assert run.status == "ExecutionSucceeded" and run.output["reached"] == "Database ready?"
+    assert run.output["leaseRecord"] == {"db": {"recorded": True}}
+    assert _lease(lease_table, definition)["dbFoundRunning"] == {"BOOL": True}
+
+    run = run_machine(sfn, machine, {"rds": {"availableAtFirstCheck": False}}, "record-again")
+    assert run.output["leaseRecordError"]["Error"] == "DynamoDB.ConditionalCheckFailedException"
+    assert run.output["reached"] == "Database ready?"  # best effort: the run goes on
+    assert _lease(lease_table, definition)["dbFoundRunning"] == {"BOOL": True}
+
+
+def test_a_cleanup_run_takes_over_the_lease_of_the_ended_run(sfn: Any, lease_table: Any,
+                                                             definition: dict[str, Any]) -> None:
+    keep = ["Cleanup run: take over lease", "Cleanup run: begin", "Cleanup run: nothing to do"]
+    machine = fragment(definition, "Cleanup run: take over lease", keep)
+    document = {"input": {"cleanupAfter": ENDED, "endedWith": "ABORTED"}}
+    _hold(lease_table, definition, ENDED, dbFoundRunning={"BOOL": False})
+
+    first = run_machine(sfn, machine, document, "cleanup-1")
+    assert first.status == "ExecutionSucceeded" and first.output["reached"] == "Cleanup: stop workers?"
+    assert first.output["workers"] == {"instanceIds": WORKER_IDS, "dryRun": False}
+    assert first.output["found"]["item"]["dbFoundRunning"] == {"BOOL": False}
+    item = _lease(lease_table, definition)
+    assert item["executionArn"] == {"S": first.arn} and item["mode"] == {"S": "cleanup"}
+    assert item["cleaningUpAfter"] == {"S": ENDED} and item["cleanups"] == {"N": "1"}
+
+    # A cleanup run for another execution finds nothing to do.
+    other = run_machine(sfn, machine, document, "cleanup-other")
+    assert other.output == {"cleanup": {"after": ENDED, "needed": False}}
+
+    # Cleanup runs in a row (each for the one before) take it over at most
+    # `:max` times in all, so a cleanup that keeps failing ends.
+    limit = int(definition["States"]["Cleanup run: take over lease"]["Parameters"]
+                ["ExpressionAttributeValues"][":max"]["N"])
+    assert limit >= 1
+    holder = first
+    for count in range(2, limit + 1):
+        holder = run_machine(sfn, machine, {"input": {"cleanupAfter": holder.arn, "endedWith": "FAILED"}},
+                             f"cleanup-{count}")
+        assert holder.output["reached"] == "Cleanup: stop workers?"
+        assert _lease(lease_table, definition)["cleanups"] == {"N": str(count)}
+    last = run_machine(sfn, machine, {"input": {"cleanupAfter": holder.arn, "endedWith": "FAILED"}}, "cleanup-last")
+    assert last.output == {"cleanup": {"after": holder.arn, "needed": False}}
+    assert _lease(lease_table, definition)["executionArn"] == {"S": holder.arn}
+
+
+@pytest.mark.parametrize("holder", ["none", "running", "ended", "vanished"])
+def test_a_sweep_acts_only_when_no_run_holds_the_lease(sfn: Any, lease_table: Any, definition: dict[str, Any],
+                                                       holder: str) -> None:
+    held_by = {"none": None, "running": _running_holder, "ended": _ended_holder,
+               "vanished": lambda _: execution_arn("makenaide", "gone")}[holder]
+    if held_by is not None:
+        _hold(lease_table, definition, held_by(sfn))
+    keep = SWEEP_LEASE + ["Cleanup run: begin"]
+    run = run_machine(sfn, fragment(definition, "Sweep: take lease", keep, strip_retry=True),
+                      {"input": {"sweep": "scheduled"}}, "sweep")
+    assert run.status == "ExecutionSucceeded", (run.error, run.cause)
+    item = _lease(lease_table, definition)
+    if holder == "running":
+        assert run.output == {"sweep": {"needed": False, "heldBy": "holder-run"}}
+        assert item["mode"] == {"S": "run"}
+    else:
+        assert run.output["reached"] == "Cleanup: stop workers?"
+        assert item["executionArn"] == {"S": run.arn} and item["mode"] == {"S": "sweep"}
+
+
+def test_a_run_that_cannot_clean_up_keeps_the_lease_for_its_cleanup_run(sfn: Any, lease_table: Any,
+                                                                        definition: dict[str, Any]) -> None:
+    """The whole file, retries stripped: in moto every Lambda is missing, so the
+    run fails at its first check and its cleanup fails too. The lease stays with
+    it (on purpose); the cleanup run for it takes the lease over, fails to
+    clean up as well, and ends with CleanupIncomplete, holding the lease."""
+    whole = fragment(definition, definition["StartAt"], list(definition["States"]), strip_retry=True)
+    run = run_machine(sfn, whole, {}, "run")
+    assert run.status == "ExecutionFailed"
+    assert run.error == "Lambda.ResourceNotFoundException", run.cause
+    assert run.entered()[:4] == ["Init", "Which mode?", "Take lease", "Check database"]
+    assert "Cleanup: release lease" not in run.entered()
+    assert _lease(lease_table, definition)["executionArn"] == {"S": run.arn}
+
+    cleanup = run_machine(sfn, whole, {"cleanupAfter": run.arn, "endedWith": "FAILED"}, "cleanup")
+    assert cleanup.status == "ExecutionFailed"
+    assert cleanup.error == "CleanupIncomplete"
+    assert set(json.loads(cleanup.cause)) == {"stopWorkers", "stopDatabase", "publishMetrics"}
+    entered = cleanup.entered()
+    assert "Cleanup run: take over lease" in entered and "Cleanup run: result" in entered
+    assert not set(entered) & {"Take lease", "Check database", "Start workers", "Launch job", "Check job"}
+    item = _lease(lease_table, definition)
+    assert item["executionArn"] == {"S": cleanup.arn} and item["cleanups"] == {"N": "1"}
+
+
+def test_a_dry_run_takes_no_lease(sfn: Any, lease_table: Any, definition: dict[str, Any]) -> None:
+    whole = fragment(definition, definition["StartAt"], list(definition["States"]), strip_retry=True)
+    other = execution_arn("makenaide", "real-run")
+    _hold(lease_table, definition, other)
+    run = run_machine(sfn, whole, {"dryRun": True}, "dry")
+    assert run.status == "ExecutionFailed"
+    entered = run.entered()
+    assert entered[:4] == ["Init", "Which mode?", "Dry run?", "Check database"]
+    assert "Take lease" not in entered
+    # Its cleanup never stops the workers ($.workers absent) and leaves the real run's lease alone.
+    assert "Cleanup: stop workers" not in entered
+    assert _lease(lease_table, definition)["executionArn"] == {"S": other}
+
+
+@pytest.mark.parametrize("execution_input", [{"cleanupAfter": "not-an-arn", "endedWith": "FAILED"},
+                                             {"sweep": "hourly"}])
+def test_a_malformed_mode_input_fails_before_any_call(sfn: Any, lease_table: Any, definition: dict[str, Any],
+                                                      execution_input: dict[str, Any]) -> None:
+    whole = fragment(definition, definition["StartAt"], list(definition["States"]), strip_retry=True)
+    run = run_machine(sfn, whole, execution_input, "invalid")
+    assert run.status == "ExecutionFailed" and run.error == "InvalidInput"
+    assert run.entered()[-1] == "Invalid input"
+    assert not [e for e in run.events if e["type"] == "TaskScheduled"]
+
+
+def test_the_mode_ends_say_what_happened(sfn: Any, definition: dict[str, Any]) -> None:
+    document = {"input": {"cleanupAfter": ENDED, "endedWith": "TIMED_OUT"}, "rdsStop": {"action": "stopped"},
+                "metrics": {"outcome": "TimedOut"}, "lease": {"Item": LEASE_ITEM}, "error": ORIGINAL}
+    done = run_machine(sfn, fragment(definition, "Cleanup run: done", ["Cleanup run: done"]), document, "done")
+    assert done.output == {"cleanup": {"needed": True, "rdsStop": {"action": "stopped"},
+                                       "metrics": {"outcome": "TimedOut"}}}
+    held = run_machine(sfn, fragment(definition, "Sweep: a run holds the lease", ["Sweep: a run holds the lease"]),
+                       document, "held")
+    assert held.output == {"sweep": {"needed": False, "heldBy": "ended-run"}}
+    errors = {"stopDatabase": {"Error": "AccessDenied", "Cause": "no \"rds:StopDBInstance\" {x}"}}
+    failed = run_machine(sfn, fragment(definition, "Cleanup run: describe failure",
+                                       ["Cleanup run: describe failure", "Cleanup run: failed"]),
+                         {"input": document["input"], "cleanupErrors": errors}, "failed")
+    assert failed.status == "ExecutionFailed" and failed.error == "CleanupIncomplete"
+    assert json.loads(failed.cause) == errors

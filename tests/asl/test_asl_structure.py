@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import asl_rules
-from asl_harness import README_PATH, REPO_ROOT
+from asl_harness import README_PATH, REPO_ROOT, WORKER_IDS
 from sandbox import definition as sandbox_definition
 
 S = "States"
@@ -38,25 +38,43 @@ def test_placeholders_are_exactly_the_documented_set(raw_text: str) -> None:
 def test_placeholder_keys_match_the_sandbox_substitution() -> None:
     # The sandbox (and the CDK app) fill exactly these keys.
     assert set(sandbox_definition.FUNCTION_KEYS) == asl_rules.FUNCTION_PLACEHOLDERS
+    assert sandbox_definition.FUNCTION_KEYS == asl_rules.PLACEHOLDER_FUNCTIONS
     assert sandbox_definition.WORKER_IDS_KEY == asl_rules.WORKER_IDS_PLACEHOLDER
+    assert sandbox_definition.LEASE_TABLE_KEY == asl_rules.LEASE_TABLE_PLACEHOLDER
+    assert set(sandbox_definition.substitutions(WORKER_IDS)) == asl_rules.ALL_PLACEHOLDERS
 
 
 def test_rendering_leaves_no_placeholder(definition: dict[str, Any]) -> None:
     assert "${" not in json.dumps(definition)
 
 
+def _follows(definition: dict[str, Any], chain: list[str], *, catches: bool = False) -> None:
+    for before, after in zip(chain, chain[1:]):
+        assert after in asl_rules.successors(definition, before, catches=catches), (before, after)
+
+
 def test_the_flow_is_the_designed_one(definition: dict[str, Any]) -> None:
     """The named steps, in order, as the design describes them."""
     states = definition[S]
-    happy = [
-        "Init", "Check database", "Database ready?", "Begin workers", "Start workers", "Workers ready?",
-        "Launch job", "Check job", "Job over?", "Stop workers?", "Stop workers", "Stop database",
-        "Publish metrics", "Done",
-    ]
-    for before, after in zip(happy, happy[1:]):
-        assert after in asl_rules.successors(definition, before, catches=False), (before, after)
+    _follows(definition, [
+        "Init", "Which mode?", "Take lease", "Check database", "DB found recorded?", "Record DB found",
+        "Database ready?", "Begin workers", "Start workers", "Workers ready?", "Launch job", "Check job",
+        "Job over?", "Stop workers?", "Stop workers", "Stop database", "Publish metrics", "Release lease", "Done",
+    ])
+    _follows(definition, ["Which mode?", "Dry run?", "Check database"])
+    _follows(definition, ["Take lease", "Read lease", "Lease still held?", "Describe lease holder", "Holder running?",
+                          "Skip: run in progress", "Publish skip", "Skipped"], catches=True)
+    _follows(definition, ["Holder running?", "Skip: cleanup pending", "Publish skip"])
+    _follows(definition, ["Which mode?", "Cleanup run: valid input?", "Cleanup run: did it end?",
+                          "Cleanup run: ended?", "Cleanup run: take over lease", "Cleanup run: begin",
+                          "Cleanup: stop workers?"])
+    _follows(definition, ["Which mode?", "Sweep: valid input?", "Sweep: take lease", "Cleanup run: begin"])
+    _follows(definition, ["Sweep: take lease", "Sweep: read lease", "Sweep: lease still held?", "Sweep: describe holder",
+                          "Sweep: holder running?", "Sweep: take over lease", "Cleanup run: begin"], catches=True)
     assert definition["StartAt"] == "Init"
     assert definition["TimeoutSeconds"] == 21600 and definition["Comment"]
+    assert asl_rules.mode_entries(definition) == {"cleanupAfter": "Cleanup run: valid input?",
+                                                  "sweep": "Sweep: valid input?"}
     loops = {"Check database": ("Database ready?", "Wait for database", "$.rds"),
              "Start workers": ("Workers ready?", "Wait for workers", "$.ec2"),
              "Check job": ("Job over?", "Wait for job", "$.poll")}
@@ -65,11 +83,14 @@ def test_the_flow_is_the_designed_one(definition: dict[str, Any]) -> None:
         assert states[choice]["Default"] == wait
         assert states[wait]["SecondsPath"] == f"{block}.retryAfterSeconds"
         assert states[wait]["Next"] == task
-    assert states["Begin workers"]["Parameters"]["instanceIds.$"] == "States.StringSplit('i-0123456789abcdef0,i-0fedcba9876543210', ',')"
+    split = "States.StringSplit('i-0123456789abcdef0,i-0fedcba9876543210', ',')"
+    assert states["Begin workers"]["Parameters"]["instanceIds.$"] == split
+    assert states["Cleanup run: begin"]["Parameters"] == {"instanceIds.$": split, "dryRun": False}
     expected_resources = {
         "Check database": "rds_check", "Start workers": "ec2_start", "Launch job": "ssm_launch",
         "Check job": "poll_ec2_state", "Stop database": "rds_stop", "Publish metrics": "emit_metrics",
         "Cleanup: stop database": "rds_stop", "Cleanup: publish metrics": "emit_metrics",
+        "Publish skip": "emit_metrics",
     }
     for name, function in expected_resources.items():
         assert states[name]["Resource"] == f"arn:aws:lambda:us-east-1:123456789012:function:{function}"
@@ -79,11 +100,30 @@ def test_the_flow_is_the_designed_one(definition: dict[str, Any]) -> None:
         assert states[name]["Parameters"] == {"InstanceIds.$": "$.workers.instanceIds"}
         assert states[name]["ResultPath"] == "$.ec2Stop"
         assert states[name]["TimeoutSeconds"] == 30
+    lease_tasks = {
+        "Take lease": "putItem", "Read lease": "getItem", "Record DB found": "updateItem",
+        "Release lease": "deleteItem", "Cleanup: release lease": "deleteItem",
+        "Cleanup run: take over lease": "updateItem", "Sweep: take lease": "putItem",
+        "Sweep: read lease": "getItem", "Sweep: take over lease": "updateItem",
+    }
+    for name, action in lease_tasks.items():
+        assert states[name]["Resource"] == f"arn:aws:states:::dynamodb:{action}"
+        assert states[name]["Parameters"]["TableName"] == sandbox_definition.LEASE_TABLE_NAME
+        assert states[name]["TimeoutSeconds"] == 20
+    for name in ("Read lease", "Sweep: read lease"):
+        assert states[name]["Parameters"]["ConsistentRead"] is True
+    for name in ("Describe lease holder", "Sweep: describe holder", "Cleanup run: did it end?"):
+        assert states[name]["Resource"] == "arn:aws:states:::aws-sdk:sfn:describeExecution"
+    assert asl_rules.lease_takers(definition) == {"Take lease", "Cleanup run: take over lease", "Sweep: take lease",
+                                                  "Sweep: take over lease"}
+    assert asl_rules.lease_releases(definition) == {"Release lease", "Cleanup: release lease"}
     cleanup = ["Cleanup: stop workers?", "Cleanup: stop workers", "Cleanup: stop database",
-               "Cleanup: publish metrics", "Cleanup failed?"]
+               "Cleanup: publish metrics", "Cleanup complete?", "Cleanup: release lease", "After cleanup",
+               "Cleanup failed?"]
     assert asl_rules.cleanup_entries(definition) == {"Cleanup: stop workers?"}
-    for before, after in zip(cleanup, cleanup[1:]):
-        assert after in asl_rules.successors(definition, before), (before, after)
+    _follows(definition, cleanup, catches=True)
+    _follows(definition, ["After cleanup", "Cleanup run: result", "Cleanup run: describe failure", "Cleanup run: failed"])
+    assert states["Check database"]["Catch"][0]["Next"] == "Cleanup: release lease"
 
 
 def _retrier(definition: dict[str, Any], state: str, error: str) -> dict[str, Any]:
@@ -175,8 +215,9 @@ BROKEN: list[tuple[str, Mutation, Callable, str]] = [
     ("no-cleanup-catch", lambda d: d[S]["Check job"]["Catch"][0].update(ErrorEquals=["JobFailed"]), asl_rules.check_catches, "States.ALL to cleanup"),
     ("catch-replaces-document", lambda d: d[S]["Launch job"]["Catch"][0].pop("ResultPath"), asl_rules.check_catches, "ResultPath"),
     ("catch-other-path", lambda d: d[S]["Publish metrics"]["Catch"][0].update(ResultPath="$.failed"), asl_rules.check_catches, "must write $.error"),
-    ("late-skip-cleanup", lambda d: d[S]["Check job"]["Catch"].insert(0, {"ErrorEquals": ["InvalidInput"], "ResultPath": "$.error", "Next": "Run failed"}), asl_rules.check_catches, "only the first Task"),
-    ("first-skips-cleanup-too-often", lambda d: d[S]["Check database"]["Catch"][0]["ErrorEquals"].append("RdsReadyTimeout"), asl_rules.check_catches, "only the first Task"),
+    ("late-skip-cleanup", lambda d: d[S]["Check job"]["Catch"].insert(0, {"ErrorEquals": ["InvalidInput"], "ResultPath": "$.error", "Next": "Run failed"}), asl_rules.check_catches, "only the first Lambda Task"),
+    ("first-skips-cleanup-too-often", lambda d: d[S]["Check database"]["Catch"][0]["ErrorEquals"].append("RdsReadyTimeout"), asl_rules.check_catches, "only the first Lambda Task"),
+    ("first-skips-to-a-stop", lambda d: d[S]["Check database"]["Catch"][0].update(Next="Cleanup: publish metrics"), asl_rules.check_catches, "only the first Lambda Task"),
     ("cleanup-catch-stops", lambda d: d[S]["Cleanup: stop workers"]["Catch"][0].update(Next="Cleanup failed?"), asl_rules.check_catches, "must go on"),
     ("cleanup-catch-clobbers-error", lambda d: d[S]["Cleanup: stop database"]["Catch"][0].update(ResultPath="$.error"), asl_rules.check_catches, "cleanupErrors"),
     ("cleanup-catch-shared-path", lambda d: d[S]["Cleanup: publish metrics"]["Catch"][0].update(ResultPath="$.cleanupErrors.stopDatabase"), asl_rules.check_catches, "both write"),
@@ -190,6 +231,86 @@ BROKEN: list[tuple[str, Mutation, Callable, str]] = [
     ("fail-other-cause", _set("Run failed", CausePath="$.error"), asl_rules.check_fail_states, "CausePath"),
     ("describe-loses-error", lambda d: d[S]["Describe failure"]["Parameters"].update({"error.$": "$.cleanupErrors.stopWorkers.Error"}), asl_rules.check_fail_states, "not the original"),
     ("workers-marked-late", lambda d: d[S]["Database ready?"]["Choices"][0].update(Next="Start workers"), asl_rules.check_workers_marked_first, "before $.workers"),
+    # the lease, the modes, the skip (rules adapted or added with the run lease)
+    ("mode-dangling", _set("Sweep: holder running?", Default="Sweep: take over"), asl_rules.check_graph, "no such state"),
+    ("retries-conditional-check", lambda d: d[S]["Take lease"]["Retry"][0]["ErrorEquals"].append("DynamoDB.ConditionalCheckFailedException"), asl_rules.check_retriers, "must not retry DynamoDB.ConditionalCheckFailedException"),
+    ("retries-holder-gone", lambda d: d[S]["Sweep: describe holder"]["Retry"][0]["ErrorEquals"].append("Sfn.ExecutionDoesNotExistException"), asl_rules.check_retriers, "an expected branch"),
+    ("cleanup-release-retries-task-failed", lambda d: d[S]["Cleanup: release lease"]["Retry"].append(dict(d[S]["Cleanup: release lease"]["Retry"][0], ErrorEquals=["States.TaskFailed"])), asl_rules.check_retriers, "a wildcard would retry"),
+    ("mode-retries-task-failed", lambda d: d[S]["Cleanup run: did it end?"]["Retry"][0]["ErrorEquals"].append("States.TaskFailed"), asl_rules.check_retriers, "outside cleanup, must not retry States.TaskFailed"),
+    ("lease-retries-fatal", lambda d: d[S]["Read lease"]["Retry"][0]["ErrorEquals"].append("AccessDenied"), asl_rules.check_retriers, "must not retry AccessDenied"),
+    ("dynamodb-without-throttling", lambda d: d[S]["Release lease"]["Retry"][0]["ErrorEquals"].remove("DynamoDB.ThrottlingException"), asl_rules.check_service_retries, "must retry DynamoDB.ThrottlingException"),
+    ("sfn-without-throttling", lambda d: d[S]["Describe lease holder"]["Retry"][0].update(ErrorEquals=["Sfn.SdkClientException"]), asl_rules.check_service_retries, "must retry Sfn.ThrottlingException"),
+    ("dynamodb-retries-lambda-name", lambda d: d[S]["Take lease"]["Retry"][0]["ErrorEquals"].append("Lambda.ServiceException"), asl_rules.check_service_retries, "a name of another service"),
+    ("sfn-retries-dynamodb-name", lambda d: d[S]["Cleanup run: did it end?"]["Retry"][0]["ErrorEquals"].append("DynamoDB.ThrottlingException"), asl_rules.check_service_retries, "a name of another service"),
+    ("dynamodb-retries-custom-name", lambda d: d[S]["Record DB found"]["Retry"][0]["ErrorEquals"].append("AwsThrottled"), asl_rules.check_service_retries, "a Lambda's error name"),
+    ("lambda-without-service-errors", lambda d: d[S]["Publish skip"]["Retry"].pop(0), asl_rules.check_service_retries, "must retry Lambda.ServiceException"),
+    ("ec2-without-ec2-errors", lambda d: d[S]["Stop workers"]["Retry"][0].update(ErrorEquals=["Ec2.SdkClientException"]), asl_rules.check_service_retries, "must retry Ec2.Ec2Exception"),
+    ("unknown-integration", _set("Publish skip", Resource="arn:aws:states:::sqs:sendMessage"), asl_rules.check_service_retries, "unknown integration"),
+    ("best-effort-fails-the-run", lambda d: d[S]["Record DB found"]["Catch"][0].update(Next="Cleanup: stop workers?"), asl_rules.check_catches, "a best-effort step goes on"),
+    ("best-effort-clobbers-error", lambda d: d[S]["Release lease"]["Catch"][0].update(ResultPath="$.error"), asl_rules.check_catches, "its own key"),
+    ("best-effort-into-cleanup-errors", lambda d: d[S]["Cleanup: release lease"]["Catch"][0].update(ResultPath="$.cleanupErrors.releaseLease"), asl_rules.check_catches, "its own key"),
+    ("best-effort-partial", lambda d: d[S]["Publish skip"]["Catch"].insert(0, {"ErrorEquals": ["Lambda.ServiceException"], "ResultPath": "$.metricsError", "Next": "Skipped"}), asl_rules.check_catches, "catches States.ALL, once"),
+    ("best-effort-gone", _rename_state("Record DB found", "Record what the DB was"), asl_rules.check_catches, "does not exist"),
+    ("lease-failure-into-cleanup", lambda d: d[S]["Take lease"]["Catch"][1].update(Next="Cleanup: stop workers?"), asl_rules.check_catches, "before anything started"),
+    ("lease-failure-loses-error", lambda d: d[S]["Read lease"]["Catch"][0].update(ResultPath="$.leaseError"), asl_rules.check_catches, "must write $.error"),
+    ("lease-without-catch-all", lambda d: d[S]["Take lease"]["Catch"].pop(), asl_rules.check_catches, "last Catch must be States.ALL"),
+    ("mode-without-catch-all", lambda d: d[S]["Sweep: take over lease"]["Catch"].pop(), asl_rules.check_catches, "last Catch must be States.ALL"),
+    ("side-task-after-start", lambda d: (d[S].update({"Note": dict(d[S]["Read lease"], Next="Cleanup: stop workers?")}), d[S]["Start workers"]["Catch"].insert(0, {"ErrorEquals": ["Ec2InsufficientCapacity"], "ResultPath": "$.error", "Next": "Note"})), asl_rules.check_catches, "neither on the normal flow"),
+    ("lease-race-success-loops", _set("Take lease", Next="Read lease"), asl_rules.check_loops, "or a lost lease race"),
+    ("lease-race-other-error-loops", lambda d: d[S]["Sweep: take lease"]["Catch"][0]["ErrorEquals"].append("DynamoDB.ThrottlingException"), asl_rules.check_loops, "or a lost lease race"),
+    ("lease-loop-without-exit", _set("Lease still held?", Default="Take lease"), asl_rules.check_loops, "a Choice with a way out"),
+    ("run-overwrites-error", lambda d: d[S]["Cleanup failed?"]["Choices"][0].update(Next="Cleanup run: describe failure"), asl_rules.check_fail_states, "would replace the original error"),
+    ("mode-fail-without-cause", _drop("Invalid input", "Cause"), asl_rules.check_fail_states, "needs an Error"),
+    ("run-fail-fixed", _set("Run failed", Error="LeaseUnavailable"), asl_rules.check_fail_states, "fixed Error"),
+    ("sweep-unmarked-workers", _set("Sweep: take lease", Next="Cleanup: stop workers?"), asl_rules.check_workers_marked_first, "before $.workers"),
+    ("run-ends-holding-lease", _set("Publish metrics", Next="Done"), asl_rules.check_lease_released, "can end without releasing it"),
+    ("cleanup-skips-release", _set("Cleanup complete?", Default="After cleanup"), asl_rules.check_lease_released, "can end without releasing it"),
+    ("invalid-input-keeps-lease", lambda d: d[S]["Check database"]["Catch"][0].update(Next="Run failed"), asl_rules.check_lease_released, "can end without releasing it"),
+    ("skip-after-taking", lambda d: d[S]["Database ready?"].update(Default="Skip: run in progress"), asl_rules.check_lease_released, "can end without releasing it"),
+    ("sweep-ends-holding-lease", _set("Sweep: take lease", Next="Sweep: a run holds the lease"), asl_rules.check_lease_released, "'Sweep: take lease' takes the lease"),
+    ("release-is-a-read", _set("Release lease", Resource="arn:aws:states:::dynamodb:getItem"), asl_rules.check_lease_released, "'Take lease' takes the lease"),
+    ("keep-lease-other-rule", lambda d: d[S]["Cleanup complete?"]["Choices"][0].update(Variable="$.leaseReleaseError"), asl_rules.check_lease_released, "must be a Choice with the rule"),
+    ("no-lease-taken", lambda d: [d[S][n]["Parameters"]["Item"].pop("executionArn") for n in ("Take lease", "Sweep: take lease")] and [d[S][n]["Parameters"].update(UpdateExpression="SET heldBy = :name") for n in ("Cleanup run: take over lease", "Sweep: take over lease")], asl_rules.check_lease_released, "no state takes the run lease"),
+    ("run-without-lease", _set("Which mode?", Default="Check database"), asl_rules.check_starts_need_lease, "without the lease or a dry run"),
+    ("dry-run-false-skips-lease", lambda d: d[S]["Dry run?"]["Choices"][0]["And"][1].update(BooleanEquals=False), asl_rules.check_starts_need_lease, "'Check database' can start something"),
+    ("holder-gone-starts", lambda d: d[S]["Describe lease holder"]["Catch"][0].update(Next="Check database"), asl_rules.check_starts_need_lease, "without the lease"),
+    ("sweep-lease-starts", _set("Sweep: take lease", Next="Check database"), asl_rules.check_starts_need_lease, "'Check database' can start something"),
+    ("lease-failure-starts-workers", lambda d: d[S]["Take lease"]["Catch"][1].update(Next="Begin workers"), asl_rules.check_starts_need_lease, "'Start workers' can start something"),
+    ("sweep-starts-workers", _set("Cleanup run: begin", Next="Begin workers"), asl_rules.check_modes, "mode reaches 'Start workers'"),
+    ("sweep-falls-into-a-run", lambda d: d[S]["Sweep: lease still held?"]["Choices"][0].update(Next="Take lease"), asl_rules.check_modes, "the sweep mode reaches 'Check database'"),
+    ("cleanup-polls-the-job", lambda d: d[S]["Cleanup run: ended?"]["Choices"][0].update(Next="Check job"), asl_rules.check_modes, "the cleanupAfter mode reaches 'Check job'"),
+    ("cleanup-launches", lambda d: d[S]["Cleanup run: take over lease"]["Catch"][1].update(Next="Launch job"), asl_rules.check_modes, "reaches 'Launch job'"),
+    ("no-sweep-dispatch", lambda d: d[S]["Which mode?"]["Choices"].pop(1), asl_rules.check_modes, "{$.input.sweep IsPresent true}"),
+    ("input-overwritten", _set("Record DB found", ResultPath="$.input.db"), asl_rules.check_modes, "written once"),
+    ("document-replaced", _drop("Begin workers", "ResultPath"), asl_rules.check_modes, "replaces the whole document"),
+    ("output-path-drops-input", _set("Describe lease holder", OutputPath="$.leaseHolder"), asl_rules.check_modes, "OutputPath"),
+    ("unconditional-release", lambda d: (d[S]["Release lease"]["Parameters"].pop("ConditionExpression"), d[S]["Release lease"]["Parameters"].pop("ExpressionAttributeValues")), asl_rules.check_lease_writes, "an unconditional deleteItem"),
+    ("unconditional-take", lambda d: d[S]["Sweep: take lease"]["Parameters"].pop("ConditionExpression"), asl_rules.check_lease_writes, "an unconditional putItem"),
+    ("condition-on-another-attribute", lambda d: d[S]["Record DB found"]["Parameters"].update(ConditionExpression="attribute_exists(pk) AND heldBy <> :me"), asl_rules.check_lease_writes, "names neither"),
+    ("take-over-any-holder", lambda d: d[S]["Sweep: take over lease"]["Parameters"].update(ConditionExpression="attribute_exists(pk) OR heldBy = :holder"), asl_rules.check_lease_writes, "names neither"),
+    ("unused-value", lambda d: d[S]["Sweep: take lease"]["Parameters"].update(ExpressionAttributeValues={":me": {"S.$": "$$.Execution.Id"}}), asl_rules.check_lease_writes, ":me is never used"),
+    ("undefined-value", lambda d: d[S]["Take lease"]["Parameters"].update(ConditionExpression="attribute_not_exists(pk) OR executionArn = :self"), asl_rules.check_lease_writes, ":self is not in ExpressionAttributeValues"),
+    ("undefined-name", lambda d: d[S]["Cleanup run: take over lease"]["Parameters"].pop("ExpressionAttributeNames"), asl_rules.check_lease_writes, "#mode is not both defined and used"),
+    ("another-item", lambda d: d[S]["Release lease"]["Parameters"].update(Key={"pk": {"S": "lease"}}), asl_rules.check_lease_writes, "the lease item's key"),
+    ("take-without-holder-name", lambda d: d[S]["Take lease"]["Parameters"]["Item"].pop("heldBy"), asl_rules.check_lease_writes, "without writing heldBy"),
+    ("batch-write", _set("Record DB found", Resource="arn:aws:states:::aws-sdk:dynamodb:batchWriteItem"), asl_rules.check_lease_writes, "batchWriteItem is not used"),
+    ("skip-output-extra", lambda d: d[S]["Skipped"]["Parameters"].update({"lease.$": "$.lease"}), asl_rules.check_skip_output, "a Pass whose Parameters are"),
+    ("skip-output-whole-document", lambda d: d[S].update({"Skipped": {"Type": "Succeed"}}), asl_rules.check_skip_output, "not the whole document"),
+    ("skip-output-merged", _set("Skipped", ResultPath="$.out"), asl_rules.check_skip_output, "a Pass whose Parameters are"),
+    ("skip-fails", lambda d: d[S]["Publish skip"]["Catch"][0].update(Next="Run failed"), asl_rules.check_skip_output, "must not end failed"),
+    ("skip-without-holder", lambda d: d[S]["Skip: run in progress"]["Parameters"].pop("heldBy.$"), asl_rules.check_skip_output, "records exactly"),
+    ("skip-reason-from-state", lambda d: d[S]["Skip: cleanup pending"]["Parameters"].update({"reason.$": "$.leaseHolder.status"}), asl_rules.check_skip_output, "records exactly"),
+    ("skip-overwritten", _set("Publish skip", ResultPath="$.skipped"), asl_rules.check_skip_output, "overwrites $.skipped"),
+    ("skip-starts", _set("Publish skip", Next="Check database"), asl_rules.check_skip_output, "reaches a step that starts something"),
+    ("no-skip", lambda d: [d[S][n].update(ResultPath="$.skip") for n in ("Skip: run in progress", "Skip: cleanup pending")], asl_rules.check_skip_output, "no Pass records a skip"),
+    ("guard-after-read", lambda d: d[S]["Cleanup: stop workers?"]["Choices"].reverse(), asl_rules.check_paths_present, "reads $.workers.dryRun, which may be absent"),
+    ("guard-inside-the-rule", lambda d: d[S]["Cleanup: stop workers?"].update(Choices=[{"Or": [{"Variable": "$.workers", "IsPresent": False}, {"Variable": "$.workers.dryRun", "BooleanEquals": True}], "Next": "Cleanup: stop database"}]), asl_rules.check_paths_present, "reads $.workers.dryRun"),
+    ("catch-loses-error", lambda d: d[S]["Take lease"]["Catch"][1].update(ResultPath="$.leaseError"), asl_rules.check_paths_present, "'Run failed': ErrorPath reads $.error.Error"),
+    ("lease-read-unguarded", _set("Read lease", Next="Describe lease holder"), asl_rules.check_paths_present, "reads $.lease.Item.executionArn.S"),
+    ("cleanup-run-wrong-guard", lambda d: d[S]["Cleanup run: result"]["Choices"][0].update(Variable="$.leaseReleaseError"), asl_rules.check_paths_present, "reads $.rdsStop, which may be absent"),
+    ("cleanup-run-not-routed", lambda d: d[S]["After cleanup"]["Choices"].pop(0), asl_rules.check_paths_present, "'Describe failure': Parameters reads $.error"),
+    ("wait-reads-nothing", _set("Wait for job", SecondsPath="$.pollResult.retryAfterSeconds"), asl_rules.check_paths_present, "SecondsPath reads $.pollResult"),
+    ("dry-run-choice-unguarded", lambda d: d[S]["Which mode?"]["Choices"][2].update(Next="Take lease") or d[S]["Which mode?"].update(Default="Dry run?"), asl_rules.check_paths_present, "'Dry run?': Choices[0] reads $.input.dryRun"),
 ]
 
 
@@ -207,6 +328,10 @@ PLACEHOLDER_BREAKS = [
     ("key-outside-resource", lambda t: t.replace('"ResultPath": "$.job"', '"ResultPath": "$.job", "Parameters": {"fn": "${SsmLaunchFunctionArn}"}'), "outside its documented place"),
     ("worker-ids-elsewhere", lambda t: t.replace('"ResultPath": "$.poll"', '"ResultPath": "$.poll", "Parameters": {"ids": "${WorkerInstanceIds}"}'), "outside its documented place"),
     ("not-json", lambda t: t.replace('"Init",', '"Init"', 1), "not valid JSON"),
+    ("lease-table-unknown", lambda t: t.replace("${LeaseTableName}", "${LeaseTable}", 1), "unknown placeholder"),
+    ("lease-table-never-used", lambda t: t.replace("${LeaseTableName}", "makenaide-lease"), "never used"),
+    ("lease-table-elsewhere", lambda t: t.replace('"ResultPath": "$.job"', '"ResultPath": "$.job", "Parameters": {"TableName": "${LeaseTableName}"}'), "outside its documented place"),
+    ("lease-table-inside-a-name", lambda t: t.replace('"TableName": "${LeaseTableName}"', '"TableName": "${LeaseTableName}-v2"', 1), "outside its documented place"),
 ]
 
 
@@ -263,8 +388,8 @@ def _custom_names(definition: dict[str, Any], field: str) -> set[str]:
     found = set()
     for state in definition[S].values():
         for rule in state.get(field, []):
-            found.update(n for n in rule["ErrorEquals"]
-                         if not n.startswith(("States.", "Lambda.", "Ec2.", "ec2.")))
+            # Service names (Lambda., DynamoDB., Sfn., Ec2., ...) are AWS's, not the Lambdas'.
+            found.update(n for n in rule["ErrorEquals"] if "." not in n)
     return found
 
 

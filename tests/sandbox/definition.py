@@ -25,6 +25,10 @@ FUNCTION_KEYS: dict[str, str] = {
     "EmitMetricsFunctionArn": "emit_metrics",
 }
 WORKER_IDS_KEY = "WorkerInstanceIds"
+# The run lease: a DynamoDB table with the partition key `pk` (String), which
+# the sandbox creates in moto before the run.
+LEASE_TABLE_KEY = "LeaseTableName"
+LEASE_TABLE_NAME = "makenaide-sandbox-lease"
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
@@ -36,7 +40,13 @@ def local_function_arn(name: str, region: str = "us-east-1", account: str = "123
 def substitutions(worker_instance_ids: list[str], region: str = "us-east-1") -> dict[str, str]:
     values = {key: local_function_arn(name, region) for key, name in FUNCTION_KEYS.items()}
     values[WORKER_IDS_KEY] = ",".join(worker_instance_ids)
+    values[LEASE_TABLE_KEY] = LEASE_TABLE_NAME
     return values
+
+
+def uses(text: str, key: str) -> bool:
+    """Whether a definition's text has the placeholder `${key}`."""
+    return any(match.group(1) == key for match in _PLACEHOLDER.finditer(text))
 
 
 def render(text: str, values: dict[str, str]) -> str:

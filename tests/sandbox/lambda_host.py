@@ -18,6 +18,10 @@ process is kept warm across invocations (one execution environment per
 function: invocations of the same function are serialised) and started again
 after it died, as Lambda does after a crash.
 
+While it serves an invocation the host knows which execution that invocation
+is for (`current_execution`): the server attributes the function's own AWS
+calls, made meanwhile with its key, to that execution.
+
 Faults (`FunctionFault`): `error` answers a function error without running the
 function; `crash` kills the process as it takes the event; `lostResult` lets
 the function run, then replaces its answer by a Lambda service error (HTTP 500
@@ -87,6 +91,7 @@ class InvokeRecord:
     outcome: str  # ok | the error type
     injected: str | None
     cold: bool
+    execution: str | None = None  # the execution the invocation was for
 
 
 class FunctionHost:
@@ -120,6 +125,7 @@ class FunctionHost:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name=f"runtime-{name}")
         self._thread.start()
         self.cold_starts = 0
+        self.current_execution: str | None = None  # while an invocation is served
 
     @property
     def runtime_api(self) -> str:
@@ -206,8 +212,18 @@ class FunctionHost:
         return f"Runtime exited with error: exit status {code}"
 
     # -- Invoke ----------------------------------------------------------------
-    def invoke(self, payload: bytes, fault: FunctionFault | None = None) -> tuple[HttpAnswer, InvokeRecord]:
-        """Run one invocation and answer as the Lambda Invoke API does."""
+    def invoke(self, payload: bytes, fault: FunctionFault | None = None, execution: str | None = None) -> tuple[HttpAnswer, InvokeRecord]:
+        """Run one invocation and answer as the Lambda Invoke API does.
+
+        `execution` names the execution the invocation is for (default: the
+        event's `execution.name`, as the workflow's state document carries it).
+        """
+        execution = execution or _execution_in(payload)
+        answer, record = self._invoke(payload, fault, execution)
+        record.execution = execution
+        return answer, record
+
+    def _invoke(self, payload: bytes, fault: FunctionFault | None, execution: str | None) -> tuple[HttpAnswer, InvokeRecord]:
         request_id = str(uuid.uuid4())
         started = time.monotonic()
         if fault is not None and fault.mode == "error":
@@ -215,16 +231,20 @@ class FunctionHost:
             record = InvokeRecord(self.name, request_id, started, 0.0, fault.error_type, "error", False)
             return _function_error(body, request_id), record
         with self._invoke_lock:
-            cold = self._ensure_process()
-            invocation = _Invocation(
-                request_id,
-                payload,
-                int(time.time() * 1000 + self.timeout_seconds * 1000),
-                crash=fault is not None and fault.mode == "crash",
-            )
-            self._queue.put(invocation)
-            self._wait(invocation)
-            self._current = None
+            self.current_execution = execution
+            try:
+                cold = self._ensure_process()
+                invocation = _Invocation(
+                    request_id,
+                    payload,
+                    int(time.time() * 1000 + self.timeout_seconds * 1000),
+                    crash=fault is not None and fault.mode == "crash",
+                )
+                self._queue.put(invocation)
+                self._wait(invocation)
+            finally:
+                self._current = None
+                self.current_execution = None
         seconds = time.monotonic() - started
         injected = fault.mode if fault is not None else None
         if invocation.kind == "response":
@@ -287,6 +307,17 @@ class FunctionHost:
         self._server.shutdown()
         if self._log is not None:
             self._log.close()
+
+
+def _execution_in(payload: bytes) -> str | None:
+    """`execution.name` of an event, if it has one."""
+    try:
+        event = json.loads(payload or b"null")
+    except ValueError:
+        return None
+    execution = event.get("execution") if isinstance(event, dict) else None
+    name = execution.get("name") if isinstance(execution, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _function_error(body: bytes, request_id: str) -> HttpAnswer:

@@ -1,6 +1,6 @@
 """Where moto's ASL engine differs from Step Functions in a way our workflow sees.
 
-Two differences, found in moto 5.2.5.
+Three differences, found in moto 5.2.5, and one piece of instrumentation.
 
 1. `$$.Execution.StartTime` is a Python datetime in moto's context object;
    Step Functions gives an ISO 8601 string such as `2026-11-22T01:00:03.512Z`.
@@ -9,32 +9,71 @@ Two differences, found in moto 5.2.5.
    and moto's own `DescribeExecution` fails to serialise the output (HTTP 500).
    `apply()` makes it the string Step Functions sends.
 
-2. A Task whose `Resource` is a Lambda
-function ARN (the form `statemachine/workflow.asl.json` uses) turns an error
-of the Lambda *service* (the Invoke API answering HTTP 5xx, e.g.
-`ServiceException`) into the error name `Exception`. Step Functions names it
-`Lambda.ServiceException` (as moto already does for the `lambda:invoke`
-integration), and the workflow's Retry matches that name. `apply()` makes the
-ARN form behave the same way; function errors (`X-Amz-Function-Error`) are
-untouched.
+2. A Task whose `Resource` is a Lambda function ARN (the form
+   `statemachine/workflow.asl.json` uses) turns an error of the Lambda
+   *service* (the Invoke API answering HTTP 5xx, e.g. `ServiceException`) into
+   the error name `Exception`. Step Functions names it
+   `Lambda.ServiceException` (as moto already does for the `lambda:invoke`
+   integration), and the workflow's Retry matches that name. `apply()` makes
+   the ARN form behave the same way; function errors (`X-Amz-Function-Error`)
+   are untouched.
+
+3. `arn:aws:states:::aws-sdk:*` tasks take and return the member names of
+   boto3 instead of the AWS API's. Step Functions takes the API's names
+   (`{"ExecutionArn.$": ...}` for `sfn:describeExecution`) and returns them
+   (`$.Status`, `$.StartDate`), with timestamps as ISO 8601 strings. moto
+   carries LocalStack's converters (`_to_boto_request`, `_from_boto_response`)
+   but its aws-sdk task never calls them, so `ExecutionArn` reaches botocore
+   as an unknown parameter (`States.Runtime`) and the result says `status`,
+   with datetime objects that moto cannot even serialise in the execution's
+   output. `apply()` wires both converters into the aws-sdk task, using the
+   botocore model of the called operation, and writes every datetime of a
+   result as `2026-11-22T01:00:03.512Z`. For services whose boto3 names are
+   already the API's (EC2 `InstanceIds`, `StoppingInstances`) nothing changes.
+   (The DynamoDB integrations `arn:aws:states:::dynamodb:*` already take and
+   return the API's names, `Item`, `Attributes`: untouched.) Checked by
+   `test_aws_sdk_task_speaks_the_aws_api_names`.
+
+Instrumentation (not a difference): each task of moto's engine runs in a
+thread of that execution, and makes its AWS calls from that thread with a
+client it creates right then (signed with the access key id `ak`).
+`apply()` notes, for the thread running a task, the ARN of the execution the
+task belongs to, and a botocore `before-sign` hook on boto3's default session
+(where moto's engine makes its clients) adds that ARN to each call as the
+header `x-sandbox-execution-arn`. The sandbox server attributes the engine's
+calls (Lambda Invoke, DynamoDB, aws-sdk) to executions with it; clients made
+by anyone else, in any other thread, send no such header.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+    StateTaskServiceAwsSdk,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
+EXECUTION_HEADER = "x-sandbox-execution-arn"
+
 _original_from_error = StateTaskLambda._from_error
 _original_environment = ExecutionWorker._get_evaluation_environment
+_original_lambda_execution = StateTaskLambda._eval_execution
+_original_service_execution = StateTaskService._eval_execution
 _applied = False
+_apply_lock = threading.Lock()
+_current = threading.local()  # .execution_arn: the execution whose task this thread runs
+_models: dict[tuple[str, str], Any] = {}
 
 
 def _from_error(self: StateTaskLambda, env: Any, ex: Exception) -> FailureEvent:
@@ -71,10 +110,89 @@ def _evaluation_environment(self: ExecutionWorker) -> Any:
     return env
 
 
+# -- 3. aws-sdk tasks speak the AWS API's member names ------------------------------
+def _operation_model(task: StateTaskServiceAwsSdk) -> Any:
+    """The botocore model of the operation an aws-sdk task calls (None if unknown)."""
+    service = task._get_boto_service_name()
+    action = task.resource.api_action
+    key = (service, action.lower())
+    if key not in _models:
+        model = boto3.session.Session()._session.get_service_model(service)
+        names = {name.lower(): name for name in model.operation_names}
+        _models[key] = model.operation_model(names[key[1]]) if key[1] in names else None
+    return _models[key]
+
+
+def _iso_datetimes(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _iso_datetimes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_iso_datetimes(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return aws_timestamp(value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc))
+    return value
+
+
+def _normalise_parameters(self: StateTaskServiceAwsSdk, parameters: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+    operation = _operation_model(self)
+    if operation is not None and operation.input_shape is not None:
+        self._to_boto_request(parameters, operation.input_shape)
+
+
+def _normalise_response(self: StateTaskServiceAwsSdk, response: Any, *args: Any, **kwargs: Any) -> None:
+    if not isinstance(response, dict):
+        return
+    operation = _operation_model(self)
+    if operation is not None and operation.output_shape is not None:
+        self._from_boto_response(response, operation.output_shape)
+    converted = _iso_datetimes(response)
+    response.clear()
+    response.update(converted)
+
+
+# -- instrumentation: which execution a call of the engine belongs to ---------------
+def _execution_arn(env: Any) -> str | None:
+    try:
+        return str(env.states.context_object.context_object_data["Execution"]["Id"])
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def _noting_execution(original: Any) -> Any:
+    def run(self: Any, env: Any) -> None:
+        previous = getattr(_current, "execution_arn", None)
+        _current.execution_arn = _execution_arn(env)
+        try:
+            original(self, env)
+        finally:
+            _current.execution_arn = previous
+
+    return run
+
+
+def current_execution_arn() -> str | None:
+    """The execution whose task the calling thread runs (None outside moto's engine)."""
+    return getattr(_current, "execution_arn", None)
+
+
+def _add_execution_header(request: Any, **kwargs: Any) -> None:
+    arn = current_execution_arn()
+    if arn:
+        request.headers[EXECUTION_HEADER] = arn
+
+
 def apply() -> None:
     """Patch moto once per process."""
     global _applied
-    if not _applied:
+    with _apply_lock:
+        if _applied:
+            return
         StateTaskLambda._from_error = _from_error  # type: ignore[method-assign]
         ExecutionWorker._get_evaluation_environment = _evaluation_environment  # type: ignore[method-assign]
+        StateTaskServiceAwsSdk._normalise_parameters = _normalise_parameters  # type: ignore[method-assign]
+        StateTaskServiceAwsSdk._normalise_response = _normalise_response  # type: ignore[method-assign]
+        StateTaskLambda._eval_execution = _noting_execution(_original_lambda_execution)  # type: ignore[method-assign]
+        StateTaskService._eval_execution = _noting_execution(_original_service_execution)  # type: ignore[method-assign]
+        # moto's engine makes its clients with boto3.client(), i.e. from the default session.
+        boto3._get_default_session().events.register("before-sign", _add_execution_header)
         _applied = True

@@ -7,8 +7,12 @@ format that service's SDK parser expects:
 
 - EC2 (query protocol, EC2 flavour): `<Response><Errors><Error><Code>`;
 - RDS and CloudWatch (query protocol): `<ErrorResponse><Error><Type>Sender|Receiver`;
-- SSM and Step Functions (JSON 1.1): `{"__type": ..., "message": ...}`;
+- SSM (JSON 1.1) and Step Functions (JSON 1.0): `{"__type": ..., "message": ...}`;
+- DynamoDB (JSON 1.0): `{"__type": "com.amazonaws.dynamodb.v20120810#<Code>", "message": ...}`;
 - Lambda (REST JSON): `x-amzn-ErrorType` header plus `{"Type", "Message"}` body.
+
+Every JSON error carries `x-amzn-RequestId`: the ASL engine's DynamoDB
+integration reads it for the error cause and fails without it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 QUERY_SERVICES = frozenset({"ec2", "rds", "monitoring"})
-JSON_SERVICES = frozenset({"ssm", "states"})
+JSON_SERVICES = frozenset({"ssm", "states", "dynamodb"})
+# JSON protocol version per service (the Content-Type of its answers).
+_JSON_VERSION: dict[str, str] = {"ssm": "1.1", "states": "1.0", "dynamodb": "1.0"}
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
@@ -40,6 +46,7 @@ _STATUS_BY_CODE: dict[str, int] = {
     "AccessDenied": 403,
     "AccessDeniedException": 400,
     "ServiceException": 500,
+    "ServiceUnavailableException": 503,
 }
 
 
@@ -47,7 +54,7 @@ _STATUS_BY_CODE: dict[str, int] = {
 class AwsRequest:
     """One AWS API call as the sandbox sees it."""
 
-    service: str  # SigV4 signing name: ec2, rds, monitoring, ssm, states, lambda
+    service: str  # SigV4 signing name: ec2, rds, monitoring, ssm, states, dynamodb, lambda
     operation: str  # e.g. StartInstances, Invoke
     access_key_id: str
     region: str
@@ -134,11 +141,15 @@ def error_answer(service: str, code: str, message: str, status: int | None = Non
             json.dumps(body_obj).encode(),
             [("Content-Type", "application/json"), ("x-amzn-ErrorType", code), ("x-amzn-RequestId", request_id)],
         )
-    body_obj = {"__type": code, "message": message}
+    if service == "dynamodb":
+        body_obj = {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}
+    else:
+        body_obj = {"__type": code, "message": message}
+    version = _JSON_VERSION.get(service, "1.1")
     return HttpAnswer(
         status,
         json.dumps(body_obj).encode(),
-        [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id)],
+        [("Content-Type", f"application/x-amz-json-{version}"), ("x-amzn-RequestId", request_id)],
     )
 
 

@@ -12,8 +12,16 @@ from .server import AwsFault
 from .world import JobBehaviour, Timings
 
 FUNCTIONS = ("rds_check", "ec2_start", "ssm_launch", "poll_ec2_state", "rds_stop", "emit_metrics")
-_TOP_KEYS = {"description", "rds", "ec2", "timings", "job", "faults", "input", "executionName", "config", "timeoutSeconds", "expect"}
-_EXPECT_KEYS = {"status", "error", "causeContains", "resources", "calls", "attempts", "mutatingCalls", "metrics", "state", "nothingLeftRunning", "maxSeconds"}
+_TOP_KEYS = {
+    "description", "rds", "ec2", "timings", "job", "faults", "input", "executionName", "config", "timeoutSeconds",
+    "abortAfterSeconds", "executionTimeoutSeconds", "concurrent", "rdsAutoStartAfterSeconds", "expect",
+}
+# What can be expected of any one execution (the main one, a concurrent one, one an event started).
+EXECUTION_EXPECT_KEYS = {"status", "error", "causeContains", "calls", "attempts", "mutatingCalls", "state", "output", "maxSeconds"}
+# What only the top-level `expect` checks: the world at the end, and everything every execution did.
+_GLOBAL_EXPECT_KEYS = {"resources", "metrics", "nothingLeftRunning", "allCalls", "executionsStarted", "eventExecutions"}
+_EXPECT_KEYS = EXECUTION_EXPECT_KEYS | _GLOBAL_EXPECT_KEYS
+STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
 class ScenarioError(ValueError):
@@ -38,6 +46,16 @@ class Database:
 
 
 @dataclass
+class ConcurrentRun:
+    """Another execution of the same state machine, started by the runner."""
+
+    start_after: float
+    execution_input: Any
+    execution_name: str | None
+    expect: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Scenario:
     """A parsed scenario file."""
 
@@ -55,12 +73,68 @@ class Scenario:
     config: dict[str, str]
     timeout_seconds: float
     expect: dict[str, Any] = field(default_factory=dict)
+    abort_after: float | None = None  # StopExecution on the main execution after that long
+    execution_timeout: int | None = None  # replaces the definition's TimeoutSeconds
+    concurrent: list[ConcurrentRun] = field(default_factory=list)
+    rds_auto_start_after: float | None = None  # RDS starts the stopped DB by itself (RDS-EVENT-0154)
 
 
 def _check_keys(where: str, data: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ScenarioError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def _seconds(where: str, value: Any, integer: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (integer and (not float(value).is_integer() or value < 1)):
+        kind = "a whole number of seconds, at least 1" if integer else "a number of seconds, at least 0"
+        raise ScenarioError(f"{where}: {kind}, not {value!r}")
+    return float(value)
+
+
+def _check_count(where: str, spec: Any) -> None:
+    if isinstance(spec, dict):
+        _check_keys(where, spec, {"min", "max"})
+        values = list(spec.values())
+    else:
+        values = [spec]
+    if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values):
+        raise ScenarioError(f"{where}: a count (a whole number) or {{\"min\": a, \"max\": b}}, not {spec!r}")
+
+
+def _check_expect(where: str, expect: Any, allowed: set[str], status_required: bool) -> None:
+    """Validate an expectation block (the keys are documented in tests/scenarios/README.md)."""
+    if not isinstance(expect, dict):
+        raise ScenarioError(f"{where}: an object")
+    misplaced = sorted(set(expect) & _GLOBAL_EXPECT_KEYS - allowed)
+    if misplaced:
+        raise ScenarioError(f"{where}: {misplaced} can only be expected in the top-level expect (they cover every execution)")
+    _check_keys(where, expect, allowed)
+    if status_required and "status" not in expect:
+        raise ScenarioError(f"{where}.status is required ({', '.join(STATUSES)})")
+    if "status" in expect and expect["status"] not in STATUSES:
+        raise ScenarioError(f"{where}.status: one of {', '.join(STATUSES)}, not {expect['status']!r}")
+    for key in ("calls", "attempts", "allCalls"):
+        block = expect.get(key, {})
+        if not isinstance(block, dict):
+            raise ScenarioError(f"{where}.{key}: an object {{\"service:Operation\": count}}")
+        for call, spec in block.items():
+            if ":" not in call:
+                raise ScenarioError(f"{where}.{key}: `service:Operation`, e.g. ec2:StartInstances, not {call!r}")
+            _check_count(f"{where}.{key}[{call}]", spec)
+    for key in ("mutatingCalls", "executionsStarted"):
+        if key in expect:
+            _check_count(f"{where}.{key}", expect[key])
+    for key in ("state", "output"):
+        if not isinstance(expect.get(key, {}), dict):
+            raise ScenarioError(f"{where}.{key}: an object {{\"dotted.path\": value}}")
+    if "maxSeconds" in expect:
+        _seconds(f"{where}.maxSeconds", expect["maxSeconds"])
+    wanted = expect.get("eventExecutions", [])
+    if not isinstance(wanted, list):
+        raise ScenarioError(f"{where}.eventExecutions: a list of expectations, one per execution an event started")
+    for i, item in enumerate(wanted):
+        _check_expect(f"{where}.eventExecutions[{i}]", item, EXECUTION_EXPECT_KEYS | {"input"}, status_required=False)
 
 
 def load(path: Path) -> Scenario:
@@ -152,9 +226,35 @@ def load(path: Path) -> Scenario:
         )
 
     expect = data.get("expect", {})
-    _check_keys("expect", expect, _EXPECT_KEYS)
-    if "status" not in expect:
-        raise ScenarioError("expect.status is required (SUCCEEDED, FAILED, TIMED_OUT, ABORTED)")
+    _check_expect("expect", expect, _EXPECT_KEYS, status_required=True)
+
+    concurrent: list[ConcurrentRun] = []
+    raw_concurrent = data.get("concurrent", [])
+    if not isinstance(raw_concurrent, list):
+        raise ScenarioError("concurrent: a list of {startAfterSeconds, input, executionName, expect}")
+    for i, raw in enumerate(raw_concurrent):
+        where = f"concurrent[{i}]"
+        if not isinstance(raw, dict):
+            raise ScenarioError(f"{where}: an object")
+        _check_keys(where, raw, {"startAfterSeconds", "input", "executionName", "expect"})
+        run_expect = raw.get("expect", {})
+        _check_expect(f"{where}.expect", run_expect, EXECUTION_EXPECT_KEYS, status_required=False)
+        concurrent.append(
+            ConcurrentRun(
+                start_after=_seconds(f"{where}.startAfterSeconds", raw.get("startAfterSeconds", 0)),
+                execution_input=raw.get("input", {}),
+                execution_name=raw.get("executionName"),
+                expect=run_expect,
+            )
+        )
+    names = [n for n in [data.get("executionName"), *(c.execution_name for c in concurrent)] if n]
+    if len(names) != len(set(names)):
+        raise ScenarioError(f"executionName: the names of the executions must differ ({names})")
+
+    def optional_seconds(key: str, integer: bool = False) -> float | None:
+        return None if data.get(key) is None else _seconds(key, data[key], integer)
+
+    execution_timeout = optional_seconds("executionTimeoutSeconds", integer=True)
     config = {str(k): (v if isinstance(v, str) else json.dumps(v)) for k, v in data.get("config", {}).items()}
     return Scenario(
         path=path,
@@ -171,4 +271,8 @@ def load(path: Path) -> Scenario:
         config=config,
         timeout_seconds=float(data.get("timeoutSeconds", 120)),
         expect=expect,
+        abort_after=optional_seconds("abortAfterSeconds"),
+        execution_timeout=None if execution_timeout is None else int(execution_timeout),
+        concurrent=concurrent,
+        rds_auto_start_after=optional_seconds("rdsAutoStartAfterSeconds"),
     )

@@ -5,13 +5,22 @@ and `aws-sdk:*` task calls to `http://localhost:$MOTO_PORT`, so `MOTO_PORT` is
 this server's port) and of the runner reaches `SandboxApp`, which, in order:
 
 1. identifies the call (service, operation, caller from the SigV4 access key
-   id, parameters) and records it in the call log;
-2. answers an injected AWS fault if one matches;
+   id, parameters), attributes it to the execution whose step made it, and
+   records it in the call log;
+2. answers an injected AWS fault if one matches (never to the runner's own
+   calls: a scenario's faults are the workflow's);
 3. routes Lambda `Invoke` to the function's `FunctionHost`;
 4. answers what the sandbox implements itself (`World.handle`: EC2
    start/stop with timed transitions, SSM agents and commands);
 5. passes everything else to moto's own WSGI app, then lets `World` adjust
    the answer (RDS start/stop become timed).
+
+Attribution. A call of moto's engine (Lambda Invoke, DynamoDB, `aws-sdk:*`)
+carries the ARN of its execution in the header `x-sandbox-execution-arn`
+(`moto_patches` adds it). A function's own calls are signed with its key
+`sandbox-fn-<name>`; its `FunctionHost` serves one invocation at a time and
+knows which execution that invocation is for (from the same header on the
+Invoke call, else the event's `execution.name`), so the call belongs to it.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wsgi import get_input_stream
 
 from .lambda_host import FunctionFault, FunctionHost, InvokeRecord
+from .moto_patches import EXECUTION_HEADER
 from .protocol import AwsRequest, HttpAnswer, error_answer, parse_request
 from .world import World
 
@@ -84,6 +94,7 @@ class CallRecord:
     error: str | None = None
     injected: bool = False
     dry_run: bool = False
+    execution: str | None = None  # name of the execution whose step made the call
 
     @property
     def mutating(self) -> bool:
@@ -103,6 +114,8 @@ class Faults:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take_aws(self, req: AwsRequest, caller: str) -> AwsFault | None:
+        if caller == "runner":
+            return None
         with self.lock:
             for fault in self.aws:
                 if fault.key != req.key or (fault.caller and fault.caller != caller):
@@ -158,6 +171,7 @@ class SandboxApp:
             caller=caller,
             params=req.params,
             dry_run=str(req.params.get("DryRun", "false")).lower() == "true",
+            execution=self._execution_of(caller, headers),
         )
         answer = self._answer(req, caller, record, environ)
         if answer is None:
@@ -178,7 +192,7 @@ class SandboxApp:
             record.injected = True
             return error_answer(req.service, fault.code, fault.message, fault.status)
         if req.operation == "Invoke" and req.function_name is not None:
-            return self._invoke(req.function_name, environ)
+            return self._invoke(req.function_name, environ, record.execution)
         if caller == "runner" and req.service in ("states",):
             return None
         with self.world.lock:
@@ -191,12 +205,20 @@ class SandboxApp:
                 answer = self.world.after_rds(req, answer)
             return answer
 
-    def _invoke(self, name: str, environ: dict[str, Any]) -> HttpAnswer:
+    def _execution_of(self, caller: str, headers: dict[str, str]) -> str | None:
+        """The execution a call belongs to (see the module doc); None when unknown."""
+        arn = headers.get(EXECUTION_HEADER)
+        if arn:
+            return execution_name(arn)
+        host = self.functions.get(caller)
+        return host.current_execution if host is not None else None
+
+    def _invoke(self, name: str, environ: dict[str, Any], execution: str | None) -> HttpAnswer:
         host = self.functions.get(name)
         if host is None:
             return error_answer("lambda", "ResourceNotFoundException", f"Function not found: {name}", 404)
         payload = environ["wsgi.input"].read()
-        answer, record = host.invoke(payload, self.faults.take_function(name))
+        answer, record = host.invoke(payload, self.faults.take_function(name), execution)
         with self._log_lock:
             self.invocations.append(record)
         return answer
@@ -204,6 +226,11 @@ class SandboxApp:
     def reported_calls(self) -> list[CallRecord]:
         with self._log_lock:
             return list(self.calls)
+
+
+def execution_name(arn: str) -> str:
+    """`arn:aws:states:<region>:<account>:execution:<machine>:<name>` -> `<name>`."""
+    return arn.rsplit(":", 1)[-1]
 
 
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 412: "Precondition Failed", 500: "Internal Server Error", 503: "Service Unavailable"}

@@ -9,6 +9,8 @@ discrete-event simulation on top of moto's models:
   (and any initial transitional state such as `backing-up`);
 - the SSM agent of each instance: it registers and goes `Online` some seconds
   after the instance is `running`, and reports `ConnectionLost` once it stops;
+- RDS starting a DB that stayed stopped too long by itself (`auto_start_db`,
+  the runner's `rdsAutoStartAfterSeconds`);
 - a simulated job per `SendCommand`: `InProgress` for a duration, then `Success`
   or `Failed` with an exit code, or shuts its own instance down while the
   command stays `InProgress` (as `shutdown -h now` does on real SSM), or never
@@ -268,6 +270,21 @@ class World:
         db = self.rds.databases.get(identifier)
         if db is not None:
             db.status = status
+
+    def auto_start_db(self, identifier: str) -> str | None:
+        """RDS starts a DB that stayed stopped for 7 days: `starting`, then as a start ends.
+
+        Returns the status the DB had (it acts only on a `stopped` one), None when it does not exist.
+        """
+        with self.lock:
+            self.tick()
+            before = self.db_status(identifier)
+            if before == "stopped":
+                now = time.monotonic()
+                self._set_db(identifier, "starting")
+                end = self.rds_start_result
+                self._schedule(now + self.timings.rds_start, lambda t: self._set_db(identifier, end))
+            return before
 
     def after_rds(self, req: AwsRequest, answer: HttpAnswer) -> HttpAnswer:
         """Turn moto's instant Start/StopDBInstance into a timed transition."""

@@ -23,6 +23,58 @@ pub struct StateDocument {
     pub poll: Option<PollReport>,
     pub rds_stop: Option<RdsStopReport>,
     pub error: Option<FailureInfo>,
+    /// `$.found`: the lease item a cleanup run or a sweep took over.
+    pub found: Option<FoundRecord>,
+    /// `$.skipped`: another execution holds the lease.
+    pub skipped: Option<Skipped>,
+    /// `$.ec2Stop`: the StopInstances answer of the state machine's task.
+    pub ec2_stop: Option<Ec2StopResult>,
+}
+
+/// The lease item as DynamoDB returns it (`{"dbFoundRunning": {"BOOL": true}, ...}`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FoundRecord {
+    #[serde(default)]
+    pub item: serde_json::Map<String, Value>,
+}
+
+impl FoundRecord {
+    /// What the holder's first check found: was the DB running before it
+    /// began? `None` when it never recorded it.
+    pub fn db_running(&self) -> Option<bool> {
+        self.item.get("dbFoundRunning")?.get("BOOL")?.as_bool()
+    }
+}
+
+/// `{reason, heldBy}` of a skipped run.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Skipped {
+    pub reason: String,
+    pub held_by: String,
+}
+
+/// The part of a StopInstances answer the metrics read.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Ec2StopResult {
+    #[serde(rename = "StoppingInstances", default)]
+    pub stopping_instances: Vec<StoppingInstance>,
+}
+
+/// Fields are optional: the metrics step must publish whatever happened,
+/// even from an answer it cannot fully read.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct StoppingInstance {
+    #[serde(rename = "InstanceId", default)]
+    pub instance_id: String,
+    #[serde(rename = "PreviousState", default)]
+    pub previous_state: InstanceStateName,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct InstanceStateName {
+    #[serde(rename = "Name", default)]
+    pub name: String,
 }
 
 impl StateDocument {
@@ -224,6 +276,28 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(doc.error.unwrap().error, "JobFailed");
+    }
+
+    #[test]
+    fn reads_the_lease_record_a_skip_and_a_stop_answer() {
+        let doc = StateDocument::from_event(json!({
+            "found": {"item": {"pk": {"S": "run-lease"}, "dbFoundRunning": {"BOOL": true}}},
+            "skipped": {"reason": "RunInProgress", "heldBy": "run-1"},
+            "ec2Stop": {"StoppingInstances": [{"InstanceId": "i-1", "PreviousState": {"Name": "running", "Code": 16}, "CurrentState": {"Name": "stopping", "Code": 64}}]}
+        }))
+        .unwrap();
+        assert_eq!(doc.found.unwrap().db_running(), Some(true));
+        assert_eq!(doc.skipped.unwrap().held_by, "run-1");
+        assert_eq!(
+            doc.ec2_stop.unwrap().stopping_instances[0]
+                .previous_state
+                .name,
+            "running"
+        );
+        let unrecorded =
+            StateDocument::from_event(json!({"found": {"item": {"pk": {"S": "run-lease"}}}}))
+                .unwrap();
+        assert_eq!(unrecorded.found.unwrap().db_running(), None);
     }
 
     #[test]

@@ -6,13 +6,65 @@ use serde_json::{Map, Value};
 use crate::config::Timing;
 use crate::document::StateDocument;
 use crate::error::StepError;
-use crate::settings::{DRY_RUN, INPUT_FIELDS, InputKind, JOB_TIMEOUT_INPUT};
+use crate::settings::{
+    CLEANUP_AFTER, DRY_RUN, ENDED_WITH, ENDED_WITH_VALUES, INPUT_FIELDS, InputKind,
+    JOB_TIMEOUT_INPUT, SWEEP, SWEEP_VALUES,
+};
 
 /// The settings of one run after validation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunInput {
     pub dry_run: bool,
     pub job_timeout_seconds: u64,
+    pub mode: RunMode,
+}
+
+/// What an execution is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunMode {
+    /// Start the DB and the workers, run the job, stop them.
+    Run,
+    /// Stop what an ended execution left running (it still held the lease).
+    CleanupAfter {
+        execution_arn: String,
+        /// `ABORTED`, `TIMED_OUT` or `FAILED`.
+        ended_with: String,
+    },
+    /// No run holds the lease: stop what the policy says (`scheduled` or
+    /// `rds-auto-start`).
+    Sweep { reason: String },
+}
+
+impl RunMode {
+    pub fn is_run(&self) -> bool {
+        *self == Self::Run
+    }
+
+    /// The outcome a cleanup publishes for the execution it cleaned up after.
+    pub fn cleanup_outcome(&self) -> Option<&'static str> {
+        match self {
+            Self::CleanupAfter { ended_with, .. } => Some(match ended_with.as_str() {
+                "ABORTED" => "Aborted",
+                "TIMED_OUT" => "TimedOut",
+                _ => "Failed",
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Steps that start things or launch the job refuse every mode but a run.
+pub fn require_run_mode(run: &RunInput, step: &str) -> Result<(), StepError> {
+    if run.mode.is_run() {
+        return Ok(());
+    }
+    Err(StepError::new(
+        crate::error::ErrorName::InvalidInput,
+        format!(
+            "the execution input asks for {:?}; {step} only runs in a normal run and never starts anything for a cleanup or a sweep",
+            run.mode
+        ),
+    ))
 }
 
 /// What every step does first with its event: read the state document and
@@ -38,6 +90,7 @@ pub fn parse_run_input(raw: &Value, timing: &Timing) -> Result<RunInput, StepErr
         None => fields,
     };
     let mut input = defaults(timing);
+    let (mut cleanup_after, mut ended_with, mut sweep) = (None, None, None);
     for (name, value) in fields {
         match name.as_str() {
             name if name == DRY_RUN.name => {
@@ -48,6 +101,11 @@ pub fn parse_run_input(raw: &Value, timing: &Timing) -> Result<RunInput, StepErr
             name if name == JOB_TIMEOUT_INPUT.name => {
                 input.job_timeout_seconds = job_timeout(value, timing)?;
             }
+            name if name == CLEANUP_AFTER.name => cleanup_after = Some(execution_arn(name, value)?),
+            name if name == ENDED_WITH.name => {
+                ended_with = Some(choice(name, value, ENDED_WITH_VALUES)?);
+            }
+            name if name == SWEEP.name => sweep = Some(choice(name, value, SWEEP_VALUES)?),
             other => {
                 let allowed: Vec<&str> = INPUT_FIELDS.iter().map(|f| f.name).collect();
                 return Err(StepError::invalid_input(
@@ -57,7 +115,94 @@ pub fn parse_run_input(raw: &Value, timing: &Timing) -> Result<RunInput, StepErr
             }
         }
     }
+    input.mode = match (cleanup_after, ended_with, sweep) {
+        (None, None, None) => RunMode::Run,
+        (Some(execution_arn), Some(ended_with), None) => RunMode::CleanupAfter {
+            execution_arn,
+            ended_with,
+        },
+        (None, None, Some(reason)) => RunMode::Sweep { reason },
+        (Some(_), None, _) => {
+            return Err(StepError::invalid_input(
+                ENDED_WITH.name,
+                format!("is required with `{}`", CLEANUP_AFTER.name),
+            ));
+        }
+        (None, Some(_), _) => {
+            return Err(StepError::invalid_input(
+                CLEANUP_AFTER.name,
+                format!("is required with `{}`", ENDED_WITH.name),
+            ));
+        }
+        (Some(_), Some(_), Some(_)) => {
+            return Err(StepError::invalid_input(
+                SWEEP.name,
+                format!("cannot be combined with `{}`", CLEANUP_AFTER.name),
+            ));
+        }
+    };
+    // The stack's own triggers send exactly their fields: a cleanup or a
+    // sweep is never a dry run and has no job.
+    if !input.mode.is_run()
+        && fields
+            .keys()
+            .any(|k| k == DRY_RUN.name || k == JOB_TIMEOUT_INPUT.name)
+    {
+        return Err(StepError::invalid_input(
+            if fields.contains_key(DRY_RUN.name) {
+                DRY_RUN.name
+            } else {
+                JOB_TIMEOUT_INPUT.name
+            },
+            "cannot be combined with a cleanup or a sweep",
+        ));
+    }
     Ok(input)
+}
+
+fn choice(name: &str, value: &Value, values: &[&str]) -> Result<String, StepError> {
+    value
+        .as_str()
+        .filter(|v| values.contains(v))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            StepError::invalid_input(name, format!("must be one of {}", values.join(", ")))
+        })
+}
+
+/// `arn:aws:states:<region>:<account>:execution:<state machine>:<name>`,
+/// names as Step Functions allows them (no spaces, quotes or shell
+/// characters), so the value is safe in a DynamoDB condition and a log.
+fn execution_arn(name: &str, value: &Value) -> Result<String, StepError> {
+    let valid = |arn: &str| {
+        let parts: Vec<&str> = arn.split(':').collect();
+        let token = |t: &str, max: usize| {
+            !t.is_empty()
+                && t.len() <= max
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        arn.len() <= 256
+            && parts.len() == 8
+            && parts[..3] == ["arn", "aws", "states"]
+            && parts[1].starts_with("aws")
+            && token(parts[3], 32)
+            && parts[4].len() == 12
+            && parts[4].chars().all(|c| c.is_ascii_digit())
+            && parts[5] == "execution"
+            && token(parts[6], 80)
+            && token(parts[7], 80)
+    };
+    value
+        .as_str()
+        .filter(|arn| valid(arn))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            StepError::invalid_input(
+                name,
+                "must be the ARN of an execution (arn:aws:states:<region>:<account>:execution:<state machine>:<name>)",
+            )
+        })
 }
 
 fn defaults(timing: &Timing) -> RunInput {
@@ -68,6 +213,7 @@ fn defaults(timing: &Timing) -> RunInput {
         dry_run,
         // The field's default is the JOB_TIMEOUT_SECONDS setting.
         job_timeout_seconds: timing.job_timeout_seconds,
+        mode: RunMode::Run,
     }
 }
 
@@ -128,6 +274,7 @@ mod tests {
         let defaults = RunInput {
             dry_run: false,
             job_timeout_seconds: 3600,
+            mode: RunMode::Run,
         };
         assert_eq!(parse(json!({})).unwrap(), defaults);
         assert_eq!(parse(Value::Null).unwrap(), defaults);
@@ -135,7 +282,8 @@ mod tests {
             parse(json!({"dryRun": true, "jobTimeoutSeconds": 7200})).unwrap(),
             RunInput {
                 dry_run: true,
-                job_timeout_seconds: 7200
+                job_timeout_seconds: 7200,
+                mode: RunMode::Run,
             }
         );
         let envelope = json!({
@@ -147,6 +295,34 @@ mod tests {
         assert_eq!(parse(envelope).unwrap(), defaults);
         let envelope = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {"dryRun": true}});
         assert!(parse(envelope).unwrap().dry_run);
+    }
+
+    const ARN: &str = "arn:aws:states:us-east-1:123456789012:execution:makenaide:run-1";
+
+    #[test]
+    fn stack_triggers_select_a_mode() {
+        let cleanup = parse(json!({"cleanupAfter": ARN, "endedWith": "ABORTED"})).unwrap();
+        assert_eq!(
+            cleanup.mode,
+            RunMode::CleanupAfter {
+                execution_arn: ARN.into(),
+                ended_with: "ABORTED".into()
+            }
+        );
+        assert_eq!(cleanup.mode.cleanup_outcome(), Some("Aborted"));
+        let timed_out = parse(json!({"cleanupAfter": ARN, "endedWith": "TIMED_OUT"})).unwrap();
+        assert_eq!(timed_out.mode.cleanup_outcome(), Some("TimedOut"));
+        for reason in ["scheduled", "rds-auto-start"] {
+            let sweep = parse(json!({"sweep": reason})).unwrap();
+            assert_eq!(
+                sweep.mode,
+                RunMode::Sweep {
+                    reason: reason.into()
+                }
+            );
+            assert!(require_run_mode(&sweep, "ssm_launch").is_err());
+        }
+        assert!(require_run_mode(&parse(json!({})).unwrap(), "ssm_launch").is_ok());
     }
 
     #[test]
@@ -168,6 +344,34 @@ mod tests {
             (
                 json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {"x": 1}}),
                 "`x`",
+            ),
+            (json!({"cleanupAfter": ARN}), "`endedWith`"),
+            (json!({"endedWith": "ABORTED"}), "`cleanupAfter`"),
+            (
+                json!({"cleanupAfter": ARN, "endedWith": "SUCCEEDED"}),
+                "`endedWith`",
+            ),
+            (
+                json!({"cleanupAfter": "run-1", "endedWith": "ABORTED"}),
+                "`cleanupAfter`",
+            ),
+            (
+                json!({"cleanupAfter": format!("{ARN}; reboot"), "endedWith": "ABORTED"}),
+                "`cleanupAfter`",
+            ),
+            (
+                json!({"cleanupAfter": "arn:aws:states:us-east-1:123456789012:stateMachine:makenaide:x", "endedWith": "ABORTED"}),
+                "`cleanupAfter`",
+            ),
+            (json!({"sweep": "now"}), "`sweep`"),
+            (json!({"sweep": "scheduled", "dryRun": true}), "`dryRun`"),
+            (
+                json!({"cleanupAfter": ARN, "endedWith": "ABORTED", "jobTimeoutSeconds": 600}),
+                "`jobTimeoutSeconds`",
+            ),
+            (
+                json!({"cleanupAfter": ARN, "endedWith": "ABORTED", "sweep": "scheduled"}),
+                "`sweep`",
             ),
         ];
         for (raw, field) in cases {

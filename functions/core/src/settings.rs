@@ -214,7 +214,25 @@ pub const JOB_TIMEOUT_MIN_SECONDS: u64 = 60;
 pub struct InputField {
     pub name: &'static str,
     pub kind: InputKind,
+    /// Who sets it: an operator (and the schedule), or only the stack's own
+    /// triggers (the cleanup rule, the guard and the sweeper).
+    pub set_by: SetBy,
     pub meaning: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetBy {
+    Operator,
+    Stack,
+}
+
+impl SetBy {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Stack => "stack",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -229,11 +247,18 @@ pub enum InputKind {
         max: Seconds,
         default: Seconds,
     },
+    /// One of `values`; absent by default.
+    Choice {
+        values: &'static [&'static str],
+    },
+    /// The ARN of an execution of a state machine.
+    ExecutionArn,
 }
 
 pub const DRY_RUN: InputField = InputField {
     name: "dryRun",
     kind: InputKind::Boolean { default: false },
+    set_by: SetBy::Operator,
     meaning: "observe and report the plan; start, stop and launch nothing",
 };
 pub const JOB_TIMEOUT_INPUT: InputField = InputField {
@@ -243,11 +268,38 @@ pub const JOB_TIMEOUT_INPUT: InputField = InputField {
         max: JOB_TIMEOUT_MAX,
         default: JOB_TIMEOUT,
     },
+    set_by: SetBy::Operator,
     meaning: "this run's job deadline",
+};
+/// How an ended execution ended, as the status-change event says.
+pub const ENDED_WITH_VALUES: &[&str] = &["ABORTED", "TIMED_OUT", "FAILED"];
+pub const CLEANUP_AFTER: InputField = InputField {
+    name: "cleanupAfter",
+    kind: InputKind::ExecutionArn,
+    set_by: SetBy::Stack,
+    meaning: "cleanup mode: stop what that ended execution left running, if it still holds the run lease; never launches a job",
+};
+pub const ENDED_WITH: InputField = InputField {
+    name: "endedWith",
+    kind: InputKind::Choice {
+        values: ENDED_WITH_VALUES,
+    },
+    set_by: SetBy::Stack,
+    meaning: "with `cleanupAfter`: the ended execution's status",
+};
+pub const SWEEP_VALUES: &[&str] = &["scheduled", "rds-auto-start"];
+pub const SWEEP: InputField = InputField {
+    name: "sweep",
+    kind: InputKind::Choice {
+        values: SWEEP_VALUES,
+    },
+    set_by: SetBy::Stack,
+    meaning: "sweep mode (the hourly sweeper, or RDS restarting a stopped DB): when no run holds the lease, stop what the stop policy says; never launches a job",
 };
 
 /// Every field the execution input may set; anything else is rejected.
-pub const INPUT_FIELDS: &[InputField] = &[DRY_RUN, JOB_TIMEOUT_INPUT];
+pub const INPUT_FIELDS: &[InputField] =
+    &[DRY_RUN, JOB_TIMEOUT_INPUT, CLEANUP_AFTER, ENDED_WITH, SWEEP];
 
 /// `settings.json`: the machine-readable form of [`SETTINGS`] and
 /// [`INPUT_FIELDS`] that the CDK app and the docs read.
@@ -281,7 +333,10 @@ pub fn to_json() -> Value {
                 "type": "seconds", "min": min,
                 "maxSetting": max.variable, "defaultSetting": default.variable
             }),
+            InputKind::Choice { values } => json!({"type": "choice", "values": values}),
+            InputKind::ExecutionArn => json!({"type": "executionArn"}),
         };
+        entry["setBy"] = json!(field.set_by.as_str());
         entry["meaning"] = json!(field.meaning);
         input.insert(field.name.to_string(), entry);
     }

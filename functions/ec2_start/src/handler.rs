@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use makenaide_core::document::{Ec2Report, StartAction, WorkerReport};
-use makenaide_core::input::read_event;
+use makenaide_core::input::{read_event, require_run_mode};
 use makenaide_core::ports::{Ec2Instance, Ec2Port, SsmPort, StartResult};
 use makenaide_core::states::{Ec2Class, classify_ec2_state, ssm_agent_online};
 use makenaide_core::{ErrorName, StepError, Timestamp};
@@ -134,6 +134,7 @@ pub async fn handle(
 ) -> Result<Ec2Report, StepError> {
     // Validate everything the caller controls before any AWS call.
     let (doc, run) = read_event(event, &settings.timing)?;
+    require_run_mode(&run, "ec2_start")?;
     let previous = doc.ec2.as_ref();
     let first_checked_at = previous.map_or(now, |p| p.first_checked_at);
     let deadline = first_checked_at.plus_seconds(settings.timing.ec2_ready_timeout_seconds);

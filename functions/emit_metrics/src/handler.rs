@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use makenaide_core::config::{Env, MetricsConfig, Timing};
 use makenaide_core::cost::{ResourceCost, Usage, run_cost};
 use makenaide_core::document::{JobOutcome, StateDocument, StopAction};
-use makenaide_core::input::parse_run_input;
+use makenaide_core::input::{RunMode, parse_run_input};
 use makenaide_core::ports::{Metric, MetricUnit, MetricsPort};
-use makenaide_core::states::{Ec2Class, classify_ec2_state};
+use makenaide_core::states::{Ec2Class, RdsClass, classify_ec2_state, classify_rds_status};
 use makenaide_core::{StepError, Timestamp};
 use serde::Serialize;
 use serde_json::Value;
@@ -55,11 +55,32 @@ pub struct RunningSeconds {
     pub ec2: BTreeMap<String, f64>,
 }
 
+/// What this execution publishes for: a run, a run skipped because another
+/// execution held the lease, a cleanup run, or a sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Publication {
+    Run,
+    /// `RunSkipped` only: a skipped run is not a failure.
+    Skipped,
+    /// `CleanupRuns`; and the ended run's failure when that run could not
+    /// publish it itself (it was aborted or timed out).
+    Cleanup {
+        counts_as_failed_run: bool,
+    },
+    /// `UnattendedResources`: what was running while no run held the lease.
+    Sweep {
+        unattended_resources: u32,
+    },
+}
+
 /// `$.metrics`: what was published, and the figures behind it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
-    /// `Succeeded`, or the original error name from `$.error.Error`.
+    pub publication: Publication,
+    /// `Succeeded`, the original error name from `$.error.Error`, `Skipped`,
+    /// `Aborted`/`TimedOut`/`Failed` for a cleanup run, `Swept`.
     pub outcome: String,
     pub job_outcome: Option<JobOutcome>,
     pub dry_run: bool,
@@ -209,9 +230,66 @@ fn usages(doc: &StateDocument, running: &RunningSeconds) -> Vec<Usage> {
     db.chain(workers).collect()
 }
 
+/// How many configured resources were running when a sweep looked (pure):
+/// the DB's status before `rds_stop` acted, and each worker's state before
+/// StopInstances.
+fn unattended_resources(doc: &StateDocument) -> u32 {
+    let db = doc
+        .rds_stop
+        .as_ref()
+        .and_then(|stop| stop.status_before.as_deref())
+        .is_some_and(|status| {
+            matches!(
+                classify_rds_status(status),
+                RdsClass::Available | RdsClass::Transitional
+            )
+        });
+    let workers = doc.ec2_stop.as_ref().map_or(0, |stop| {
+        stop.stopping_instances
+            .iter()
+            .filter(|i| {
+                matches!(
+                    classify_ec2_state(&i.previous_state.name),
+                    Ec2Class::Pending | Ec2Class::Running
+                )
+            })
+            .count()
+    });
+    u32::from(db) + workers as u32
+}
+
+/// What to publish for (pure). The mode comes from the execution input; an
+/// input that does not parse counts as a run (this step must publish
+/// whatever happened).
+fn publication(doc: &StateDocument, timing: &Timing) -> (Publication, Option<&'static str>) {
+    if doc.skipped.is_some() {
+        return (Publication::Skipped, Some("Skipped"));
+    }
+    match parse_run_input(&doc.input, timing).map(|run| run.mode) {
+        Ok(mode @ RunMode::CleanupAfter { .. }) => {
+            let outcome = mode.cleanup_outcome();
+            let counts_as_failed_run = matches!(outcome, Some("Aborted" | "TimedOut"));
+            (
+                Publication::Cleanup {
+                    counts_as_failed_run,
+                },
+                outcome,
+            )
+        }
+        Ok(RunMode::Sweep { .. }) => (
+            Publication::Sweep {
+                unattended_resources: unattended_resources(doc),
+            },
+            Some("Swept"),
+        ),
+        _ => (Publication::Run, None),
+    }
+}
+
 /// The whole summary of the run (pure).
 pub fn summarize(doc: &StateDocument, now: Timestamp, settings: &Settings) -> Summary {
     let config = &settings.metrics;
+    let (publication, fixed_outcome) = publication(doc, &settings.timing);
     let dry_run = is_dry_run(doc, &settings.timing);
     let running = running_seconds(doc, now, dry_run);
     // A dry run ran nothing: it neither cost nor saved anything.
@@ -224,10 +302,12 @@ pub fn summarize(doc: &StateDocument, now: Timestamp, settings: &Settings) -> Su
         )
     });
     let mut summary = Summary {
-        outcome: doc
-            .error
-            .as_ref()
-            .map_or_else(|| SUCCEEDED.to_string(), |e| e.error.clone()),
+        publication,
+        outcome: fixed_outcome.map(str::to_string).unwrap_or_else(|| {
+            doc.error
+                .as_ref()
+                .map_or_else(|| SUCCEEDED.to_string(), |e| e.error.clone())
+        }),
         job_outcome: doc.poll.as_ref().and_then(|poll| poll.outcome),
         dry_run,
         durations: durations(doc, now),
@@ -253,8 +333,35 @@ pub fn summarize(doc: &StateDocument, now: Timestamp, settings: &Settings) -> Su
 /// The data points (pure): outcome counts always; a duration only when
 /// known; dollars only when priced (never in a dry run).
 fn metrics(summary: &Summary) -> Vec<Metric> {
-    let succeeded = summary.outcome == SUCCEEDED;
     let count = |yes: bool| if yes { 1.0 } else { 0.0 };
+    let counted = |name: &'static str, value: f64| Metric {
+        name,
+        unit: MetricUnit::Count,
+        value,
+    };
+    match summary.publication {
+        Publication::Run => {}
+        Publication::Skipped => return vec![counted("RunSkipped", 1.0)],
+        Publication::Sweep {
+            unattended_resources,
+        } => {
+            return vec![counted(
+                "UnattendedResources",
+                f64::from(unattended_resources),
+            )];
+        }
+        Publication::Cleanup {
+            counts_as_failed_run,
+        } => {
+            let mut metrics = vec![counted("CleanupRuns", 1.0)];
+            if counts_as_failed_run {
+                metrics.push(counted("RunSucceeded", 0.0));
+                metrics.push(counted("RunFailed", 1.0));
+            }
+            return metrics;
+        }
+    }
+    let succeeded = summary.outcome == SUCCEEDED;
     let durations = &summary.durations;
     let running = &summary.running_seconds;
     let mut metrics = vec![
@@ -894,6 +1001,96 @@ mod tests {
                 .unwrap();
             assert_eq!(summary.outcome, "Succeeded");
         }
+    }
+
+    const ENDED: &str = "arn:aws:states:us-east-1:123456789012:execution:makenaide:run-1";
+
+    /// What each kind of execution publishes (its data points, by name).
+    #[tokio::test]
+    async fn publication_table() {
+        let stop_answer = json!({"StoppingInstances": [
+            {"InstanceId": W1, "PreviousState": {"Name": "running"}},
+            {"InstanceId": W2, "PreviousState": {"Name": "stopped"}}
+        ]});
+        let rds_stop = |before: &str| {
+            json!({
+                "dbInstanceIdentifier": "makenaide-db", "statusBefore": before, "action": "stopped",
+                "policy": "always", "dryRun": false, "stoppedAt": "2026-11-22T01:45:00Z"
+            })
+        };
+        let base = |input: Value| json!({"input": input, "execution": {"name": "x", "startTime": "2026-11-22T01:00:00Z"}});
+        let mut skipped = happy();
+        skipped["skipped"] = json!({"reason": "RunInProgress", "heldBy": "run-0"});
+        let mut swept = base(json!({"sweep": "scheduled"}));
+        swept["ec2Stop"] = stop_answer.clone();
+        swept["rdsStop"] = rds_stop("available");
+        let mut swept_nothing = base(json!({"sweep": "rds-auto-start"}));
+        swept_nothing["ec2Stop"] = json!({"StoppingInstances": [{"InstanceId": W1, "PreviousState": {"Name": "stopped"}}]});
+        swept_nothing["rdsStop"] = rds_stop("stopped");
+        let aborted = base(json!({"cleanupAfter": ENDED, "endedWith": "ABORTED"}));
+        let timed_out = base(json!({"cleanupAfter": ENDED, "endedWith": "TIMED_OUT"}));
+        let failed = base(json!({"cleanupAfter": ENDED, "endedWith": "FAILED"}));
+        type Case = (&'static str, Value, &'static str, Vec<(&'static str, f64)>);
+        let cases: Vec<Case> = vec![
+            ("skipped", skipped, "Skipped", vec![("RunSkipped", 1.0)]),
+            (
+                "sweep finding a DB and a worker",
+                swept,
+                "Swept",
+                vec![("UnattendedResources", 2.0)],
+            ),
+            (
+                "sweep finding nothing",
+                swept_nothing,
+                "Swept",
+                vec![("UnattendedResources", 0.0)],
+            ),
+            (
+                "cleanup after an abort",
+                aborted,
+                "Aborted",
+                vec![
+                    ("CleanupRuns", 1.0),
+                    ("RunSucceeded", 0.0),
+                    ("RunFailed", 1.0),
+                ],
+            ),
+            (
+                "cleanup after a timeout",
+                timed_out,
+                "TimedOut",
+                vec![
+                    ("CleanupRuns", 1.0),
+                    ("RunSucceeded", 0.0),
+                    ("RunFailed", 1.0),
+                ],
+            ),
+            // A failed run published its own failure already.
+            (
+                "cleanup after a failure",
+                failed,
+                "Failed",
+                vec![("CleanupRuns", 1.0)],
+            ),
+        ];
+        for (name, doc, outcome, expected) in cases {
+            let aws = FakeAws::new();
+            let summary = handle(&aws, &settings(), doc, at("01:45:02"))
+                .await
+                .unwrap();
+            assert_eq!(summary.outcome, outcome, "{name}");
+            let data: Vec<(&str, f64)> = published(&aws)
+                .into_iter()
+                .map(|(n, _, v)| (n, v))
+                .collect();
+            assert_eq!(data, expected, "{name}");
+            assert_eq!(summary.metric_count, expected.len(), "{name}");
+        }
+        let cleanup = serde_json::to_value(Publication::Cleanup {
+            counts_as_failed_run: true,
+        })
+        .unwrap();
+        assert_eq!(cleanup, json!({"cleanup": {"countsAsFailedRun": true}}));
     }
 
     #[test]

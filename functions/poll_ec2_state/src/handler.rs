@@ -7,7 +7,7 @@
 use makenaide_core::document::{
     InvocationReport, JobOutcome, JobReport, PollReport, StateDocument,
 };
-use makenaide_core::input::read_event;
+use makenaide_core::input::{read_event, require_run_mode};
 use makenaide_core::ports::{Ec2Port, SsmPort};
 use makenaide_core::states::{CommandClass, Ec2Class, classify_command_status, classify_ec2_state};
 use makenaide_core::{ErrorName, StepError, Timestamp};
@@ -224,6 +224,7 @@ pub async fn handle(
 ) -> Result<PollReport, StepError> {
     // Validate everything the caller controls before any AWS call.
     let (doc, run) = read_event(event, &settings.timing)?;
+    require_run_mode(&run, "poll_ec2_state")?;
     let job = job_block(&doc, settings)?;
     let report = |done, outcome, invocations| PollReport {
         done,

@@ -3,7 +3,7 @@
 
 use makenaide_core::config::{Env, Timing, db_instance_identifier};
 use makenaide_core::document::{RdsReport, StartAction};
-use makenaide_core::input::read_event;
+use makenaide_core::input::{read_event, require_run_mode};
 use makenaide_core::ports::{RdsPort, Transition};
 use makenaide_core::states::{RdsClass, classify_rds_status};
 use makenaide_core::{ErrorName, StepError, Timestamp};
@@ -52,6 +52,7 @@ pub async fn handle(
 ) -> Result<RdsReport, StepError> {
     // Validate everything the caller controls before any AWS call.
     let (doc, run) = read_event(event, &settings.timing)?;
+    require_run_mode(&run, "rds_check")?;
     let id = settings.db_instance_identifier.as_str();
     let previous = doc.rds.as_ref();
     let first_checked_at = previous.map_or(now, |p| p.first_checked_at);

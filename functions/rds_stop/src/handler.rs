@@ -3,8 +3,8 @@
 //! already stopped, missing, or broken.
 
 use makenaide_core::config::{Env, RdsStopPolicy, Timing, db_instance_identifier};
-use makenaide_core::document::{RdsStopReport, StopAction};
-use makenaide_core::input::read_event;
+use makenaide_core::document::{FoundRecord, RdsStopReport, StateDocument, StopAction};
+use makenaide_core::input::{RunMode, read_event};
 use makenaide_core::ports::{RdsPort, Transition};
 use makenaide_core::states::{RdsClass, classify_rds_status};
 use makenaide_core::{ErrorName, StepError, Timestamp};
@@ -55,6 +55,23 @@ fn decide(class: RdsClass, leave_as_found: bool, dry_run: bool) -> Decision {
     }
 }
 
+/// Whether the DB was already running before the run this stop is for
+/// began (pure). RDS restarts by itself only a DB that was stopped; a cleanup
+/// run or a sweep that took over a lease uses what its holder recorded at its
+/// first check; a run uses its own first check; a scheduled sweep with no
+/// record treats what runs now as found that way. `None`: nobody knows, and
+/// the DB is stopped (nothing may be left running by accident).
+fn found_running(doc: &StateDocument, mode: &RunMode) -> Option<bool> {
+    if matches!(mode, RunMode::Sweep { reason } if reason == "rds-auto-start") {
+        return Some(false);
+    }
+    doc.found
+        .as_ref()
+        .and_then(FoundRecord::db_running)
+        .or_else(|| doc.rds.as_ref().map(|r| r.available_at_first_check))
+        .or_else(|| matches!(mode, RunMode::Sweep { .. }).then_some(true))
+}
+
 pub async fn handle(
     rds: &impl RdsPort,
     settings: &Settings,
@@ -64,7 +81,7 @@ pub async fn handle(
     let (doc, run) = read_event(event, &settings.timing)?;
     let id = settings.db_instance_identifier.as_str();
     let leave_as_found = settings.policy == RdsStopPolicy::LeaveAsFound
-        && doc.rds.as_ref().is_some_and(|r| r.available_at_first_check);
+        && found_running(&doc, &run.mode) == Some(true);
 
     let db = rds.describe_db(id).await?;
     let status_before = db.as_ref().map(|db| db.status.clone());
@@ -228,6 +245,61 @@ mod tests {
                 .unwrap();
             assert_eq!(report.action, StopAction::Stopped, "{first_check:?}");
             assert_eq!(aws.mutating_calls(), [stop_call()]);
+        }
+    }
+
+    const ENDED: &str = "arn:aws:states:us-east-1:123456789012:execution:makenaide:run-1";
+
+    /// A cleanup run's or a sweep's document: the lease record, no `$.rds`.
+    fn taken_over(input: Value, db_found_running: Option<bool>) -> Value {
+        let mut item = json!({"pk": {"S": "run-lease"}});
+        if let Some(found) = db_found_running {
+            item["dbFoundRunning"] = json!({"BOOL": found});
+        }
+        json!({
+            "input": input,
+            "execution": {"name": "cleanup-1", "startTime": "2026-11-22T02:00:00Z"},
+            "found": {"item": item}
+        })
+    }
+
+    #[tokio::test]
+    async fn found_running_table_for_cleanup_runs_and_sweeps() {
+        let cleanup = json!({"cleanupAfter": ENDED, "endedWith": "ABORTED"});
+        // (input, recorded by the holder, expected action under leave-as-found)
+        let cases = [
+            (cleanup.clone(), Some(true), StopAction::LeftRunning),
+            (cleanup.clone(), Some(false), StopAction::Stopped),
+            (cleanup.clone(), None, StopAction::Stopped),
+            (json!({"sweep": "scheduled"}), None, StopAction::LeftRunning),
+            (
+                json!({"sweep": "scheduled"}),
+                Some(false),
+                StopAction::Stopped,
+            ),
+            (
+                json!({"sweep": "rds-auto-start"}),
+                None,
+                StopAction::Stopped,
+            ),
+            (
+                json!({"sweep": "rds-auto-start"}),
+                Some(true),
+                StopAction::Stopped,
+            ),
+        ];
+        for (input, recorded, expected) in cases {
+            let aws = db("available");
+            let report = run(&aws, "leave-as-found", taken_over(input.clone(), recorded))
+                .await
+                .unwrap();
+            assert_eq!(report.action, expected, "{input} {recorded:?}");
+            // Policy always stops in every case.
+            let aws = db("available");
+            let report = run(&aws, "always", taken_over(input.clone(), recorded))
+                .await
+                .unwrap();
+            assert_eq!(report.action, StopAction::Stopped, "{input} {recorded:?}");
         }
     }
 

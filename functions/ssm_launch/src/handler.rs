@@ -4,7 +4,7 @@
 
 use makenaide_core::config::{Env, JobConfig, Timing, worker_instance_ids};
 use makenaide_core::document::JobReport;
-use makenaide_core::input::read_event;
+use makenaide_core::input::{read_event, require_run_mode};
 use makenaide_core::ports::{Command, RUN_SHELL_SCRIPT, ShellCommand, SsmPort};
 use makenaide_core::{ErrorName, StepError, Timestamp};
 use serde_json::Value;
@@ -107,6 +107,7 @@ pub async fn handle(
     // itself comes only from deployment config; the input can set nothing
     // but the (bounded) timeout and dry run.
     let (doc, run) = read_event(event, &settings.timing)?;
+    require_run_mode(&run, "ssm_launch")?;
     let comment = comment_for(doc.execution_name()?)?;
     let execution_start = doc.execution.as_ref().map_or(now, |e| e.start_time);
     let workers = &settings.worker_instance_ids;
@@ -495,6 +496,22 @@ mod tests {
                 .await
                 .unwrap_err();
             assert_eq!(error.name, ErrorName::InvalidInput, "{input}");
+        }
+        assert!(aws.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_cleanup_or_sweep_input_never_launches_a_job() {
+        let aws = ssm();
+        for input in [
+            json!({"cleanupAfter": "arn:aws:states:us-east-1:123456789012:execution:m:run-0", "endedWith": "ABORTED"}),
+            json!({"sweep": "scheduled"}),
+        ] {
+            let error = handle(&aws, &settings(), event(input.clone()), at(0))
+                .await
+                .unwrap_err();
+            assert_eq!(error.name, ErrorName::InvalidInput, "{input}");
+            assert!(error.message.contains("ssm_launch"), "{}", error.message);
         }
         assert!(aws.calls().is_empty());
     }

@@ -1,9 +1,10 @@
-"""The scenario runner end to end, with stand-in functions and a small definition.
+"""The scenario runner end to end, with stand-in functions and small definitions.
 
-The six "binaries" are wrappers around `standin_runtime.py` and the definition
-is a short workflow with the real substitution keys, so this checks the
-runner's plumbing (setup, deploy, execution, report, checks, exit codes)
-without a Rust build. The real workflow is covered by `make e2e`'s scenarios.
+The six "binaries" are wrappers around `standin_runtime.py` and the definitions
+are short workflows with the real substitution keys, so this checks the
+runner's plumbing (setup, deploy, executions, events, report, checks, exit
+codes) without a Rust build. The real workflow is covered by `make e2e`'s
+scenarios.
 """
 
 from __future__ import annotations
@@ -48,6 +49,61 @@ DEFINITION = {
 }
 
 
+# A workflow with a run lease (so the stack's rules are delivered): a run takes
+# the lease or ends skipped, a cleanup run describes the ended execution, a
+# sweep just says so.
+LEASE_DEFINITION = {
+    "StartAt": "Mode",
+    "States": {
+        "Mode": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.cleanupAfter", "IsPresent": True, "Next": "Describe ended run"},
+                {"Variable": "$.sweep", "IsPresent": True, "Next": "Sweep"},
+            ],
+            "Default": "Take lease",
+        },
+        "Describe ended run": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::aws-sdk:sfn:describeExecution",
+            "Parameters": {"ExecutionArn.$": "$.cleanupAfter"},
+            "ResultSelector": {"status.$": "$.Status"},
+            "ResultPath": "$.ended",
+            "Next": "Cleaned up",
+        },
+        "Cleaned up": {"Type": "Pass", "Parameters": {"cleanup": {"after.$": "$.cleanupAfter", "endedStatus.$": "$.ended.status"}}, "End": True},
+        "Sweep": {"Type": "Pass", "Parameters": {"swept.$": "$.sweep"}, "End": True},
+        "Take lease": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::dynamodb:putItem",
+            "Parameters": {
+                "TableName": "${LeaseTableName}",
+                "Item": {"pk": {"S": "run-lease"}, "heldBy": {"S.$": "$$.Execution.Name"}},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            },
+            "ResultPath": None,
+            "Catch": [{"ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"], "ResultPath": "$.error", "Next": "Skipped"}],
+            "Next": "Check database",
+        },
+        "Skipped": {"Type": "Pass", "Parameters": {"skipped": {"reason": "RunInProgress"}}, "End": True},
+        "Check database": {
+            "Type": "Task",
+            "Resource": "${RdsCheckFunctionArn}",
+            "Parameters": {"do": "sleep", "seconds.$": "$.seconds"},
+            "ResultPath": "$.rds",
+            "Next": "Release lease",
+        },
+        "Release lease": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::dynamodb:deleteItem",
+            "Parameters": {"TableName": "${LeaseTableName}", "Key": {"pk": {"S": "run-lease"}}},
+            "ResultPath": None,
+            "End": True,
+        },
+    },
+}
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("runner")
@@ -59,11 +115,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         wrapper.chmod(0o755)
     definition = root / "small.asl.json"
     definition.write_text(json.dumps(DEFINITION), encoding="utf-8")
+    (root / "lease.asl.json").write_text(json.dumps(LEASE_DEFINITION), encoding="utf-8")
     return bins, definition
 
 
-def _run(setup: tuple[Path, Path], tmp_path: Path, scenario: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def _run(setup: tuple[Path, Path], tmp_path: Path, scenario: dict[str, Any], definition_name: str | None = None) -> tuple[int, dict[str, Any]]:
     bins, definition = setup
+    if definition_name:
+        definition = definition.with_name(definition_name)
     path = tmp_path / "scenario.json"
     path.write_text(json.dumps(scenario), encoding="utf-8")
     cmd = [sys.executable, str(TESTS_DIR / "run_scenario.py"), str(path), "--json", "--definition", str(definition), "--bin-dir", str(bins)]
@@ -94,6 +153,12 @@ def test_a_holding_expectation_exits_zero_with_a_full_report(setup: tuple[Path, 
     assert [line["state"] for line in report["timeline"]] == ["Check database", "Stop workers", "Publish metrics"]
     stop = [c for c in report["calls"] if c["call"] == "ec2:StopInstances"]
     assert [c["caller"] for c in stop] == ["statemachine"]
+    name = report["execution"]["name"]
+    assert {c["execution"] for c in report["calls"]} == {name}, "every call is attributed to the one execution"
+    # No run lease in this definition: the stack's rules are not delivered, the status events are still logged.
+    assert report["rulesActive"] == []
+    assert [e["summary"] for e in report["events"]] == [f"{name} RUNNING", f"{name} SUCCEEDED"]
+    assert [e["startedBy"] for e in report["executions"]] == ["runner"]
 
 
 def test_a_failed_expectation_exits_one_and_names_what_did_not_hold(setup: tuple[Path, Path], tmp_path: Path) -> None:
@@ -119,3 +184,120 @@ def test_a_malformed_scenario_exits_two(setup: tuple[Path, Path], tmp_path: Path
     proc = subprocess.run([sys.executable, str(TESTS_DIR / "run_scenario.py"), str(path), "--bin-dir", str(bins)], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2
     assert "service:Operation" in proc.stderr
+
+
+def test_concurrent_runs_and_rds_auto_start_start_executions_and_count_calls_per_execution(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    code, report = _run(
+        setup,
+        tmp_path,
+        {
+            "rds": {"status": "stopped"},
+            "timings": {"rdsStart": 0.5},
+            "input": {"seconds": 2},
+            "executionName": "first",
+            "concurrent": [
+                {
+                    "startAfterSeconds": 0.5,
+                    "input": {"seconds": 0},
+                    "executionName": "second",
+                    "expect": {
+                        "status": "SUCCEEDED",
+                        "output": {"skipped.reason": "RunInProgress"},
+                        "calls": {"lambda:Invoke": 0, "dynamodb:PutItem": 0},
+                        "attempts": {"dynamodb:PutItem": 1},
+                    },
+                }
+            ],
+            "rdsAutoStartAfterSeconds": 1,
+            "expect": {
+                "status": "SUCCEEDED",
+                "calls": {"lambda:Invoke": 1, "dynamodb:PutItem": 1, "dynamodb:DeleteItem": 1},
+                "allCalls": {"lambda:Invoke": 1, "dynamodb:PutItem": 1},
+                "executionsStarted": 1,
+                "eventExecutions": [{"input": {"sweep": "rds-auto-start"}, "status": "SUCCEEDED", "output": {"swept": "rds-auto-start"}}],
+                "resources": {"rds": "available"},
+            },
+        },
+        "lease.asl.json",
+    )
+    assert code == 0, [c for c in report["checks"] if not c["ok"]]
+    assert [(e["label"], e["startedBy"]) for e in report["executions"]] == [("main", "runner"), ("concurrent[0]", "concurrent"), ("DbAutoStartGuard#1", "DbAutoStartGuard")]
+    assert report["rulesActive"] == ["CleanupAfterEnd", "DbAutoStartGuard"]
+    rds_events = [e for e in report["events"] if e["source"] == "aws.rds"]
+    assert [e["event"]["detail"]["EventID"] for e in rds_events] == ["RDS-EVENT-0154"]
+    assert rds_events[0]["deliveries"][0]["execution"] == report["executions"][2]["name"]
+    assert {c["execution"] for c in report["calls"]} == {e["name"] for e in report["executions"][:2]}, "the sweep made no call"
+    checks = {c["check"] for c in report["checks"]}
+    assert {"concurrent[0] output.skipped.reason", "executionsStarted (by events)"} <= checks
+
+
+def test_an_aborted_run_gets_a_cleanup_run_from_the_rule(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    code, report = _run(
+        setup,
+        tmp_path,
+        {
+            "input": {"seconds": 4},
+            "executionName": "abort-me",
+            "abortAfterSeconds": 1,
+            "expect": {
+                "status": "ABORTED",
+                "executionsStarted": 1,
+                "eventExecutions": [
+                    {
+                        "input": {"endedWith": "ABORTED", "cleanupAfter": "*:execution:makenaide-sandbox:abort-me"},
+                        "status": "SUCCEEDED",
+                        "output": {"cleanup.endedStatus": "ABORTED"},
+                        "calls": {"states:DescribeExecution": 1},
+                    }
+                ],
+            },
+        },
+        "lease.asl.json",
+    )
+    assert code == 0, [c for c in report["checks"] if not c["ok"]]
+    assert report["runnerActions"][0]["action"] == "StopExecution abort-me"
+    ended = next(e for e in report["events"] if e["summary"] == "abort-me ABORTED")
+    assert ended["event"]["detail"]["status"] == "ABORTED"
+    assert ended["deliveries"][0]["input"] == {"cleanupAfter": report["executions"][0]["arn"], "endedWith": "ABORTED"}
+
+
+def test_execution_timeout_overrides_the_definition_and_an_unmet_event_expectation_fails(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    code, report = _run(
+        setup,
+        tmp_path,
+        {
+            "input": {"seconds": 4},
+            "executionTimeoutSeconds": 1,
+            "expect": {
+                "status": "TIMED_OUT",
+                "eventExecutions": [
+                    {"input": {"endedWith": "TIMED_OUT"}, "status": "SUCCEEDED"},
+                    {"input": {"endedWith": "FAILED"}},
+                ],
+            },
+        },
+        "lease.asl.json",
+    )
+    assert code == 1
+    failed = [c["check"] for c in report["checks"] if not c["ok"]]
+    assert failed == ["eventExecutions[1] found"], failed
+    assert report["execution"]["status"] == "TIMED_OUT" and report["execution"]["seconds"] < 3
+
+
+@pytest.mark.parametrize(
+    ("scenario", "message"),
+    [
+        ({"concurrent": [{"expect": {"resources": {"rds": "stopped"}}}]}, "top-level expect"),
+        ({"concurrent": [{"startAfter": 1}]}, "unknown key"),
+        ({"executionTimeoutSeconds": 0.5}, "whole number"),
+        ({"expect": {"status": "SUCCEEDED", "eventExecutions": [{"statuz": "FAILED"}]}}, "unknown key"),
+        ({"executionName": "x", "concurrent": [{"executionName": "x"}]}, "must differ"),
+    ],
+)
+def test_new_keys_are_validated(setup: tuple[Path, Path], tmp_path: Path, scenario: dict[str, Any], message: str) -> None:
+    bins, definition = setup
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"expect": {"status": "SUCCEEDED"}, **scenario}), encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(TESTS_DIR / "run_scenario.py"), str(path), "--bin-dir", str(bins)], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr

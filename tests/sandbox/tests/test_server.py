@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -247,3 +248,139 @@ def test_asl_engine_sees_lambda_service_exception_and_retries(sandbox: Sandbox) 
 def test_asl_engine_fails_with_the_function_error_type(sandbox: Sandbox) -> None:
     described, _ = _run_machine(sandbox, "function-error", {"do": "fail"})
     assert (described["status"], described["error"]) == ("FAILED", "JobFailed")
+
+
+def _machine(sb: Sandbox, name: str, definition: dict[str, Any]) -> str:
+    sfn = sb.client("stepfunctions", "sandbox-runner")
+    return str(sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"])
+
+
+def _run(sb: Sandbox, machine: str, event: Any, name: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    sfn = sb.client("stepfunctions", "sandbox-runner")
+    name = name or f"run-{time.monotonic_ns()}"
+    execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps(event), name=name)["executionArn"]
+    _wait_for(lambda: sfn.describe_execution(executionArn=execution)["status"] != "RUNNING", 20)
+    return sfn.describe_execution(executionArn=execution), sfn.get_execution_history(executionArn=execution)["events"]
+
+
+@pytest.fixture(scope="module")
+def lease_table(sandbox: Sandbox) -> str:
+    sandbox.client("dynamodb", "sandbox-runner").create_table(
+        TableName="lease",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return "lease"
+
+
+def test_aws_sdk_task_speaks_the_aws_api_names(sandbox: Sandbox) -> None:
+    """moto_patches 3: `ExecutionArn` in, `Status`/`StartDate` (an ISO string) out, errors named Sfn.*."""
+    target = _machine(sandbox, "describe-target", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    done, _ = _run(sandbox, target, {"x": 1}, "the-target")
+    describe = _machine(
+        sandbox,
+        "describer",
+        {
+            "StartAt": "Describe",
+            "States": {
+                "Describe": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::aws-sdk:sfn:describeExecution",
+                    "Parameters": {"ExecutionArn.$": "$.arn"},
+                    "ResultSelector": {"status.$": "$.Status", "start.$": "$.StartDate", "input.$": "$.Input"},
+                    "Catch": [{"ErrorEquals": ["Sfn.ExecutionDoesNotExistException"], "ResultPath": "$.error", "Next": "Missing"}],
+                    "End": True,
+                },
+                "Missing": {"Type": "Pass", "Parameters": {"missing.$": "$.error.Error"}, "End": True},
+            },
+        },
+    )
+    found, _ = _run(sandbox, describe, {"arn": done["executionArn"]})
+    assert found["status"] == "SUCCEEDED", found
+    output = json.loads(found["output"])
+    assert (output["status"], output["input"]) == ("SUCCEEDED", '{"x": 1}')
+    assert output["start"].endswith("Z") and len(output["start"]) == len("2026-11-22T01:00:03.512Z")
+    missing, _ = _run(sandbox, describe, {"arn": done["executionArn"] + "-gone"})
+    assert json.loads(missing["output"]) == {"missing": "Sfn.ExecutionDoesNotExistException"}
+    engine = [c for c in sandbox.app.reported_calls() if c.key == "states:DescribeExecution"]
+    assert [c.params for c in engine[-2:]] == [{"executionArn": done["executionArn"]}, {"executionArn": done["executionArn"] + "-gone"}]
+    # An injected fault: a code the Sfn model knows keeps its name, any other is Sfn.SfnException.
+    sandbox.faults.aws.append(AwsFault(key="states:DescribeExecution", code="ThrottlingException", count=1, caller="statemachine"))
+    throttled, _ = _run(sandbox, describe, {"arn": done["executionArn"]})
+    assert (throttled["status"], throttled["error"]) == ("FAILED", "Sfn.SfnException")
+
+
+def test_dynamodb_integrations_conditions_and_injected_faults(sandbox: Sandbox, lease_table: str) -> None:
+    put = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::dynamodb:putItem",
+        "Parameters": {
+            "TableName": lease_table,
+            "Item": {"pk": {"S": "run-lease"}, "holder": {"S.$": "$$.Execution.Name"}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        },
+        "ResultPath": None,
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Refused"}],
+        "Next": "Read",
+    }
+    read = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::dynamodb:getItem",
+        "Parameters": {"TableName": lease_table, "Key": {"pk": {"S": "run-lease"}}, "ConsistentRead": True},
+        "ResultSelector": {"holder.$": "$.Item.holder.S"},
+        "End": True,
+    }
+    refused = {"Type": "Pass", "Parameters": {"error.$": "$.error.Error"}, "End": True}
+    machine = _machine(sandbox, "lease-taker", {"StartAt": "Take", "States": {"Take": put, "Read": read, "Refused": refused}})
+    first, _ = _run(sandbox, machine, {}, "first-taker")
+    assert json.loads(first["output"]) == {"holder": "first-taker"}
+    second, _ = _run(sandbox, machine, {}, "second-taker")
+    assert json.loads(second["output"]) == {"error": "DynamoDB.ConditionalCheckFailedException"}
+    sandbox.faults.aws.append(AwsFault(key="dynamodb:PutItem", code="ProvisionedThroughputExceededException", count=1, caller="statemachine"))
+    third, events = _run(sandbox, machine, {}, "third-taker")
+    assert json.loads(third["output"]) == {"error": "DynamoDB.ProvisionedThroughputExceededException"}
+    failed = [e["taskFailedEventDetails"] for e in events if e["type"] == "TaskFailed"]
+    assert "Status Code: 400" in failed[0]["cause"] and "Request ID: " in failed[0]["cause"]
+    # The same fault as an SDK client sees it.
+    sandbox.faults.aws.append(AwsFault(key="dynamodb:GetItem", code="InternalServerError", count=1))
+    with pytest.raises(ClientError) as err:
+        sandbox.client("dynamodb").get_item(TableName=lease_table, Key={"pk": {"S": "run-lease"}})
+    assert (err.value.response["Error"]["Code"], err.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("InternalServerError", 500)
+    calls = [c for c in sandbox.app.reported_calls() if c.key.startswith("dynamodb:") and c.caller == "statemachine"]
+    assert {c.execution for c in calls} == {"first-taker", "second-taker", "third-taker"}
+    assert [(c.execution, c.key, c.status) for c in calls if c.execution == "second-taker"] == [("second-taker", "dynamodb:PutItem", 400)]
+
+
+def test_calls_are_attributed_to_the_execution_whose_step_made_them(sandbox: Sandbox) -> None:
+    """The engine's calls carry their execution; a function's own calls belong to the invocation it serves."""
+    machine = _machine(
+        sandbox,
+        "attributed",
+        {"StartAt": "Call", "States": {"Call": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:standin", "End": True}}},
+    )
+    sfn = sandbox.client("stepfunctions", "sandbox-runner")
+    arns = [sfn.start_execution(stateMachineArn=machine, name=n, input=json.dumps({"do": "sleep", "seconds": 0.5}))["executionArn"] for n in ("att-1", "att-2")]
+    for arn in arns:
+        _wait_for(lambda arn=arn: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING", 20)
+    invokes = [c for c in sandbox.app.reported_calls() if c.key == "lambda:Invoke" and c.execution in ("att-1", "att-2")]
+    assert sorted(c.execution for c in invokes) == ["att-1", "att-2"]
+    assert sorted(i.execution for i in sandbox.app.invocations if i.execution in ("att-1", "att-2")) == ["att-1", "att-2"]
+    # While the function serves an invocation, a call signed with its key belongs to that invocation's execution.
+    host = sandbox.app.functions["standin"]
+    worker = threading.Thread(target=host.invoke, args=(json.dumps({"do": "sleep", "seconds": 1, "execution": {"name": "by-payload"}}).encode(),))
+    worker.start()
+    _wait_for(lambda: host.current_execution == "by-payload")
+    sandbox.client("ec2", "sandbox-fn-standin").describe_instances()
+    worker.join()
+    sandbox.client("ec2", "sandbox-fn-standin").describe_instances()
+    mine = [c.execution for c in sandbox.app.reported_calls() if c.key == "ec2:DescribeInstances" and c.caller == "standin"][-2:]
+    assert mine == ["by-payload", None]
+
+
+def test_the_runners_own_calls_take_no_fault(sandbox: Sandbox) -> None:
+    sandbox.faults.aws.append(AwsFault(key="states:ListStateMachines", code="ThrottlingException", count=1))
+    sandbox.client("stepfunctions", "sandbox-runner").list_state_machines()
+    with pytest.raises(ClientError) as err:
+        sandbox.client("stepfunctions").list_state_machines()
+    assert err.value.response["Error"]["Code"] == "ThrottlingException"
