@@ -50,6 +50,8 @@ export const FUNCTION_SETTINGS = [
   { field: 'timeouts.jobMaxSeconds', variable: 'JOB_TIMEOUT_MAX_SECONDS' },
   { field: 'timeouts.rdsReadySeconds', variable: 'RDS_READY_TIMEOUT_SECONDS' },
   { field: 'timeouts.ec2ReadySeconds', variable: 'EC2_READY_TIMEOUT_SECONDS' },
+  { field: 'timeouts.rdsStopSeconds', variable: 'RDS_STOP_DEADLINE_SECONDS' },
+  { field: 'timeouts.launchWindowSeconds', variable: 'LAUNCH_WINDOW_SECONDS' },
   { field: 'pollSeconds.rds', variable: 'RDS_POLL_SECONDS' },
   { field: 'pollSeconds.ec2', variable: 'EC2_POLL_SECONDS' },
   { field: 'pollSeconds.job', variable: 'JOB_POLL_SECONDS' },
@@ -88,11 +90,18 @@ export const LOG_RETENTION_DAYS = [
 
 /**
  * Seconds the state machine timeout must leave after the last Lambda deadline
- * could fire, for the cleanup path (stop EC2, stop RDS, publish metrics) with
- * its retries: the worst case is dominated by `RdsNotStoppableYet` (12
- * attempts, delays 15 s x 1.5 capped at 60 s: about 10 minutes), plus the EC2
- * stop retries (about 1 minute) and Lambda service retries. A state machine
- * timeout skips cleanup, so the Lambda deadlines must always fire first.
+ * could fire, for the cleanup path (stop EC2, stop RDS, publish metrics,
+ * release the lease) with its retries: the EC2 stop retries (about 1 minute),
+ * the Lambda service, throttling and task-failure retries of each step, and
+ * the lease writes. Waiting for RDS to accept a stop is not in it: the stop
+ * loop (`Wait for database stop`) has its own deadline,
+ * `timeouts.rdsStopSeconds`, which `minimumStateMachineTimeout` adds in full
+ * (it counts from the stop's first try and carries over into the cleanup: a
+ * stop that timed out on the normal path does not wait again). The
+ * `RdsNotStoppableYet` retrier the definition keeps (about 10 minutes) no
+ * longer bounds anything: `rds_stop` reports "not yet" instead of raising it.
+ * A state machine timeout skips cleanup, so the Lambda deadlines must always
+ * fire first.
  */
 export const CLEANUP_MARGIN_SECONDS = 900;
 
@@ -287,6 +296,11 @@ function buildSchema() {
           jobMaxSeconds: secondsSetting('timeouts.jobMaxSeconds'),
           rdsReadySeconds: secondsSetting('timeouts.rdsReadySeconds'),
           ec2ReadySeconds: secondsSetting('timeouts.ec2ReadySeconds'),
+          rdsStopSeconds: secondsSetting('timeouts.rdsStopSeconds'),
+          // Checked against the execution timeout in crossChecks. Shorter than
+          // rdsReadySeconds + ec2ReadySeconds is allowed (a tight window): a run
+          // whose start takes longer ends LaunchWindowMissed.
+          launchWindowSeconds: secondsSetting('timeouts.launchWindowSeconds'),
         })
         .superRefine((t: unknown, ctx) => {
           const [jobSeconds, jobMaxSeconds] = [valueAt(t, 'jobSeconds'), valueAt(t, 'jobMaxSeconds')];
@@ -396,20 +410,41 @@ function crossChecks(config: unknown, ctx: z.core.$RefinementCtx<unknown>): void
   // Unset, it is exactly that (executionTimeoutSeconds); set, it must exceed it.
   const t = valueAt(config, 'timeouts') as TimeoutsConfig;
   const p = valueAt(config, 'pollSeconds') as PollSecondsConfig;
-  const timeout = valueAt(config, 'stateMachineTimeoutSeconds');
-  if (timeout === null || timeout === undefined) return;
-  const parts = [t?.rdsReadySeconds, t?.ec2ReadySeconds, t?.jobMaxSeconds, p?.rds, p?.ec2, p?.job, timeout];
-  if (!parts.every(isInt)) return;
-  const minimum = minimumStateMachineTimeout(t, p);
-  if ((timeout as number) <= minimum) {
+  const configured = valueAt(config, 'stateMachineTimeoutSeconds');
+  const parts = [t?.rdsReadySeconds, t?.ec2ReadySeconds, t?.jobMaxSeconds, t?.rdsStopSeconds, p?.rds, p?.ec2, p?.job];
+  const minimum = parts.every(isInt) ? minimumStateMachineTimeout(t, p) : undefined;
+  let timeout: number | undefined;
+  if (configured === null || configured === undefined) {
+    timeout = minimum;
+  } else if (isInt(configured)) {
+    if (minimum !== undefined && configured <= minimum) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['stateMachineTimeoutSeconds'],
+        message:
+          `${configured} must exceed ${minimum} = timeouts.rdsReadySeconds (${t.rdsReadySeconds}) + ` +
+          `timeouts.ec2ReadySeconds (${t.ec2ReadySeconds}) + timeouts.jobMaxSeconds (${t.jobMaxSeconds}) + ` +
+          `timeouts.rdsStopSeconds (${t.rdsStopSeconds}) + the poll intervals (${pollAllowance(p)}) + ` +
+          `a cleanup margin (${CLEANUP_MARGIN_SECONDS}): ` +
+          'a state machine timeout skips cleanup, so the Lambda deadlines must fire first',
+      });
+    } else {
+      timeout = configured;
+    }
+  }
+
+  // The launch window counts from the execution's start: one longer than the
+  // execution can live never ends. (Checked against a valid timeout only: an
+  // invalid one has its own problem above.)
+  const window = t?.launchWindowSeconds;
+  if (isInt(window) && timeout !== undefined && window > timeout) {
+    const derived = configured === null || configured === undefined ? ', derived from the deadlines' : '';
     ctx.addIssue({
       code: 'custom',
-      path: ['stateMachineTimeoutSeconds'],
+      path: ['timeouts', 'launchWindowSeconds'],
       message:
-        `${timeout} must exceed ${minimum} = timeouts.rdsReadySeconds (${t.rdsReadySeconds}) + ` +
-        `timeouts.ec2ReadySeconds (${t.ec2ReadySeconds}) + timeouts.jobMaxSeconds (${t.jobMaxSeconds}) + ` +
-        `the poll intervals (${p.rds + p.ec2 + p.job}) + a cleanup margin (${CLEANUP_MARGIN_SECONDS}): ` +
-        'a state machine timeout skips cleanup, so the Lambda deadlines must fire first',
+        `${window} exceeds the execution timeout, stateMachineTimeoutSeconds (${timeout}${derived}): ` +
+        'a launch window longer than an execution can live is meaningless',
     });
   }
 }
@@ -656,13 +691,25 @@ export function validateConfig(raw: Record<string, unknown>, source = 'in-memory
 // ---------------------------------------------------------------- cross-field rules and cron
 
 /**
- * The execution timeout the deadlines imply: every Lambda deadline (each loop
- * may overshoot its deadline by one poll interval) plus the cleanup margin.
- * It is the default of `stateMachineTimeoutSeconds`, and the value a
- * configured one must exceed.
+ * One poll interval per polling loop, by which each loop may overshoot its
+ * deadline: the DB start (`pollSeconds.rds`), the workers (`pollSeconds.ec2`),
+ * the job (`pollSeconds.job`) and the DB stop (`pollSeconds.rds` again: the
+ * stop loop waits `RDS_POLL_SECONDS`).
+ */
+function pollAllowance(p: PollSecondsConfig): number {
+  return p.rds + p.ec2 + p.job + p.rds;
+}
+
+/**
+ * The execution timeout the deadlines imply: every Lambda deadline (the DB
+ * start, the workers, the longest job, and the DB stop, which can wait that
+ * long once, on the normal path or in the cleanup), each loop's overshoot by
+ * one poll interval, and the cleanup margin. It is the default of
+ * `stateMachineTimeoutSeconds`, and the value a configured one must exceed.
+ * The launch window only ends runs sooner, so it is not part of it.
  */
 export function minimumStateMachineTimeout(t: TimeoutsConfig, p: PollSecondsConfig): number {
-  return t.rdsReadySeconds + t.ec2ReadySeconds + t.jobMaxSeconds + p.rds + p.ec2 + p.job + CLEANUP_MARGIN_SECONDS;
+  return t.rdsReadySeconds + t.ec2ReadySeconds + t.jobMaxSeconds + t.rdsStopSeconds + pollAllowance(p) + CLEANUP_MARGIN_SECONDS;
 }
 
 /** THE execution timeout (the definition's `TimeoutSeconds`): the configured one, or else the derived one. */

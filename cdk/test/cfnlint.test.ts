@@ -56,7 +56,7 @@ describe('cfn-lint', () => {
       'guards.cleanupAfterEnd': 'false',
       'guards.dbAutoStartGuard': 'false',
       'guards.sweeper': 'false',
-      stateMachineTimeoutSeconds: '20000',
+      stateMachineTimeoutSeconds: '30000',
     }],
   ] as const) {
     test(`zero errors and zero warnings (${name})`, () => {

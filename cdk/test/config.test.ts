@@ -20,7 +20,7 @@ import {
 } from '../lib/config';
 import { readRules } from '../lib/rules';
 import { functionSettings, SETTINGS_FILE } from '../lib/settings';
-import { REPO_ROOT, synth, tempDir } from './helpers';
+import { derivedTimeout, REPO_ROOT, synth, tempDir } from './helpers';
 
 const VALID = {
   dbInstanceIdentifier: 'makenaide-db',
@@ -57,6 +57,8 @@ describe('config validation', () => {
     assert.equal(c.timeouts.jobMaxSeconds, 10800);
     assert.equal(c.timeouts.rdsReadySeconds, 1800);
     assert.equal(c.timeouts.ec2ReadySeconds, 900);
+    assert.equal(c.timeouts.rdsStopSeconds, 14400);
+    assert.equal(c.timeouts.launchWindowSeconds, 7200);
     assert.deepEqual(c.pollSeconds, { rds: 30, ec2: 15, job: 60 });
     assert.equal(c.rdsStopPolicy, 'always');
     assert.equal(c.metricsNamespace, 'Makenaide/Orchestrator');
@@ -74,20 +76,42 @@ describe('config validation', () => {
     assert.equal(c.tracing, false);
     assert.equal(c.alarmEmail, null);
     assert.deepEqual(c.lambda, { memorySizeMb: 128, timeoutSeconds: 20 });
-    // Unset: derived from the deadlines (1800 + 900 + 10800 + 30 + 15 + 60 + 900).
+    // Unset: derived from the deadlines, the DB stop deadline included.
     assert.equal(c.stateMachineTimeoutSeconds, null);
-    assert.equal(executionTimeoutSeconds(c), 14505);
+    assert.equal(executionTimeoutSeconds(c), derivedTimeout(c));
+    const t = c.timeouts;
+    assert.ok(
+      executionTimeoutSeconds(c) > t.rdsReadySeconds + t.ec2ReadySeconds + t.jobMaxSeconds + t.rdsStopSeconds,
+      'room for every deadline, the DB stop included',
+    );
     assert.deepEqual(c.guards, { cleanupAfterEnd: true, dbAutoStartGuard: true, sweeper: true, sweepSchedule: 'rate(1 hour)' });
   });
 
   test('stateMachineTimeoutSeconds: unset or null is derived, a configured one is used as it is', () => {
-    assert.equal(executionTimeoutSeconds(validateConfig({ ...VALID, stateMachineTimeoutSeconds: null })), 14505);
-    assert.equal(executionTimeoutSeconds(validateConfig({ ...VALID, stateMachineTimeoutSeconds: 20000 })), 20000);
-    assert.equal(executionTimeoutSeconds(validateConfig({ ...VALID, timeouts: { jobMaxSeconds: 7200 } })), 14505 - 3600);
-    // An existing config that sets it keeps working, and keeps its check.
-    assert.deepEqual(problems({ stateMachineTimeoutSeconds: 16200 }), []);
-    assertProblem({ stateMachineTimeoutSeconds: 16200, timeouts: { jobMaxSeconds: 13000 } }, 'stateMachineTimeoutSeconds', /16200 must exceed 16705/);
-    assert.deepEqual(problems({ timeouts: { jobMaxSeconds: 13000 } }), [], 'the derived timeout follows the deadlines');
+    const defaults = validateConfig({ ...VALID, stateMachineTimeoutSeconds: null });
+    const derived = derivedTimeout(defaults);
+    assert.equal(executionTimeoutSeconds(defaults), derived);
+    assert.equal(executionTimeoutSeconds(validateConfig({ ...VALID, stateMachineTimeoutSeconds: derived + 1000 })), derived + 1000);
+    // The derived timeout follows every part.
+    assert.equal(executionTimeoutSeconds(validateConfig({ ...VALID, timeouts: { jobMaxSeconds: 7200 } })), derived - (10800 - 7200));
+    assert.equal(executionTimeoutSeconds(validateConfig({ ...VALID, timeouts: { rdsStopSeconds: 3600 } })), derived - (14400 - 3600));
+    assert.equal(executionTimeoutSeconds(validateConfig({ ...VALID, pollSeconds: { rds: 60 } })), derived + 2 * (60 - 30), 'the DB start and stop loops');
+    // A configured one keeps its check, which counts the DB stop deadline.
+    assert.deepEqual(problems({ stateMachineTimeoutSeconds: derived + 1 }), []);
+    assertProblem({ stateMachineTimeoutSeconds: derived }, 'stateMachineTimeoutSeconds', new RegExp(`${derived} must exceed ${derived} = .*timeouts\\.rdsStopSeconds \\(14400\\)`));
+    assertProblem(
+      { stateMachineTimeoutSeconds: derived + 1, timeouts: { jobMaxSeconds: 13000 } },
+      'stateMachineTimeoutSeconds',
+      new RegExp(`${derived + 1} must exceed ${derived + 13000 - 10800} `),
+    );
+    assertProblem(
+      { stateMachineTimeoutSeconds: derived + 1, timeouts: { rdsStopSeconds: 14401 } },
+      'stateMachineTimeoutSeconds',
+      new RegExp(`${derived + 1} must exceed ${derived + 1} `),
+    );
+    // A config set below the old derivation (without the DB stop deadline) is now refused.
+    assertProblem({ stateMachineTimeoutSeconds: 16200 }, 'stateMachineTimeoutSeconds', /16200 must exceed/);
+    assert.deepEqual(problems({ timeouts: { jobMaxSeconds: 13000, rdsStopSeconds: 86400 } }), [], 'the derived timeout follows the deadlines');
     assert.deepEqual(problems({ stateMachineTimeoutSeconds: 'long' }), ['stateMachineTimeoutSeconds: expected an integer, got "long"']);
     const c = loadConfig({ file: DEFAULT_CONFIG_FILE, context: { stateMachineTimeoutSeconds: 'null' } });
     assert.equal(c.stateMachineTimeoutSeconds, null);
@@ -259,7 +283,7 @@ describe('config validation: problems through the schema', () => {
 
   test('out of range names the field and the range', () => {
     assert.deepEqual(problems({ timeouts: { jobSeconds: 0 } }), ['timeouts.jobSeconds: 0 is out of range 1..172800']);
-    assert.deepEqual(problems({ pollSeconds: { ec2: 3601 }, stateMachineTimeoutSeconds: 20000 }), ['pollSeconds.ec2: 3601 is out of range 1..3600']);
+    assert.deepEqual(problems({ pollSeconds: { ec2: 3601 }, stateMachineTimeoutSeconds: 40000 }), ['pollSeconds.ec2: 3601 is out of range 1..3600']);
     assert.deepEqual(problems({ schedule: { retryAttempts: 186 } }), ['schedule.retryAttempts: 186 is out of range 0..185']);
     assert.deepEqual(problems({ scheduleIntervalHours: 745 }), ['scheduleIntervalHours: expected a number of hours in (0, 744], got 745']);
     assert.deepEqual(problems({ schedule: { input: { jobTimeoutSeconds: 59 } } }), [
@@ -306,10 +330,46 @@ describe('config validation: problems through the schema', () => {
       'rdsStopPolicy: "never" is not one of always, leave-as-found',
       'typo: unknown config field',
       'schedule.input.jobTimeoutSeconds: 4000 is out of range 60..3600 (timeouts.jobMaxSeconds)',
-      'stateMachineTimeoutSeconds: 3600 must exceed 7305 = timeouts.rdsReadySeconds (1800) + timeouts.ec2ReadySeconds (900) + ' +
-        'timeouts.jobMaxSeconds (3600) + the poll intervals (105) + a cleanup margin (900): ' +
+      // 1800 + 900 + 3600 + 14400 + (30 + 15 + 60 + 30) + 900
+      'stateMachineTimeoutSeconds: 3600 must exceed 21735 = timeouts.rdsReadySeconds (1800) + timeouts.ec2ReadySeconds (900) + ' +
+        'timeouts.jobMaxSeconds (3600) + timeouts.rdsStopSeconds (14400) + the poll intervals (135) + a cleanup margin (900): ' +
         'a state machine timeout skips cleanup, so the Lambda deadlines must fire first',
+      // (launchWindowSeconds, 7200, is not checked against a timeout that is itself refused)
     ]);
+  });
+
+  test('timeouts.launchWindowSeconds: at most the execution timeout, naming both fields', () => {
+    const derived = derivedTimeout(validateConfig({ ...VALID }));
+    // Up to the derived timeout.
+    assert.deepEqual(problems({ timeouts: { launchWindowSeconds: derived } }), []);
+    assert.deepEqual(problems({ timeouts: { launchWindowSeconds: derived + 1 } }), [
+      `timeouts.launchWindowSeconds: ${derived + 1} exceeds the execution timeout, stateMachineTimeoutSeconds (${derived}, derived from the deadlines): ` +
+        'a launch window longer than an execution can live is meaningless',
+    ]);
+    // The derived timeout follows the deadlines, and the window with it.
+    assert.deepEqual(problems({ timeouts: { launchWindowSeconds: derived + 1, jobMaxSeconds: 10801 } }), []);
+    // Against a configured timeout.
+    assert.deepEqual(problems({ stateMachineTimeoutSeconds: derived + 500, timeouts: { launchWindowSeconds: derived + 500 } }), []);
+    assert.deepEqual(problems({ stateMachineTimeoutSeconds: derived + 500, timeouts: { launchWindowSeconds: derived + 501 } }), [
+      `timeouts.launchWindowSeconds: ${derived + 501} exceeds the execution timeout, stateMachineTimeoutSeconds (${derived + 500}): ` +
+        'a launch window longer than an execution can live is meaningless',
+    ]);
+    assertProblem({ timeouts: { launchWindowSeconds: 604800 } }, 'timeouts.launchWindowSeconds', /stateMachineTimeoutSeconds/);
+    // Shorter than the DB and worker start deadlines is allowed: such a run ends LaunchWindowMissed.
+    const tight = validateConfig({ ...VALID, timeouts: { launchWindowSeconds: 600 } });
+    assert.ok(tight.timeouts.launchWindowSeconds < tight.timeouts.rdsReadySeconds + tight.timeouts.ec2ReadySeconds);
+    assert.equal(lambdaEnvironment(tight).LAUNCH_WINDOW_SECONDS, '600');
+    assert.deepEqual(problems({ timeouts: { launchWindowSeconds: 1 } }), []);
+    // Its own bounds and type come first.
+    assert.deepEqual(problems({ timeouts: { launchWindowSeconds: 0 } }), ['timeouts.launchWindowSeconds: 0 is out of range 1..604800']);
+    assert.deepEqual(problems({ timeouts: { launchWindowSeconds: 'soon' } }), ['timeouts.launchWindowSeconds: expected an integer, got "soon"']);
+  });
+
+  test('timeouts.rdsStopSeconds: the DB stop deadline, in the environment', () => {
+    const c = validateConfig({ ...VALID, timeouts: { rdsStopSeconds: 3600 } });
+    assert.equal(lambdaEnvironment(c).RDS_STOP_DEADLINE_SECONDS, '3600');
+    assert.equal(lambdaEnvironment(validateConfig({ ...VALID })).RDS_STOP_DEADLINE_SECONDS, '14400');
+    assert.deepEqual(problems({ timeouts: { rdsStopSeconds: 86401 } }), ['timeouts.rdsStopSeconds: 86401 is out of range 1..86400']);
   });
 });
 
@@ -436,6 +496,9 @@ describe('config sources', () => {
   test('every config field is documented in cdk/README.md', () => {
     const readme = fs.readFileSync(path.join(REPO_ROOT, 'cdk', 'README.md'), 'utf8');
     for (const field of configFieldPaths()) assert.ok(readme.includes(`\`${field}\``), `cdk/README.md does not document ${field}`);
+    const derived = derivedTimeout(validateConfig({ ...VALID }));
+    assert.ok(readme.includes(`(derived: ${derived})`), `cdk/README.md does not give the derived timeout, ${derived}`);
+    assert.ok(readme.includes(`(${derived} with the defaults)`), `cdk/README.md does not give the derived timeout, ${derived}`);
   });
 
   test('the app entry point turns a config error into a one-line message naming the field, exit 1', () => {

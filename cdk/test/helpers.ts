@@ -10,6 +10,7 @@ import { CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { IConstruct } from 'constructs';
 import { buildApp, Built, DEFAULT_DEFINITION_FILE, REPO_ROOT } from '../lib/app';
+import { CLEANUP_MARGIN_SECONDS, OrchestratorConfig } from '../lib/config';
 
 export { DEFAULT_DEFINITION_FILE, REPO_ROOT };
 
@@ -51,6 +52,19 @@ export function synth(context: Record<string, unknown> = {}): Synth {
 export function lazySynth(context: Record<string, unknown> = {}): () => Synth {
   let cached: Synth | undefined;
   return () => (cached ??= synth(context));
+}
+
+/**
+ * The derived execution timeout, from its parts (written out here, not taken
+ * from lib/config.ts's derivation): the ready deadlines, the longest job and the DB stop
+ * deadline, one poll interval per loop (the DB start and the DB stop both
+ * poll every pollSeconds.rds), and the cleanup margin.
+ */
+export function derivedTimeout(c: Pick<OrchestratorConfig, 'timeouts' | 'pollSeconds'>): number {
+  const { timeouts: t, pollSeconds: p } = c;
+  return (
+    t.rdsReadySeconds + t.ec2ReadySeconds + t.jobMaxSeconds + t.rdsStopSeconds + (p.rds + p.ec2 + p.job + p.rds) + CLEANUP_MARGIN_SECONDS
+  );
 }
 
 export function logicalId(c: IConstruct): string {

@@ -23,7 +23,7 @@ describe('cdk-nag AwsSolutions', () => {
   for (const [name, context] of [
     ['default config', {}],
     ['tracing, email, schedule disabled', { tracing: 'true', alarmEmail: 'ops@example.com', 'schedule.enabled': 'false' }],
-    ['guards off, a set timeout', { 'guards.cleanupAfterEnd': 'false', 'guards.dbAutoStartGuard': 'false', 'guards.sweeper': 'false', stateMachineTimeoutSeconds: '20000' }],
+    ['guards off, a set timeout', { 'guards.cleanupAfterEnd': 'false', 'guards.dbAutoStartGuard': 'false', 'guards.sweeper': 'false', stateMachineTimeoutSeconds: '30000' }],
   ] as const) {
     test(`zero unacknowledged findings (${name})`, () => {
       // synth() already ran the pack as a validation plugin (it throws on any

@@ -18,6 +18,7 @@ import {
   allowedActions,
   allStates,
   deployedDefinition,
+  derivedTimeout,
   functionArnOf,
   lazySynth,
   logicalId,
@@ -55,9 +56,9 @@ describe('state machine', () => {
     const { text } = deployedDefinition(s, smId);
     const expected = { ...real.json, TimeoutSeconds: executionTimeoutSeconds(s.config) };
     assert.deepEqual(JSON.parse(text), expected);
-    // The committed config leaves it to the derivation: 1800 + 900 + 10800 + (30 + 15 + 60) + 900.
+    // The committed config leaves it to the derivation.
     assert.equal(s.config.stateMachineTimeoutSeconds, null);
-    assert.equal(JSON.parse(text).TimeoutSeconds, 14505);
+    assert.equal(JSON.parse(text).TimeoutSeconds, derivedTimeout(s.config));
   });
 
   test('substitutions: each function key is that function ARN, WorkerInstanceIds the configured ids, LeaseTableName the table', () => {
@@ -175,39 +176,60 @@ describe('state machine', () => {
   });
 
   test('the configured overall timeout lands in the deployed definition', () => {
-    const t = synth({ stateMachineTimeoutSeconds: '20000' });
+    const configured = derivedTimeout(lazy().config) + 1000;
+    const t = synth({ stateMachineTimeoutSeconds: String(configured) });
     const [[id]] = resourcesOfType(t.json, 'AWS::StepFunctions::StateMachine');
-    assert.equal(JSON.parse(deployedDefinition(t, id).text).TimeoutSeconds, 20000);
+    assert.equal(JSON.parse(deployedDefinition(t, id).text).TimeoutSeconds, configured);
   });
 
   test('synth refuses a configured timeout that would let the state machine time out before the Lambda deadlines', () => {
-    // 1800 + 900 + 10800 + (30 + 15 + 60) + 900 = 14505
-    assert.throws(() => synth({ stateMachineTimeoutSeconds: '14505' }), /stateMachineTimeoutSeconds: 14505 must exceed 14505/);
+    const derived = derivedTimeout(lazy().config);
+    assert.throws(() => synth({ stateMachineTimeoutSeconds: String(derived) }), new RegExp(`stateMachineTimeoutSeconds: ${derived} must exceed ${derived} `));
     assert.throws(
-      () => synth({ stateMachineTimeoutSeconds: '16200', 'timeouts.jobMaxSeconds': '13000' }),
-      /stateMachineTimeoutSeconds: 16200 must exceed 16705/,
+      () => synth({ stateMachineTimeoutSeconds: String(derived + 1), 'timeouts.jobMaxSeconds': '13000' }),
+      new RegExp(`stateMachineTimeoutSeconds: ${derived + 1} must exceed ${derived + (13000 - 10800)} `),
     );
-    assert.doesNotThrow(() => synth({ stateMachineTimeoutSeconds: '14506' }));
+    assert.throws(
+      () => synth({ stateMachineTimeoutSeconds: String(derived + 1), 'timeouts.rdsStopSeconds': '15000' }),
+      new RegExp(`stateMachineTimeoutSeconds: ${derived + 1} must exceed ${derived + (15000 - 14400)} `),
+    );
+    assert.doesNotThrow(() => synth({ stateMachineTimeoutSeconds: String(derived + 1) }));
   });
 
-  test('unset, the timeout is derived from the deadlines: above their sum, and it follows timeouts.jobMaxSeconds', () => {
+  test('synth refuses a launch window longer than the execution timeout, naming both fields', () => {
+    const derived = derivedTimeout(lazy().config);
+    assert.throws(
+      () => synth({ 'timeouts.launchWindowSeconds': String(derived + 1) }),
+      new RegExp(`timeouts\\.launchWindowSeconds: ${derived + 1} exceeds the execution timeout, stateMachineTimeoutSeconds \\(${derived}`),
+    );
+    assert.doesNotThrow(() => synth({ 'timeouts.launchWindowSeconds': String(derived) }));
+  });
+
+  test('unset, the timeout is derived from the deadlines: above their sum, and it follows each of them', () => {
     const s = lazy();
     const [smId] = stateMachine();
     const deployed = JSON.parse(deployedDefinition(s, smId).text).TimeoutSeconds;
     const { timeouts: t, pollSeconds: p } = s.config;
-    const deadlines = t.rdsReadySeconds + t.ec2ReadySeconds + t.jobMaxSeconds;
-    assert.equal(deployed, deadlines + p.rds + p.ec2 + p.job + CLEANUP_MARGIN_SECONDS);
-    assert.equal(deployed, 14505);
-    assert.ok(deployed > deadlines + p.rds + p.ec2 + p.job, 'room for every deadline and its last poll');
+    const deadlines = t.rdsReadySeconds + t.ec2ReadySeconds + t.jobMaxSeconds + t.rdsStopSeconds;
+    assert.equal(deployed, derivedTimeout(s.config));
+    assert.equal(deployed, deadlines + (p.rds + p.ec2 + p.job + p.rds) + CLEANUP_MARGIN_SECONDS);
+    assert.ok(deployed > deadlines + p.rds + p.ec2 + p.job + p.rds, 'room for every deadline, the DB stop included, and its last poll');
 
-    const longer = synth({ 'timeouts.jobMaxSeconds': '13000' });
-    const [[longerId]] = resourcesOfType(longer.json, 'AWS::StepFunctions::StateMachine');
-    assert.equal(JSON.parse(deployedDefinition(longer, longerId).text).TimeoutSeconds, 14505 + (13000 - 10800));
-
+    const derivedFrom = (context: Record<string, unknown>) => {
+      const other = synth(context);
+      const [[id]] = resourcesOfType(other.json, 'AWS::StepFunctions::StateMachine');
+      const timeout = JSON.parse(deployedDefinition(other, id).text).TimeoutSeconds;
+      assert.equal(timeout, derivedTimeout(other.config), JSON.stringify(context));
+      return timeout;
+    };
+    assert.equal(derivedFrom({ 'timeouts.jobMaxSeconds': '13000' }), deployed + (13000 - 10800));
+    assert.equal(derivedFrom({ 'timeouts.rdsStopSeconds': '3600' }), deployed - (14400 - 3600));
     // -c stateMachineTimeoutSeconds=null goes back to the derivation.
-    const unset = synth({ stateMachineTimeoutSeconds: 'null', 'pollSeconds.job': '120' });
-    const [[unsetId]] = resourcesOfType(unset.json, 'AWS::StepFunctions::StateMachine');
-    assert.equal(JSON.parse(deployedDefinition(unset, unsetId).text).TimeoutSeconds, 14505 + 60);
+    assert.equal(derivedFrom({ stateMachineTimeoutSeconds: 'null', 'pollSeconds.job': '120' }), deployed + 60);
+    // pollSeconds.rds paces both the DB start and the DB stop loop.
+    assert.equal(derivedFrom({ 'pollSeconds.rds': '60' }), deployed + 2 * (60 - 30));
+    // The launch window does not change it.
+    assert.equal(derivedFrom({ 'timeouts.launchWindowSeconds': '600' }), deployed);
   });
 });
 

@@ -64,6 +64,8 @@ FATAL_ERRORS = {
     "JobTimeout",
     "JobFailed",
     "AwsRequestFailed",
+    "RdsStopTimeout",       # rds_stop: RDS kept refusing a stop past RDS_STOP_DEADLINE_SECONDS
+    "LaunchWindowMissed",   # rds_check, ec2_start, ssm_launch: past LAUNCH_WINDOW_SECONDS
 }
 # Errors the first step may send past the stopping steps: nothing touched yet.
 NOTHING_TOUCHED_ERRORS = {"InvalidInput", "ConfigError"}
@@ -92,6 +94,21 @@ SERVICE_TRANSIENT_ERRORS = {
 }
 # Only the run's cleanup, the last line of defence, retries these wildcards.
 CLEANUP_ONLY_RETRIES = {"States.TaskFailed", "States.Timeout"}
+
+# The functions that own the deadline of a poll loop (Task -> Choice -> Wait ->
+# Task), and the fatal error each fails with once its deadline has passed. A
+# poll loop ends because its Choice leaves it or because this error, caught,
+# leaves it: rds_check waits for the DB (RDS_READY_TIMEOUT_SECONDS), ec2_start
+# for the workers (EC2_READY_TIMEOUT_SECONDS), poll_ec2_state for the job (its
+# job deadline), rds_stop for RDS to accept a stop, on the normal flow and in
+# cleanup (RDS_STOP_DEADLINE_SECONDS). Named here on purpose: any other Lambda
+# in a cycle (emit_metrics, ssm_launch) would loop without a deadline.
+DEADLINE_OWNERS = {
+    "rds_check": "RdsReadyTimeout",
+    "ec2_start": "Ec2ReadyTimeout",
+    "poll_ec2_state": "JobTimeout",
+    "rds_stop": "RdsStopTimeout",
+}
 
 # The functions that can start something (the DB, the workers, the job), and
 # the ones only a run may reach (the job poll as well).
@@ -441,6 +458,42 @@ def cleanup_states(definition: dict[str, Any]) -> set[str]:
     return found
 
 
+# --- poll loops --------------------------------------------------------------------
+
+
+def catcher_for(state: dict[str, Any], error: str) -> dict[str, Any] | None:
+    """The Catch that takes a Lambda's custom `error` (its name, States.TaskFailed
+    or States.ALL; the first that matches), else None."""
+    for catcher in state.get("Catch", []):
+        if set(catcher.get("ErrorEquals", [])) & {error, "States.TaskFailed", "States.ALL"}:
+            return catcher
+    return None
+
+
+def deadline_owner(definition: dict[str, Any], name: str,
+                   component: dict[str, frozenset[str]] | None = None) -> bool:
+    """A Lambda Task of DEADLINE_OWNERS on a cycle whose Catch of its deadline
+    error leaves that cycle: past the deadline, the loop ends."""
+    state = states(definition)[name]
+    error = DEADLINE_OWNERS.get(lambda_function(state) or "")
+    if error is None:
+        return False
+    component = component or strongly_connected(definition)
+    catcher = catcher_for(state, error)
+    return catcher is not None and catcher.get("Next") not in component[name]
+
+
+def loop_exits(definition: dict[str, Any], name: str,
+               component: dict[str, frozenset[str]] | None = None) -> set[str]:
+    """Where the cycle through `name` goes on when its Choice leaves it: the
+    targets outside the cycle of the Choice rules and Defaults on it."""
+    all_states = states(definition)
+    component = component or strongly_connected(definition)
+    cycle = component[name]
+    return {target for member in cycle if all_states[member].get("Type") == "Choice"
+            for _, target in transitions(all_states[member]) if target not in cycle}
+
+
 # --- the rules -----------------------------------------------------------------
 
 
@@ -625,7 +678,10 @@ def check_catches(definition: dict[str, Any]) -> list[str]:
       metric) catch States.ALL once into their own side key (never `$.error`
       nor `$.cleanupErrors`) and go on with their own Next.
     - Cleanup Tasks catch States.ALL once into `$.cleanupErrors.<step>` (one
-      key each) and go on with their own Next.
+      key each) and go on with their own Next; a cleanup poll loop's deadline
+      owner (`Cleanup: stop database`, rds_stop) goes on where the loop's
+      Choice leaves it (`Cleanup: publish metrics`): a failed stop is not
+      polled again, and its Choice, which reads the Task's result, is skipped.
     The cleanup-run and sweep modes' own Tasks only need the first two points
     (their Fail reads what the Catch wrote: check_paths_present).
     """
@@ -638,6 +694,7 @@ def check_catches(definition: dict[str, Any]) -> list[str]:
     entries = cleanup_entries(definition)
     releases = lease_releases(definition)
     first = first_lambda(definition)
+    component = strongly_connected(definition)
     if len(entries) != 1:
         problems.append(f"expected one cleanup entry, found {sorted(entries)}")
     for name in sorted(happy & cleanup):
@@ -686,9 +743,18 @@ def check_catches(definition: dict[str, Any]) -> list[str]:
             paths = [c.get("ResultPath", "") for c in catchers]
             if [c.get("ErrorEquals") for c in catchers] != [["States.ALL"]]:
                 problems.append(f"{name!r}: a cleanup Task catches States.ALL, once")
+            goes_on, how, known = state.get("Next"), "", True
+            if lambda_function(state) in DEADLINE_OWNERS and len(component[name]) > 1:
+                # A failed poll (its deadline passed, or any other error) is not
+                # polled again: cleanup goes on where the loop's Choice leaves it.
+                exits = loop_exits(definition, name, component)
+                known = len(exits) == 1
+                goes_on, how = min(exits, default=None), " (where its poll loop goes on)"
+                if not known:
+                    problems.append(f"{name!r}: its cleanup poll loop must have one way out, found {sorted(exits)}")
             for catcher in catchers:
-                if catcher.get("Next") != state.get("Next"):
-                    problems.append(f"{name!r}: a failed cleanup step must go on to {state.get('Next')!r}")
+                if known and catcher.get("Next") != goes_on:
+                    problems.append(f"{name!r}: a failed cleanup step must go on to {goes_on!r}{how}")
             for path in paths:
                 if not path.startswith(CLEANUP_ERRORS_PREFIX):
                     problems.append(f"{name!r}: cleanup errors go under {CLEANUP_ERRORS_PREFIX}, not {path!r}")
@@ -718,12 +784,16 @@ def check_catches(definition: dict[str, Any]) -> list[str]:
 def check_loops(definition: dict[str, Any]) -> list[str]:
     """Every cycle has a deadline owner and a Choice that can leave it.
 
-    A deadline owner is a Lambda Task whose Catch leaves the loop (it fails
-    with `...Timeout` past its deadline). The lease loops (take the lease,
-    lost the race, read it, it was released meanwhile, take it again) have no
-    deadline owner: each lap needs another execution to take AND release the
-    lease between our write and our read, so they are bounded by the others'
-    progress. Their owner is the conditional DynamoDB write itself, when its
+    A deadline owner is a Lambda Task of one of the DEADLINE_OWNERS functions
+    (rds_check, ec2_start, poll_ec2_state, rds_stop) whose Catch of its
+    deadline error (RdsReadyTimeout, Ec2ReadyTimeout, JobTimeout,
+    RdsStopTimeout) leaves the loop: past its deadline the function fails and
+    the loop ends. rds_stop owns both DB stop loops (`Stop database` and
+    `Cleanup: stop database`, RDS_STOP_DEADLINE_SECONDS). The lease loops
+    (take the lease, lost the race, read it, it was released meanwhile, take
+    it again) have no deadline owner: each lap needs another execution to
+    take AND release the lease between our write and our read, so they are
+    bounded by the others' progress. Their owner is the conditional DynamoDB write itself, when its
     success and every other Catch leave the loop and only
     DynamoDB.ConditionalCheckFailedException stays in it.
     """
@@ -732,10 +802,7 @@ def check_loops(definition: dict[str, Any]) -> list[str]:
     component = strongly_connected(definition)
 
     def guard_task(name: str) -> bool:
-        state = all_states[name]
-        return is_lambda_task(state) and any(
-            c.get("Next") not in component[name] for c in state.get("Catch", [])
-        )
+        return deadline_owner(definition, name, component)
 
     def guard_lease_race(name: str) -> bool:
         state = all_states[name]
@@ -753,7 +820,7 @@ def check_loops(definition: dict[str, Any]) -> list[str]:
             target not in component[name] for _, target in transitions(state)
         )
 
-    for what, guard in (("a Lambda Task whose Catch leaves the loop (or a lost lease race)",
+    for what, guard in (("a Lambda Task owning a deadline whose Catch leaves the loop (or a lost lease race)",
                          lambda n: guard_task(n) or guard_lease_race(n)),
                         ("a Choice with a way out", guard_choice)):
         unguarded = {n for n in all_states if not guard(n)}

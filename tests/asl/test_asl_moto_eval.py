@@ -22,7 +22,7 @@ import pytest
 from asl_harness import ROLE_ARN, WORKER_IDS, execution_arn, fragment, run_machine
 
 CLEANUP = ["Cleanup: stop workers?", "Cleanup: stop workers", "Cleanup: stop database",
-           "Cleanup: publish metrics", "Cleanup complete?", "Cleanup: release lease", "After cleanup",
+           "Cleanup: database stopped?", "Cleanup: wait for database stop", "Cleanup: publish metrics", "Cleanup complete?", "Cleanup: release lease", "After cleanup",
            "Cleanup failed?", "Describe failure", "Run failed (cleanup incomplete)", "Run failed"]
 ORIGINAL = {"Error": "JobTimeout", "Cause": "job deadline 2026-11-22T03:00:00Z passed; {not a template} 'quoted'"}
 ENDED = execution_arn("makenaide", "ended-run")
@@ -60,6 +60,11 @@ def test_begin_workers_splits_the_substituted_ids(sfn: Any, definition: dict[str
         ("Workers ready?", {"ec2": {"ready": False}}, "Wait for workers"),
         ("Job over?", {"poll": {"done": True}}, "Stop workers?"),
         ("Job over?", {"poll": {"done": False}}, "Wait for job"),
+        ("Database stopped?", {"rdsStop": {"done": True, "action": "stopped"}}, "Publish metrics"),
+        ("Database stopped?", {"rdsStop": {"done": True, "action": "leftRunning"}}, "Publish metrics"),
+        ("Database stopped?", {"rdsStop": {"done": False, "action": "notYet"}}, "Wait for database stop"),
+        ("Cleanup: database stopped?", {"error": ORIGINAL, "rdsStop": {"done": True}}, "Cleanup: publish metrics"),
+        ("Cleanup: database stopped?", {"error": ORIGINAL, "rdsStop": {"done": False}}, "Cleanup: wait for database stop"),
         ("Stop workers?", {"workers": {"dryRun": True}}, "Stop database"),
         ("Stop workers?", {"workers": {"dryRun": False}}, "Stop workers"),
         ("Cleanup: stop workers?", {"error": ORIGINAL}, "Cleanup: stop database"),
@@ -113,9 +118,20 @@ def test_choice_routes(sfn: Any, definition: dict[str, Any], choice: str, docume
     assert run.output["reached"] == expected
 
 
-def test_wait_reads_the_lambdas_interval(sfn: Any, definition: dict[str, Any]) -> None:
-    run = run_machine(sfn, fragment(definition, "Wait for job", ["Wait for job"]), {"poll": {"retryAfterSeconds": 0}}, "wait")
-    assert run.status == "ExecutionSucceeded" and run.output["reached"] == "Check job"
+@pytest.mark.parametrize(
+    "wait, block, task",
+    [
+        ("Wait for database", "rds", "Check database"),
+        ("Wait for workers", "ec2", "Start workers"),
+        ("Wait for job", "poll", "Check job"),
+        ("Wait for database stop", "rdsStop", "Stop database"),
+        ("Cleanup: wait for database stop", "rdsStop", "Cleanup: stop database"),
+    ],
+)
+def test_wait_reads_the_lambdas_interval(sfn: Any, definition: dict[str, Any], wait: str, block: str,
+                                         task: str) -> None:
+    run = run_machine(sfn, fragment(definition, wait, [wait]), {block: {"retryAfterSeconds": 0}}, "wait")
+    assert run.status == "ExecutionSucceeded" and run.output["reached"] == task
 
 
 def test_failure_without_cleanup_errors_keeps_the_original_error(sfn: Any, definition: dict[str, Any]) -> None:
@@ -295,12 +311,13 @@ def test_record_db_found_writes_once_and_only_in_our_lease(sfn: Any, lease_table
                                                            definition: dict[str, Any]) -> None:
     machine = fragment(definition, "Record DB found", ["Record DB found"])
     _hold(lease_table, definition, execution_arn("record", "record-run"))
-    run = run_machine(sfn, machine, {"rds": {"availableAtFirstCheck": True}}, "record")
+    # foundRunning, not availableAtFirstCheck: a DB found backing-up was running.
+    run = run_machine(sfn, machine, {"rds": {"availableAtFirstCheck": False, "foundRunning": True}}, "record")
     assert run.status == "ExecutionSucceeded" and run.output["reached"] == "Database ready?"
     assert run.output["leaseRecord"] == {"db": {"recorded": True}}
     assert _lease(lease_table, definition)["dbFoundRunning"] == {"BOOL": True}
 
-    run = run_machine(sfn, machine, {"rds": {"availableAtFirstCheck": False}}, "record-again")
+    run = run_machine(sfn, machine, {"rds": {"availableAtFirstCheck": False, "foundRunning": False}}, "record-again")
     assert run.output["leaseRecordError"]["Error"] == "DynamoDB.ConditionalCheckFailedException"
     assert run.output["reached"] == "Database ready?"  # best effort: the run goes on
     assert _lease(lease_table, definition)["dbFoundRunning"] == {"BOOL": True}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 import re
 from collections.abc import Callable
 from typing import Any
@@ -59,7 +60,8 @@ def test_the_flow_is_the_designed_one(definition: dict[str, Any]) -> None:
     _follows(definition, [
         "Init", "Which mode?", "Take lease", "Check database", "DB found recorded?", "Record DB found",
         "Database ready?", "Begin workers", "Start workers", "Workers ready?", "Launch job", "Check job",
-        "Job over?", "Stop workers?", "Stop workers", "Stop database", "Publish metrics", "Release lease", "Done",
+        "Job over?", "Stop workers?", "Stop workers", "Stop database", "Database stopped?", "Publish metrics",
+        "Release lease", "Done",
     ])
     _follows(definition, ["Which mode?", "Dry run?", "Check database"])
     _follows(definition, ["Take lease", "Read lease", "Lease still held?", "Describe lease holder", "Holder running?",
@@ -72,17 +74,36 @@ def test_the_flow_is_the_designed_one(definition: dict[str, Any]) -> None:
     _follows(definition, ["Sweep: take lease", "Sweep: read lease", "Sweep: lease still held?", "Sweep: describe holder",
                           "Sweep: holder running?", "Sweep: take over lease", "Cleanup run: begin"], catches=True)
     assert definition["StartAt"] == "Init"
-    assert definition["TimeoutSeconds"] == 21600 and definition["Comment"]
+    # The file's own timeout (the sandbox's, and the CDK's placeholder) must
+    # outlast the default deadlines a run can legitimately spend.
+    settings = json.loads((Path(__file__).resolve().parents[2] / "functions" / "core" / "settings.json").read_text())
+    deadlines = sum(settings["environment"][v]["default"] for v in (
+        "RDS_READY_TIMEOUT_SECONDS", "EC2_READY_TIMEOUT_SECONDS", "JOB_TIMEOUT_MAX_SECONDS", "RDS_STOP_DEADLINE_SECONDS"))
+    assert definition["TimeoutSeconds"] > deadlines and definition["Comment"]
     assert asl_rules.mode_entries(definition) == {"cleanupAfter": "Cleanup run: valid input?",
                                                   "sweep": "Sweep: valid input?"}
     loops = {"Check database": ("Database ready?", "Wait for database", "$.rds"),
              "Start workers": ("Workers ready?", "Wait for workers", "$.ec2"),
-             "Check job": ("Job over?", "Wait for job", "$.poll")}
+             "Check job": ("Job over?", "Wait for job", "$.poll"),
+             "Stop database": ("Database stopped?", "Wait for database stop", "$.rdsStop"),
+             "Cleanup: stop database": ("Cleanup: database stopped?", "Cleanup: wait for database stop", "$.rdsStop")}
+    component = asl_rules.strongly_connected(definition)
     for task, (choice, wait, block) in loops.items():
         assert states[task]["ResultPath"] == block
         assert states[choice]["Default"] == wait
         assert states[wait]["SecondsPath"] == f"{block}.retryAfterSeconds"
         assert states[wait]["Next"] == task
+        assert {task, choice, wait} <= component[task]
+        assert asl_rules.deadline_owner(definition, task)
+    # The two DB stop loops leave on $.rdsStop.done; the cleanup one's failure
+    # is recorded and cleanup goes on with the metrics, as when it leaves.
+    for task, choice, leaves_to in (("Stop database", "Database stopped?", "Publish metrics"),
+                                    ("Cleanup: stop database", "Cleanup: database stopped?", "Cleanup: publish metrics")):
+        assert states[task]["Next"] == choice and component[task] == {task, choice, loops[task][1]}
+        assert states[choice]["Choices"] == [{"Variable": "$.rdsStop.done", "BooleanEquals": True, "Next": leaves_to}]
+    assert states["Cleanup: stop database"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.cleanupErrors.stopDatabase", "Next": "Cleanup: publish metrics"}]
+    assert asl_rules.loop_exits(definition, "Cleanup: stop database") == {"Cleanup: publish metrics"}
     split = "States.StringSplit('i-0123456789abcdef0,i-0fedcba9876543210', ',')"
     assert states["Begin workers"]["Parameters"]["instanceIds.$"] == split
     assert states["Cleanup run: begin"]["Parameters"] == {"instanceIds.$": split, "dryRun": False}
@@ -118,7 +139,7 @@ def test_the_flow_is_the_designed_one(definition: dict[str, Any]) -> None:
                                                   "Sweep: take over lease"}
     assert asl_rules.lease_releases(definition) == {"Release lease", "Cleanup: release lease"}
     cleanup = ["Cleanup: stop workers?", "Cleanup: stop workers", "Cleanup: stop database",
-               "Cleanup: publish metrics", "Cleanup complete?", "Cleanup: release lease", "After cleanup",
+               "Cleanup: database stopped?", "Cleanup: publish metrics", "Cleanup complete?", "Cleanup: release lease", "After cleanup",
                "Cleanup failed?"]
     assert asl_rules.cleanup_entries(definition) == {"Cleanup: stop workers?"}
     _follows(definition, cleanup, catches=True)
@@ -226,6 +247,22 @@ BROKEN: list[tuple[str, Mutation, Callable, str]] = [
     ("loop-without-deadline-owner", _set("Check job", Type="Pass"), asl_rules.check_loops, "a Lambda Task"),
     ("loop-catch-stays-in-loop", lambda d: d[S]["Start workers"]["Catch"][0].update(Next="Wait for workers"), asl_rules.check_loops, "a Lambda Task"),
     ("wait-outside-loop", lambda d: (d[S].update({"Pause": {"Type": "Wait", "Seconds": 1, "Next": "Done"}}), d[S]["Publish metrics"].update(Next="Pause")), asl_rules.check_loops, "outside a poll loop"),
+    # the DB stop loops: rds_stop owns their deadline (RdsStopTimeout)
+    ("stop-loop-without-exit", lambda d: d[S]["Database stopped?"]["Choices"][0].update(Next="Wait for database stop"), asl_rules.check_loops, "a Choice with a way out"),
+    ("cleanup-stop-loop-without-exit", lambda d: d[S]["Cleanup: database stopped?"]["Choices"][0].update(Next="Cleanup: wait for database stop"), asl_rules.check_loops, "a Choice with a way out"),
+    ("stop-loop-owned-by-another-lambda", lambda d: d[S]["Stop database"].update(Resource=d[S]["Publish metrics"]["Resource"]), asl_rules.check_loops, "a Lambda Task owning a deadline"),
+    ("stop-loop-timeout-stays", lambda d: d[S]["Stop database"]["Catch"].insert(0, {"ErrorEquals": ["RdsStopTimeout"], "ResultPath": "$.error", "Next": "Wait for database stop"}), asl_rules.check_loops, "a Lambda Task owning a deadline"),
+    ("cleanup-stop-catch-polls-again", lambda d: d[S]["Cleanup: stop database"]["Catch"][0].update(Next="Cleanup: database stopped?"), asl_rules.check_loops, "a Lambda Task owning a deadline"),
+    ("cleanup-stop-catch-to-the-choice", lambda d: d[S]["Cleanup: stop database"]["Catch"][0].update(Next="Cleanup: database stopped?"), asl_rules.check_catches, "must go on to 'Cleanup: publish metrics' (where its poll loop goes on)"),
+    ("cleanup-stop-catch-choice-unguarded", lambda d: d[S]["Cleanup: stop database"]["Catch"][0].update(Next="Cleanup: database stopped?"), asl_rules.check_paths_present, "reads $.rdsStop.done, which may be absent"),
+    ("cleanup-stop-catch-leaves-cleanup", lambda d: d[S]["Cleanup: stop database"]["Catch"][0].update(Next="Cleanup failed?"), asl_rules.check_catches, "'Cleanup: stop database': a failed cleanup step must go on to 'Cleanup: publish metrics'"),
+    ("cleanup-stop-catch-skips-metrics", lambda d: d[S]["Cleanup: stop database"]["Catch"][0].update(Next="Cleanup complete?"), asl_rules.check_catches, "must go on to 'Cleanup: publish metrics'"),
+    ("cleanup-stop-catch-into-the-run", lambda d: d[S]["Cleanup: stop database"]["Catch"][0].update(Next="Publish metrics"), asl_rules.check_catches, "'Publish metrics' is both on the normal flow and in cleanup"),
+    ("cleanup-stop-catch-loses-key", lambda d: d[S]["Cleanup: stop database"]["Catch"][0].update(ResultPath="$.rdsStopError"), asl_rules.check_catches, "cleanup errors go under $.cleanupErrors."),
+    ("cleanup-stop-loop-two-ways-out", lambda d: d[S]["Cleanup: database stopped?"]["Choices"].append({"Variable": "$.rdsStop.action", "StringEquals": "notFound", "Next": "Cleanup complete?"}), asl_rules.check_catches, "must have one way out"),
+    ("stop-retries-its-deadline", lambda d: d[S]["Stop database"]["Retry"][1]["ErrorEquals"].append("RdsStopTimeout"), asl_rules.check_retriers, "must not retry RdsStopTimeout"),
+    ("launch-retries-the-window", lambda d: d[S]["Launch job"]["Retry"][1]["ErrorEquals"].append("LaunchWindowMissed"), asl_rules.check_retriers, "must not retry LaunchWindowMissed"),
+    ("first-skips-cleanup-past-the-window", lambda d: d[S]["Check database"]["Catch"][0]["ErrorEquals"].append("LaunchWindowMissed"), asl_rules.check_catches, "only the first Lambda Task"),
     ("fail-fixed-error", _set("Run failed", Error="States.TaskFailed"), asl_rules.check_fail_states, "fixed Error"),
     ("fail-without-error-path", _drop("Run failed (cleanup incomplete)", "ErrorPath"), asl_rules.check_fail_states, "needs ErrorPath"),
     ("fail-other-cause", _set("Run failed", CausePath="$.error"), asl_rules.check_fail_states, "CausePath"),
@@ -396,5 +433,12 @@ def _custom_names(definition: dict[str, Any], field: str) -> set[str]:
 def test_error_names_match_the_lambdas(definition: dict[str, Any]) -> None:
     every, retryable = _rust_error_names()
     assert every - retryable == asl_rules.FATAL_ERRORS
+    # Each poll loop's deadline owner fails with its own fatal name, and its
+    # function's source raises it.
+    assert set(asl_rules.DEADLINE_OWNERS.values()) <= asl_rules.FATAL_ERRORS
+    for function, error in asl_rules.DEADLINE_OWNERS.items():
+        source = "".join(p.read_text(encoding="utf-8")
+                         for p in sorted((REPO_ROOT / "functions" / function / "src").rglob("*.rs")))
+        assert f"ErrorName::{error}" in source, (function, error)
     assert _custom_names(definition, "Retry") == retryable
     assert _custom_names(definition, "Catch") <= every

@@ -320,10 +320,19 @@ class Run:
             plan.append((run.start_after, f"concurrent[{i}]", start))
         if s.rds_auto_start_after is not None:
             plan.append((s.rds_auto_start_after, "rdsAutoStart", self._rds_auto_start))
+        if s.rds_busy_after is not None:
+            plan.append((s.rds_busy_after, "rdsBusy", self._rds_busy))
         return sorted(plan, key=lambda item: item[0])
 
     def _now(self) -> float:
         return round(time.monotonic() - self._t0, 3)
+
+    def _rds_busy(self) -> None:
+        """An automated backup starts on the DB (`backing-up` for timings.rdsBusy)."""
+        identifier = self.scenario.rds.identifier
+        before = self.world.backup_db(identifier) if self.scenario.rds.exists else None
+        note = f"rdsBusy: {identifier} backing-up for {self.scenario.timings.rds_busy} s" if before == "available" else f"rdsBusy: {identifier} is {before or 'absent'}, not available: no backup"
+        self.actions.append({"at": self._now(), "action": note})
 
     def _rds_auto_start(self) -> None:
         """RDS starts the DB that stayed stopped for 7 days, and says so (RDS-EVENT-0154)."""

@@ -14,7 +14,7 @@ from .world import JobBehaviour, Timings
 FUNCTIONS = ("rds_check", "ec2_start", "ssm_launch", "poll_ec2_state", "rds_stop", "emit_metrics")
 _TOP_KEYS = {
     "description", "rds", "ec2", "timings", "job", "faults", "input", "executionName", "config", "timeoutSeconds",
-    "abortAfterSeconds", "executionTimeoutSeconds", "concurrent", "rdsAutoStartAfterSeconds", "expect",
+    "abortAfterSeconds", "executionTimeoutSeconds", "concurrent", "rdsAutoStartAfterSeconds", "rdsBusyAfterSeconds", "expect",
 }
 # What can be expected of any one execution (the main one, a concurrent one, one an event started).
 EXECUTION_EXPECT_KEYS = {"status", "error", "causeContains", "calls", "attempts", "mutatingCalls", "state", "output", "maxSeconds"}
@@ -77,6 +77,7 @@ class Scenario:
     execution_timeout: int | None = None  # replaces the definition's TimeoutSeconds
     concurrent: list[ConcurrentRun] = field(default_factory=list)
     rds_auto_start_after: float | None = None  # RDS starts the stopped DB by itself (RDS-EVENT-0154)
+    rds_busy_after: float | None = None  # an available DB turns backing-up for timings.rdsBusy
 
 
 def _check_keys(where: str, data: dict[str, Any], allowed: set[str]) -> None:
@@ -165,7 +166,7 @@ def load(path: Path) -> Scenario:
         )
 
     t = data.get("timings", {})
-    _check_keys("timings", t, {"ec2Start", "ec2Stop", "rdsStart", "rdsStop", "agentOnline", "initialTransition"})
+    _check_keys("timings", t, {"ec2Start", "ec2Stop", "rdsStart", "rdsStop", "agentOnline", "initialTransition", "rdsBusy"})
     defaults = Timings()
     timings = Timings(
         ec2_start=float(t.get("ec2Start", defaults.ec2_start)),
@@ -174,6 +175,7 @@ def load(path: Path) -> Scenario:
         rds_stop=float(t.get("rdsStop", defaults.rds_stop)),
         agent_online=float(t.get("agentOnline", defaults.agent_online)),
         initial_transition=float(t.get("initialTransition", defaults.initial_transition)),
+        rds_busy=float(t.get("rdsBusy", defaults.rds_busy)),
     )
 
     j = data.get("job", {})
@@ -275,4 +277,5 @@ def load(path: Path) -> Scenario:
         execution_timeout=None if execution_timeout is None else int(execution_timeout),
         concurrent=concurrent,
         rds_auto_start_after=optional_seconds("rdsAutoStartAfterSeconds"),
+        rds_busy_after=optional_seconds("rdsBusyAfterSeconds"),
     )

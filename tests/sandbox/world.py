@@ -70,6 +70,7 @@ class Timings:
     rds_stop: float = 1.0  # stopping -> stopped
     agent_online: float = 1.0  # running -> SSM PingStatus Online
     initial_transition: float = 2.0  # an initial transitional state -> its end
+    rds_busy: float = 10.0  # an automated backup: backing-up -> available (rdsBusyAfterSeconds)
 
 
 @dataclass
@@ -284,6 +285,21 @@ class World:
                 self._set_db(identifier, "starting")
                 end = self.rds_start_result
                 self._schedule(now + self.timings.rds_start, lambda t: self._set_db(identifier, end))
+            return before
+
+    def backup_db(self, identifier: str) -> str | None:
+        """An automated backup starts on an available DB: `backing-up` for
+        `timings.rds_busy`, then `available` again. While it lasts RDS (moto)
+        refuses StopDBInstance with InvalidDBInstanceState, as AWS does.
+
+        Returns the status the DB had (it acts only on an `available` one).
+        """
+        with self.lock:
+            self.tick()
+            before = self.db_status(identifier)
+            if before == "available":
+                self._set_db(identifier, "backing-up")
+                self._schedule(time.monotonic() + self.timings.rds_busy, lambda t: self._set_db(identifier, "available"))
             return before
 
     def after_rds(self, req: AwsRequest, answer: HttpAnswer) -> HttpAnswer:

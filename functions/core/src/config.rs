@@ -82,6 +82,8 @@ impl<'a> Env<'a> {
 pub struct Timing {
     pub rds_ready_timeout_seconds: u64,
     pub ec2_ready_timeout_seconds: u64,
+    pub rds_stop_deadline_seconds: u64,
+    pub launch_window_seconds: u64,
     pub job_timeout_seconds: u64,
     pub job_timeout_max_seconds: u64,
     pub rds_poll_seconds: u64,
@@ -96,6 +98,8 @@ impl Timing {
         let timing = Self {
             rds_ready_timeout_seconds: env.seconds(&settings::RDS_READY_TIMEOUT)?,
             ec2_ready_timeout_seconds: env.seconds(&settings::EC2_READY_TIMEOUT)?,
+            rds_stop_deadline_seconds: env.seconds(&settings::RDS_STOP_DEADLINE)?,
+            launch_window_seconds: env.seconds(&settings::LAUNCH_WINDOW)?,
             job_timeout_seconds: env.seconds(&settings::JOB_TIMEOUT)?,
             job_timeout_max_seconds: env.seconds(&settings::JOB_TIMEOUT_MAX)?,
             rds_poll_seconds: env.seconds(&settings::RDS_POLL)?,

@@ -140,6 +140,11 @@ pub struct RdsReport {
     pub action: StartAction,
     pub started_by_workflow: bool,
     pub available_at_first_check: bool,
+    /// Not `stopped`/`stopping` at the first check (`available`,
+    /// `backing-up`, `starting`, ...): what `leave-as-found` leaves running.
+    /// Absent in documents of older versions: then `availableAtFirstCheck`.
+    #[serde(default)]
+    pub found_running: Option<bool>,
     pub instance_class: Option<String>,
     pub dry_run: bool,
     pub first_checked_at: Timestamp,
@@ -147,6 +152,13 @@ pub struct RdsReport {
     pub deadline: Timestamp,
     pub ready_at: Option<Timestamp>,
     pub retry_after_seconds: u64,
+}
+
+impl RdsReport {
+    /// Whether the DB was running (not stopped or stopping) before the run.
+    pub fn found_running(&self) -> bool {
+        self.found_running.unwrap_or(self.available_at_first_check)
+    }
 }
 
 /// One worker in `$.ec2`.
@@ -239,6 +251,9 @@ pub enum StopAction {
     CannotStop,
     /// There is no such DB: nothing to stop.
     NotFound,
+    /// Running but RDS refuses a stop now (`starting`, `backing-up`, ...):
+    /// the state machine waits `retryAfterSeconds` and calls again.
+    NotYet,
 }
 
 /// `$.rdsStop`, written by `rds_stop`.
@@ -251,6 +266,21 @@ pub struct RdsStopReport {
     pub policy: RdsStopPolicy,
     pub dry_run: bool,
     pub stopped_at: Timestamp,
+    /// False while the DB cannot be stopped yet (`action: notYet`).
+    #[serde(default = "yes")]
+    pub done: bool,
+    /// When the first call of this stop saw the DB; the deadline counts
+    /// from it.
+    #[serde(default)]
+    pub first_tried_at: Option<Timestamp>,
+    #[serde(default)]
+    pub deadline: Option<Timestamp>,
+    #[serde(default)]
+    pub retry_after_seconds: u64,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[cfg(test)]
@@ -320,13 +350,19 @@ mod tests {
             policy: RdsStopPolicy::LeaveAsFound,
             dry_run: false,
             stopped_at: Timestamp::from_millis(0),
+            done: true,
+            first_tried_at: Some(Timestamp::from_millis(0)),
+            deadline: Some(Timestamp::from_millis(1000)),
+            retry_after_seconds: 30,
         };
         assert_eq!(
             serde_json::to_value(report).unwrap(),
             json!({
                 "dbInstanceIdentifier": "db", "statusBefore": "available",
                 "action": "alreadyStopped", "policy": "leave-as-found",
-                "dryRun": false, "stoppedAt": "1970-01-01T00:00:00Z"
+                "dryRun": false, "stoppedAt": "1970-01-01T00:00:00Z", "done": true,
+                "firstTriedAt": "1970-01-01T00:00:00Z", "deadline": "1970-01-01T00:00:01Z",
+                "retryAfterSeconds": 30
             })
         );
     }

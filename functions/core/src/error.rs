@@ -21,16 +21,18 @@ pub enum ErrorName {
     RdsUnrecoverableState,
     RdsNotStoppableYet,
     RdsReadyTimeout,
+    RdsStopTimeout,
     Ec2InstanceNotFound,
     Ec2UnrecoverableState,
     Ec2InsufficientCapacity,
     Ec2ReadyTimeout,
     JobFailed,
     JobTimeout,
+    LaunchWindowMissed,
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 16] = [
+    pub const ALL: [ErrorName; 18] = [
         Self::InvalidInput,
         Self::ConfigError,
         Self::AccessDenied,
@@ -41,12 +43,14 @@ impl ErrorName {
         Self::RdsUnrecoverableState,
         Self::RdsNotStoppableYet,
         Self::RdsReadyTimeout,
+        Self::RdsStopTimeout,
         Self::Ec2InstanceNotFound,
         Self::Ec2UnrecoverableState,
         Self::Ec2InsufficientCapacity,
         Self::Ec2ReadyTimeout,
         Self::JobFailed,
         Self::JobTimeout,
+        Self::LaunchWindowMissed,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -61,12 +65,14 @@ impl ErrorName {
             Self::RdsUnrecoverableState => "RdsUnrecoverableState",
             Self::RdsNotStoppableYet => "RdsNotStoppableYet",
             Self::RdsReadyTimeout => "RdsReadyTimeout",
+            Self::RdsStopTimeout => "RdsStopTimeout",
             Self::Ec2InstanceNotFound => "Ec2InstanceNotFound",
             Self::Ec2UnrecoverableState => "Ec2UnrecoverableState",
             Self::Ec2InsufficientCapacity => "Ec2InsufficientCapacity",
             Self::Ec2ReadyTimeout => "Ec2ReadyTimeout",
             Self::JobFailed => "JobFailed",
             Self::JobTimeout => "JobTimeout",
+            Self::LaunchWindowMissed => "LaunchWindowMissed",
         }
     }
 
@@ -100,9 +106,12 @@ impl ErrorName {
                 "the DB is in a state it cannot become available from (failed, deleting, storage-full, ...)"
             }
             Self::RdsNotStoppableYet => {
-                "the DB cannot be stopped in its current state (starting, backing-up, ...) but will be later"
+                "the DB cannot be stopped in its current state (starting, backing-up, ...) but will be later (older versions; `rds_stop` now waits in a loop instead)"
             }
             Self::RdsReadyTimeout => "the DB did not become available before its deadline",
+            Self::RdsStopTimeout => {
+                "RDS kept refusing to stop the DB (backing up, in maintenance, ...) until RDS_STOP_DEADLINE_SECONDS passed; it is still running"
+            }
             Self::Ec2InstanceNotFound => "a configured worker instance does not exist",
             Self::Ec2UnrecoverableState => "a worker is shutting-down or terminated",
             Self::Ec2InsufficientCapacity => "EC2 has no capacity for the worker's type right now",
@@ -111,6 +120,9 @@ impl ErrorName {
             }
             Self::JobFailed => "the batch job's command finished unsuccessfully",
             Self::JobTimeout => "the batch job did not end before its deadline",
+            Self::LaunchWindowMissed => {
+                "the run was not ready to launch the job within LAUNCH_WINDOW_SECONDS of its start (a slow DB, capacity waits, a late redrive): nothing more is started, what was started is stopped"
+            }
         }
     }
 }

@@ -381,3 +381,87 @@ mod tests {
         }
     }
 }
+
+/// The end of the launch window: `LAUNCH_WINDOW_SECONDS` after the
+/// execution's start (`None` without an `execution` block).
+pub fn launch_window_end(doc: &StateDocument, timing: &Timing) -> Option<crate::Timestamp> {
+    doc.execution
+        .as_ref()
+        .map(|e| e.start_time.plus_seconds(timing.launch_window_seconds))
+}
+
+/// Fails with `LaunchWindowMissed` when `now` is past the launch window and
+/// the step is about to start or wait for something (pure). A dry run starts
+/// nothing and is never late.
+pub fn check_launch_window(
+    doc: &StateDocument,
+    run: &RunInput,
+    timing: &Timing,
+    now: crate::Timestamp,
+    what: &str,
+) -> Result<(), StepError> {
+    match launch_window_end(doc, timing) {
+        Some(end) if !run.dry_run && now > end => Err(StepError::new(
+            crate::error::ErrorName::LaunchWindowMissed,
+            format!(
+                "{what} {} s after the execution started, past its launch window (ended {end}, LAUNCH_WINDOW_SECONDS={}): nothing more is started",
+                doc.execution
+                    .as_ref()
+                    .map_or(0.0, |e| now.seconds_since(e.start_time).round()),
+                timing.launch_window_seconds
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+    use crate::config::Env;
+    use crate::error::ErrorName;
+    use serde_json::json;
+
+    #[test]
+    fn the_window_counts_from_the_execution_start() {
+        let timing =
+            Timing::from_env(&Env::from_pairs(&[("LAUNCH_WINDOW_SECONDS", "600")])).unwrap();
+        let doc = StateDocument::from_event(json!({
+            "input": {}, "execution": {"name": "r", "startTime": "2026-11-22T01:00:00Z"}
+        }))
+        .unwrap();
+        let start = doc.execution.as_ref().unwrap().start_time;
+        let run = parse_run_input(&doc.input, &timing).unwrap();
+        // (seconds after the start, dry run, late?)
+        for (seconds, dry_run, late) in [
+            (0, false, false),
+            (600, false, false),
+            (601, false, true),
+            (601, true, false),
+        ] {
+            let run = RunInput {
+                dry_run,
+                ..run.clone()
+            };
+            let result = check_launch_window(
+                &doc,
+                &run,
+                &timing,
+                start.plus_seconds(seconds),
+                "starting the DB",
+            );
+            assert_eq!(result.is_err(), late, "{seconds} {dry_run}");
+            if let Err(error) = result {
+                assert_eq!(error.name, ErrorName::LaunchWindowMissed);
+                assert!(
+                    error.message.contains("LAUNCH_WINDOW_SECONDS=600"),
+                    "{}",
+                    error.message
+                );
+            }
+        }
+        // Without an execution block there is no window to miss.
+        let bare = StateDocument::from_event(json!({"input": {}})).unwrap();
+        assert!(check_launch_window(&bare, &run, &timing, start.plus_seconds(99_999), "x").is_ok());
+    }
+}

@@ -77,6 +77,18 @@ pub const EC2_READY_TIMEOUT: Seconds = Seconds {
     min: 1,
     max: 86_400,
 };
+pub const RDS_STOP_DEADLINE: Seconds = Seconds {
+    variable: "RDS_STOP_DEADLINE_SECONDS",
+    default: 14_400,
+    min: 1,
+    max: 86_400,
+};
+pub const LAUNCH_WINDOW: Seconds = Seconds {
+    variable: "LAUNCH_WINDOW_SECONDS",
+    default: 7200,
+    min: 1,
+    max: 604_800,
+};
 pub const RDS_POLL: Seconds = Seconds {
     variable: "RDS_POLL_SECONDS",
     default: 30,
@@ -155,9 +167,19 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "deadline for workers to be `running` with SSM `Online`",
     },
     Setting {
+        variable: RDS_STOP_DEADLINE.variable,
+        kind: Kind::Seconds(RDS_STOP_DEADLINE),
+        meaning: "how long `rds_stop` waits for RDS to accept a stop (backups and maintenance refuse it) before `RdsStopTimeout`",
+    },
+    Setting {
+        variable: LAUNCH_WINDOW.variable,
+        kind: Kind::Seconds(LAUNCH_WINDOW),
+        meaning: "from the execution's start: past it no step starts anything and no job is launched (`LaunchWindowMissed`); a redrive inside it still works",
+    },
+    Setting {
         variable: RDS_POLL.variable,
         kind: Kind::Seconds(RDS_POLL),
-        meaning: "`retryAfterSeconds` of `rds_check`",
+        meaning: "`retryAfterSeconds` of `rds_check` and of `rds_stop` while the DB cannot be stopped yet",
     },
     Setting {
         variable: EC2_POLL.variable,

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use makenaide_core::document::{Ec2Report, StartAction, WorkerReport};
-use makenaide_core::input::{read_event, require_run_mode};
+use makenaide_core::input::{check_launch_window, read_event, require_run_mode};
 use makenaide_core::ports::{Ec2Instance, Ec2Port, SsmPort, StartResult};
 use makenaide_core::states::{Ec2Class, classify_ec2_state, ssm_agent_online};
 use makenaide_core::{ErrorName, StepError, Timestamp};
@@ -165,6 +165,16 @@ pub async fn handle(
         })
         .collect();
     check(&workers, run.dry_run, now, first_checked_at, deadline)?;
+    if workers.iter().any(|w| w.decision != Decision::Ready) {
+        // Past the window nothing is started, and waiting is pointless.
+        let waiting: Vec<String> = workers
+            .iter()
+            .filter(|w| w.decision != Decision::Ready)
+            .map(Observed::describe)
+            .collect();
+        let what = format!("workers not ready ({})", waiting.join("; "));
+        check_launch_window(&doc, &run, &settings.timing, now, &what)?;
+    }
 
     // One StartInstances call for every stopped worker; in a dry run EC2
     // still checks the permissions and answers `DryRunOperation`.
@@ -790,6 +800,34 @@ mod tests {
             error.message.contains("SSM agent ConnectionLost"),
             "{}",
             error.message
+        );
+    }
+
+    #[tokio::test]
+    async fn past_the_launch_window_nothing_is_started() {
+        let settings = Settings::from_env(&Env::from_pairs(&[
+            ("WORKER_INSTANCE_IDS", I1),
+            ("LAUNCH_WINDOW_SECONDS", "60"),
+        ]))
+        .unwrap();
+        let aws = workers(&[(I1, "stopped")]);
+        let error = handle(&aws, &settings, first_event(json!({})), at(61))
+            .await
+            .unwrap_err();
+        assert_eq!(error.name, ErrorName::LaunchWindowMissed);
+        assert!(
+            error.message.contains(&format!("{I1} is stopped")),
+            "{}",
+            error.message
+        );
+        assert!(aws.mutating_calls().is_empty());
+        // Ready workers are ready, late or not.
+        let aws = workers(&[(I1, "running")]).with_ping(I1, "Online");
+        assert!(
+            handle(&aws, &settings, first_event(json!({})), at(61))
+                .await
+                .unwrap()
+                .ready
         );
     }
 

@@ -158,7 +158,7 @@ fn durations(doc: &StateDocument, now: Timestamp) -> Durations {
 ///   workers step ran just before this one).
 fn running_seconds(doc: &StateDocument, now: Timestamp, dry_run: bool) -> RunningSeconds {
     let rds = doc.rds.as_ref().map_or(0.0, |rds| {
-        let ran = rds.started_by_workflow || rds.available_at_first_check || rds.ready_at.is_some();
+        let ran = rds.started_by_workflow || rds.found_running() || rds.ready_at.is_some();
         if dry_run || !ran {
             return 0.0;
         }
@@ -166,7 +166,7 @@ fn running_seconds(doc: &StateDocument, now: Timestamp, dry_run: bool) -> Runnin
         let end = match &doc.rds_stop {
             None => now,
             Some(stop) => match stop.action {
-                StopAction::LeftRunning | StopAction::CannotStop => now,
+                StopAction::LeftRunning | StopAction::CannotStop | StopAction::NotYet => now,
                 StopAction::Stopped
                 | StopAction::AlreadyStopped
                 | StopAction::NotFound

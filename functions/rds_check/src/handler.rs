@@ -3,7 +3,7 @@
 
 use makenaide_core::config::{Env, Timing, db_instance_identifier};
 use makenaide_core::document::{RdsReport, StartAction};
-use makenaide_core::input::{read_event, require_run_mode};
+use makenaide_core::input::{check_launch_window, read_event, require_run_mode};
 use makenaide_core::ports::{RdsPort, Transition};
 use makenaide_core::states::{RdsClass, classify_rds_status};
 use makenaide_core::{ErrorName, StepError, Timestamp};
@@ -64,7 +64,8 @@ pub async fn handle(
             format!("DB instance {id} does not exist (DB_INSTANCE_IDENTIFIER)"),
         )
     })?;
-    let decision = decide(classify_rds_status(&db.status));
+    let class = classify_rds_status(&db.status);
+    let decision = decide(class);
     if decision == Decision::Fail {
         return Err(StepError::new(
             ErrorName::RdsUnrecoverableState,
@@ -83,6 +84,17 @@ pub async fn handle(
                 now.seconds_since(first_checked_at).round()
             ),
         ));
+    }
+
+    if decision != Decision::Ready {
+        // Past the window nothing is started, and waiting is pointless.
+        check_launch_window(
+            &doc,
+            &run,
+            &settings.timing,
+            now,
+            &format!("DB instance {id} is {}", db.status),
+        )?;
     }
 
     let action = match decision {
@@ -106,6 +118,10 @@ pub async fn handle(
             || action == StartAction::Started,
         available_at_first_check: previous
             .map_or(decision == Decision::Ready, |p| p.available_at_first_check),
+        found_running: Some(previous.map_or(
+            !matches!(class, RdsClass::Stopped | RdsClass::Stopping),
+            RdsReport::found_running,
+        )),
         instance_class: db.class,
         dry_run: run.dry_run,
         first_checked_at,
@@ -335,6 +351,67 @@ mod tests {
                 .unwrap()
                 .ready
         );
+    }
+
+    #[tokio::test]
+    async fn found_running_is_anything_not_stopped_at_the_first_check() {
+        for (status, found) in [
+            ("available", true),
+            ("backing-up", true),
+            ("starting", true),
+            ("modifying", true),
+            ("stopped", false),
+            ("stopping", false),
+        ] {
+            let aws = db(status);
+            let first = check(&aws, first_event(json!({})), at(0)).await.unwrap();
+            assert_eq!(first.found_running, Some(found), "{status}");
+            // Sticky: a later check of a started DB keeps the first answer.
+            aws.set_db_status(DB, "available");
+            let later = check(&aws, later_event(&first), at(20)).await.unwrap();
+            assert_eq!(later.found_running, Some(found), "{status}");
+        }
+    }
+
+    #[tokio::test]
+    async fn past_the_launch_window_nothing_is_started() {
+        let settings = Settings::from_env(&Env::from_pairs(&[
+            ("DB_INSTANCE_IDENTIFIER", DB),
+            ("LAUNCH_WINDOW_SECONDS", "300"),
+        ]))
+        .unwrap();
+        // The execution started at T0 (first_event): 301 s later is too late.
+        let aws = db("stopped");
+        let error = handle(&aws, &settings, first_event(json!({})), at(301))
+            .await
+            .unwrap_err();
+        assert_eq!(error.name, ErrorName::LaunchWindowMissed);
+        assert!(error.message.contains("is stopped"), "{}", error.message);
+        assert!(aws.mutating_calls().is_empty());
+        // Still starting when the window ends: the run stops waiting.
+        let aws = db("starting");
+        let error = handle(&aws, &settings, first_event(json!({})), at(301))
+            .await
+            .unwrap_err();
+        assert_eq!(error.name, ErrorName::LaunchWindowMissed);
+        // Ready is ready, late or not; a dry run is never late.
+        let aws = db("available");
+        assert!(
+            handle(&aws, &settings, first_event(json!({})), at(301))
+                .await
+                .unwrap()
+                .ready
+        );
+        let aws = db("stopped");
+        let report = handle(
+            &aws,
+            &settings,
+            first_event(json!({"dryRun": true})),
+            at(301),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.action, StartAction::WouldStart);
     }
 
     #[tokio::test]

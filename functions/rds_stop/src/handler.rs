@@ -3,7 +3,7 @@
 //! already stopped, missing, or broken.
 
 use makenaide_core::config::{Env, RdsStopPolicy, Timing, db_instance_identifier};
-use makenaide_core::document::{FoundRecord, RdsStopReport, StateDocument, StopAction};
+use makenaide_core::document::{FoundRecord, RdsReport, RdsStopReport, StateDocument, StopAction};
 use makenaide_core::input::{RunMode, read_event};
 use makenaide_core::ports::{RdsPort, Transition};
 use makenaide_core::states::{RdsClass, classify_rds_status};
@@ -33,7 +33,8 @@ enum Decision {
     Stop,
     Report(StopAction),
     /// Running but busy (`starting`, `backing-up`, ...): RDS refuses a stop
-    /// now; the state machine retries `RdsNotStoppableYet` with backoff.
+    /// now; report `notYet` and the state machine calls again after
+    /// `retryAfterSeconds`, until `RDS_STOP_DEADLINE_SECONDS`.
     NotYet,
 }
 
@@ -68,7 +69,7 @@ fn found_running(doc: &StateDocument, mode: &RunMode) -> Option<bool> {
     doc.found
         .as_ref()
         .and_then(FoundRecord::db_running)
-        .or_else(|| doc.rds.as_ref().map(|r| r.available_at_first_check))
+        .or_else(|| doc.rds.as_ref().map(RdsReport::found_running))
         .or_else(|| matches!(mode, RunMode::Sweep { .. }).then_some(true))
 }
 
@@ -83,6 +84,16 @@ pub async fn handle(
     let leave_as_found = settings.policy == RdsStopPolicy::LeaveAsFound
         && found_running(&doc, &run.mode) == Some(true);
 
+    // The deadline counts from the first call of this stop (sticky across
+    // the loop; a finished stop starts a new count).
+    let first_tried_at = doc
+        .rds_stop
+        .as_ref()
+        .filter(|previous| !previous.done)
+        .and_then(|previous| previous.first_tried_at)
+        .unwrap_or(now);
+    let deadline = first_tried_at.plus_seconds(settings.timing.rds_stop_deadline_seconds);
+
     let db = rds.describe_db(id).await?;
     let status_before = db.as_ref().map(|db| db.status.clone());
     let action = match db {
@@ -91,11 +102,22 @@ pub async fn handle(
             Decision::Report(action) => action,
             Decision::Stop => match rds.stop_db(id).await? {
                 Transition::Accepted => StopAction::Stopped,
-                Transition::Refused => return Err(not_yet(id, &db.status)),
+                // It turned busy since the describe: look again next time.
+                Transition::Refused => StopAction::NotYet,
             },
-            Decision::NotYet => return Err(not_yet(id, &db.status)),
+            Decision::NotYet => StopAction::NotYet,
         },
     };
+    if action == StopAction::NotYet && now > deadline {
+        return Err(StepError::new(
+            ErrorName::RdsStopTimeout,
+            format!(
+                "DB instance {id} is still {} after {} s of waiting for RDS to accept a stop (deadline {deadline}, RDS_STOP_DEADLINE_SECONDS); it is running",
+                status_before.as_deref().unwrap_or("unknown"),
+                now.seconds_since(first_tried_at).round()
+            ),
+        ));
+    }
     let report = RdsStopReport {
         db_instance_identifier: id.to_string(),
         status_before,
@@ -103,6 +125,10 @@ pub async fn handle(
         policy: settings.policy,
         dry_run: run.dry_run,
         stopped_at: now,
+        done: action != StopAction::NotYet,
+        first_tried_at: Some(first_tried_at),
+        deadline: Some(deadline),
+        retry_after_seconds: settings.timing.rds_poll_seconds,
     };
     tracing::info!(
         db = id,
@@ -113,13 +139,6 @@ pub async fn handle(
         "stop DB instance"
     );
     Ok(report)
-}
-
-fn not_yet(id: &str, status: &str) -> StepError {
-    StepError::new(
-        ErrorName::RdsNotStoppableYet,
-        format!("DB instance {id} is {status}; RDS refuses a stop until it is available"),
-    )
 }
 
 #[cfg(test)]
@@ -316,21 +335,58 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_busy_db_is_retryable() {
+    async fn a_busy_db_is_waited_for_until_it_stops_or_the_deadline_passes() {
         for status in ["backing-up", "starting", "modifying"] {
             let aws = db(status);
-            let error = run(&aws, "always", event(json!({}), Some(false)))
+            let report = run(&aws, "always", event(json!({}), Some(false)))
                 .await
-                .unwrap_err();
-            assert_eq!(error.name, ErrorName::RdsNotStoppableYet, "{status}");
-            assert!(error.name.is_retryable());
-            assert!(error.message.contains(status));
+                .unwrap();
+            assert_eq!(report.action, StopAction::NotYet, "{status}");
+            assert!(!report.done);
+            assert_eq!(report.retry_after_seconds, 30);
+            assert_eq!(report.first_tried_at, Some(now()));
+            assert_eq!(report.deadline, Some(now().plus_seconds(14_400)));
             assert!(aws.mutating_calls().is_empty());
         }
+        // The loop: still busy an hour later, then available: stopped.
+        let aws = db("backing-up");
+        let first = run(&aws, "always", event(json!({}), Some(false)))
+            .await
+            .unwrap();
+        let later = |previous: &RdsStopReport, seconds: u64| {
+            let mut doc = event(json!({}), Some(false));
+            doc["rdsStop"] = serde_json::to_value(previous).unwrap();
+            (doc, now().plus_seconds(seconds))
+        };
+        let (doc, at) = later(&first, 3600);
+        let second = handle(&aws, &settings("always"), doc, at).await.unwrap();
+        assert_eq!(
+            (second.action, second.first_tried_at),
+            (StopAction::NotYet, Some(now()))
+        );
+        aws.set_db_status(DB, "available");
+        let (doc, at) = later(&second, 3700);
+        let third = handle(&aws, &settings("always"), doc, at).await.unwrap();
+        assert_eq!(third.action, StopAction::Stopped);
+        assert!(third.done);
+        // Past the deadline it gives up, naming the variable; the DB runs.
+        let aws = db("backing-up");
+        let (doc, at) = later(&first, 14_401);
+        let error = handle(&aws, &settings("always"), doc, at)
+            .await
+            .unwrap_err();
+        assert_eq!(error.name, ErrorName::RdsStopTimeout);
+        assert!(!error.name.is_retryable());
+        assert!(error.message.contains("backing-up"), "{}", error.message);
+        assert!(
+            error.message.contains("RDS_STOP_DEADLINE_SECONDS"),
+            "{}",
+            error.message
+        );
     }
 
     #[tokio::test]
-    async fn a_stop_refused_by_a_race_is_retryable() {
+    async fn a_stop_refused_by_a_race_is_not_yet() {
         let aws = db("available").after_next(
             Operation::DescribeDbInstances,
             Change::DbStatus {
@@ -338,10 +394,11 @@ mod tests {
                 status: "backing-up".into(),
             },
         );
-        let error = run(&aws, "always", event(json!({}), Some(false)))
+        let report = run(&aws, "always", event(json!({}), Some(false)))
             .await
-            .unwrap_err();
-        assert_eq!(error.name, ErrorName::RdsNotStoppableYet);
+            .unwrap();
+        assert_eq!(report.action, StopAction::NotYet);
+        assert!(!report.done);
         assert_eq!(aws.mutating_calls(), [stop_call()]);
     }
 

@@ -4,7 +4,7 @@
 
 use makenaide_core::config::{Env, JobConfig, Timing, worker_instance_ids};
 use makenaide_core::document::JobReport;
-use makenaide_core::input::{read_event, require_run_mode};
+use makenaide_core::input::{check_launch_window, read_event, require_run_mode};
 use makenaide_core::ports::{Command, RUN_SHELL_SCRIPT, ShellCommand, SsmPort};
 use makenaide_core::{ErrorName, StepError, Timestamp};
 use serde_json::Value;
@@ -121,7 +121,10 @@ pub async fn handle(
             .await?
         {
             Some(existing) => Launch::Reused(existing),
-            None => Launch::Sent(
+            None => Launch::Sent({
+                // A redrive finds its command above at any time; a first
+                // send must be inside the window.
+                check_launch_window(&doc, &run, &settings.timing, now, "sending the job")?;
                 ssm.send_command(&ShellCommand {
                     instance_ids: workers.clone(),
                     commands: settings.job.commands.clone(),
@@ -129,8 +132,8 @@ pub async fn handle(
                     execution_timeout_seconds: run.job_timeout_seconds,
                     comment: comment.clone(),
                 })
-                .await?,
-            ),
+                .await?
+            }),
         }
     };
     let report = report(&launch, &comment, workers, run.job_timeout_seconds, now);
@@ -514,6 +517,30 @@ mod tests {
             assert!(error.message.contains("ssm_launch"), "{}", error.message);
         }
         assert!(aws.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn past_the_launch_window_no_job_is_sent_but_a_sent_one_is_found() {
+        let settings = Settings::from_env(&Env::from_pairs(&[
+            ("WORKER_INSTANCE_IDS", W1),
+            ("JOB_COMMANDS", r#"["./run-batch.sh"]"#),
+            ("JOB_WORKING_DIRECTORY", "/opt/makenaide"),
+            ("LAUNCH_WINDOW_SECONDS", "600"),
+        ]))
+        .unwrap();
+        let aws = ssm();
+        let error = handle(&aws, &settings, event(json!({})), at(601))
+            .await
+            .unwrap_err();
+        assert_eq!(error.name, ErrorName::LaunchWindowMissed);
+        assert_eq!(aws.count(Operation::SendCommand), 0);
+        // A redrive after the window still finds the command sent in it.
+        let aws = ssm().with_command(command("cmd-1", "makenaide:run-1", Some(at(125))));
+        let job = handle(&aws, &settings, event(json!({})), at(5000))
+            .await
+            .unwrap();
+        assert!(job.reused_existing);
+        assert_eq!(aws.count(Operation::SendCommand), 0);
     }
 
     #[tokio::test]

@@ -137,6 +137,32 @@ def test_rds_start_and_stop_are_timed(sandbox: Sandbox) -> None:
     _wait_for(lambda: status() == "stopped")
 
 
+def test_rds_refuses_a_stop_while_a_backup_runs_as_rds_does(sandbox: Sandbox) -> None:
+    """StopDBInstance on a `backing-up` DB: InvalidDBInstanceState (HTTP 400), the
+    error `rds_stop` reads as "not yet"; once the backup ends the stop works."""
+    rds = sandbox.client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="busy-db", DBInstanceClass="db.t3.micro", Engine="postgres",
+        AllocatedStorage=20, MasterUsername="u", MasterUserPassword="sandbox-pw",
+    )
+    sandbox.world.init_db("busy-db", "available")
+    sandbox.world.timings.rds_busy = 1.0
+    assert sandbox.world.backup_db("busy-db") == "available"
+    with pytest.raises(ClientError) as refused:
+        rds.stop_db_instance(DBInstanceIdentifier="busy-db")
+    assert refused.value.response["Error"]["Code"] == "InvalidDBInstanceState"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+    def status() -> str:
+        return str(rds.describe_db_instances(DBInstanceIdentifier="busy-db")["DBInstances"][0]["DBInstanceStatus"])
+
+    _wait_for(lambda: status() == "available")
+    rds.stop_db_instance(DBInstanceIdentifier="busy-db")
+    assert status() == "stopping"
+    # A backup starts only on an available DB.
+    assert sandbox.world.backup_db("busy-db") == "stopping"
+
+
 def test_ssm_job_lifecycle_and_comment_lookup(sandbox: Sandbox) -> None:
     iid = _new_instance(sandbox, "running")
     ssm = sandbox.client("ssm")
