@@ -322,6 +322,9 @@ class Run:
             plan.append((s.rds_auto_start_after, "rdsAutoStart", self._rds_auto_start))
         if s.rds_busy_after is not None:
             plan.append((s.rds_busy_after, "rdsBusy", self._rds_busy))
+        for inst in s.instances:
+            if inst.terminate_after is not None:
+                plan.append((inst.terminate_after, f"terminate[{inst.name}]", lambda name=inst.name: self._terminate_instance(name)))
         return sorted(plan, key=lambda item: item[0])
 
     def _now(self) -> float:
@@ -333,6 +336,17 @@ class Run:
         before = self.world.backup_db(identifier) if self.scenario.rds.exists else None
         note = f"rdsBusy: {identifier} backing-up for {self.scenario.timings.rds_busy} s" if before == "available" else f"rdsBusy: {identifier} is {before or 'absent'}, not available: no backup"
         self.actions.append({"at": self._now(), "action": note})
+
+    def _terminate_instance(self, name: str) -> None:
+        """Someone outside the workflow terminates a worker (`shutting-down`, then `terminated`)."""
+        instance_id = self.instance_ids[name]
+        before = self.world.terminate_instance(instance_id)
+        if before in ("shutting-down", "terminated"):
+            note = f"ec2Terminate: {name} ({instance_id}) is already {before}: nothing to do"
+        else:
+            note = f"ec2Terminate: {name} ({instance_id}) {before} -> shutting-down, terminated in {self.scenario.timings.ec2_terminate} s"
+        self.actions.append({"at": self._now(), "action": note})
+        self._say(f"runner: {note}")
 
     def _rds_auto_start(self) -> None:
         """RDS starts the DB that stayed stopped for 7 days, and says so (RDS-EVENT-0154)."""

@@ -34,6 +34,7 @@ class Instance:
     state: str = "stopped"
     instance_type: str = "t3.medium"
     agent_online: bool = True  # only for an instance that starts `running`
+    terminate_after: float | None = None  # terminated by someone outside the workflow after that long
 
 
 @dataclass
@@ -160,17 +161,29 @@ def load(path: Path) -> Scenario:
 
     instances: list[Instance] = []
     for i, raw in enumerate(data.get("ec2", {}).get("instances", [{"name": "worker"}])):
-        _check_keys(f"ec2.instances[{i}]", raw, {"name", "state", "type", "agentOnline"})
+        where = f"ec2.instances[{i}]"
+        _check_keys(where, raw, {"name", "state", "type", "agentOnline", "terminateAfterSeconds"})
+        terminate_after = raw.get("terminateAfterSeconds")
         instances.append(
-            Instance(raw.get("name", f"worker{i}"), raw.get("state", "stopped"), raw.get("type", "t3.medium"), bool(raw.get("agentOnline", True)))
+            Instance(
+                raw.get("name", f"worker{i}"),
+                raw.get("state", "stopped"),
+                raw.get("type", "t3.medium"),
+                bool(raw.get("agentOnline", True)),
+                None if terminate_after is None else _seconds(f"{where}.terminateAfterSeconds", terminate_after),
+            )
         )
+    names = [inst.name for inst in instances]
+    if len(names) != len(set(names)):
+        raise ScenarioError(f"ec2.instances: the names of the instances must differ ({names})")
 
     t = data.get("timings", {})
-    _check_keys("timings", t, {"ec2Start", "ec2Stop", "rdsStart", "rdsStop", "agentOnline", "initialTransition", "rdsBusy"})
+    _check_keys("timings", t, {"ec2Start", "ec2Stop", "ec2Terminate", "rdsStart", "rdsStop", "agentOnline", "initialTransition", "rdsBusy"})
     defaults = Timings()
     timings = Timings(
         ec2_start=float(t.get("ec2Start", defaults.ec2_start)),
         ec2_stop=float(t.get("ec2Stop", defaults.ec2_stop)),
+        ec2_terminate=float(t.get("ec2Terminate", defaults.ec2_terminate)),
         rds_start=float(t.get("rdsStart", defaults.rds_start)),
         rds_stop=float(t.get("rdsStop", defaults.rds_stop)),
         agent_online=float(t.get("agentOnline", defaults.agent_online)),

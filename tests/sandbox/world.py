@@ -7,6 +7,12 @@ discrete-event simulation on top of moto's models:
 
 - timed transitional states: EC2 `pending`/`stopping`, RDS `starting`/`stopping`
   (and any initial transitional state such as `backing-up`);
+- EC2 `StartInstances`/`StopInstances` with EC2's rules: a call naming an
+  instance in a state the action does not apply to is refused whole with
+  `IncorrectInstanceState` (see `_refusal`);
+- an instance terminated by someone outside the workflow (`terminate_instance`,
+  the runner's `ec2.instances[].terminateAfterSeconds`): `shutting-down`, then
+  `terminated`;
 - the SSM agent of each instance: it registers and goes `Online` some seconds
   after the instance is `running`, and reports `ConnectionLost` once it stops;
 - RDS starting a DB that stayed stopped too long by itself (`auto_start_db`,
@@ -37,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moto.ec2.models import ec2_backends
+from moto.ec2.models.instances import StateReason
 from moto.rds.models import rds_backends
 
 from .protocol import AwsRequest, HttpAnswer, error_answer, indexed_values, json_answer
@@ -48,6 +55,31 @@ EC2_CODES: dict[str, int] = {
     "terminated": 48,
     "stopping": 64,
     "stopped": 80,
+}
+# Where each EC2 action cannot be applied: StartInstances/StopInstances naming an
+# instance in one of these states is refused whole with IncorrectInstanceState
+# (HTTP 400), and nothing in the call changes state. What AWS documents:
+# - The EC2 API Reference's StopInstances page lists no per-state error (only the
+#   common error codes); it says to call StopInstances again with `Force` on an
+#   instance that appears stuck `stopping`.
+# - The EC2 User Guide's "Instance lifecycle" (table and diagram): `pending` leads
+#   only to `running`; `stopping` to `stopped`; `shutting-down` to `terminated`,
+#   which "has been permanently deleted and cannot be started". The diagram has no
+#   stop from `pending`, `shutting-down` or `terminated`.
+# So, for StopInstances:
+# - `shutting-down`, `terminated`: refused (no way back from a termination).
+# - `pending`: refused, following the lifecycle diagram. The docs' maintainers
+#   call the diagram conceptual (awsdocs/amazon-ec2-user-guide#67, where a user
+#   reports stopping a pending instance); AWS does refuse an instance that never
+#   reached `running` ("cannot be stopped as it has never reached the 'running'
+#   state", quoted in cloud-custodian/cloud-custodian#6014).
+# - `stopping`: accepted (the Force advice above); `stopped`: accepted, a no-op.
+#   Both answer the instance's current state.
+# For StartInstances: `stopping`, `shutting-down`, `terminated` refused;
+# `pending`, `running` accepted, a no-op.
+EC2_REFUSED: dict[str, tuple[str, ...]] = {
+    "StartInstances": ("stopping", "shutting-down", "terminated"),
+    "StopInstances": ("pending", "shutting-down", "terminated"),
 }
 # Initial RDS states that end by themselves, and where they end.
 RDS_TRANSIENT_END: dict[str, str] = {
@@ -66,6 +98,7 @@ class Timings:
 
     ec2_start: float = 1.0  # pending -> running
     ec2_stop: float = 1.0  # stopping -> stopped
+    ec2_terminate: float = 1.0  # shutting-down -> terminated (terminate_instance)
     rds_start: float = 2.0  # starting -> available
     rds_stop: float = 1.0  # stopping -> stopped
     agent_online: float = 1.0  # running -> SSM PingStatus Online
@@ -150,6 +183,7 @@ class World:
         self._agent_epoch: dict[str, int] = {}  # bumps cancel stale "go online" events
         self.commands: list[Command] = []
         self.shutdowns_by_job: list[str] = []
+        self.terminated_by_others: list[str] = []
 
     # -- moto models ---------------------------------------------------------
     @property
@@ -200,6 +234,15 @@ class World:
         elif self._agents.get(instance_id) is not None:
             self._agents[instance_id] = "ConnectionLost"
 
+    def _transition(self, instance_id: str, expected: str, name: str, at: float) -> None:
+        """A scheduled end of a transitional state: applies only if the instance is
+        still in it (a termination meanwhile cancels a pending `running`)."""
+        if self.instance_state(instance_id) == expected:
+            self.set_instance_state(instance_id, name, at)
+
+    def _schedule_transition(self, instance_id: str, expected: str, name: str, at: float) -> None:
+        self._schedule(at, lambda t: self._transition(instance_id, expected, name, t))
+
     def _agent_online(self, instance_id: str, epoch: int) -> None:
         if self._agent_epoch.get(instance_id) == epoch:
             self._agents[instance_id] = "Online"
@@ -211,9 +254,9 @@ class World:
         if state == "running" and agent_online:
             self._agents[instance_id] = "Online"
         elif state == "pending":
-            self._schedule(now + self.timings.initial_transition, lambda t: self.set_instance_state(instance_id, "running", t))
+            self._schedule_transition(instance_id, "pending", "running", now + self.timings.initial_transition)
         elif state == "stopping":
-            self._schedule(now + self.timings.initial_transition, lambda t: self.set_instance_state(instance_id, "stopped", t))
+            self._schedule_transition(instance_id, "stopping", "stopped", now + self.timings.initial_transition)
 
     def _ec2_state_change(self, req: AwsRequest, start: bool) -> HttpAnswer:
         ids = indexed_values(req.params, "InstanceId")
@@ -222,24 +265,21 @@ class World:
                 self.ec2.get_instance(instance_id)
             except Exception:  # moto's InvalidInstanceIdError
                 return error_answer("ec2", "InvalidInstanceID.NotFound", f"The instance ID '{instance_id}' does not exist")
+        # The whole call is checked before anything changes: one instance that
+        # cannot take the action refuses the call, for every instance in it.
+        # A dry run answers the same refusal, else DryRunOperation.
+        refusal = self._refusal(req.operation, ids)
+        if refusal is not None:
+            return refusal
         if str(req.params.get("DryRun", "false")).lower() == "true":
             return error_answer("ec2", "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
-        blocked = ("stopping", "shutting-down", "terminated") if start else ("pending", "shutting-down", "terminated")
-        for instance_id in ids:
-            if self.instance_state(instance_id) in blocked:
-                verb = "started" if start else "stopped"
-                return error_answer(
-                    "ec2",
-                    "IncorrectInstanceState",
-                    f"The instance '{instance_id}' is not in a state from which it can be {verb}.",
-                )
         now = time.monotonic()
         items = []
         for instance_id in ids:
             before = self.instance_state(instance_id)
             if start and before == "stopped":
                 self.set_instance_state(instance_id, "pending", now)
-                self._schedule(now + self.timings.ec2_start, lambda t, i=instance_id: self.set_instance_state(i, "running", t))
+                self._schedule_transition(instance_id, "pending", "running", now + self.timings.ec2_start)
             elif not start and before == "running":
                 self._begin_stop(instance_id, now)
             after = self.instance_state(instance_id)
@@ -255,9 +295,47 @@ class World:
         )
         return HttpAnswer(200, body.encode(), [("Content-Type", "text/xml")])
 
+    def _refusal(self, operation: str, ids: list[str]) -> HttpAnswer | None:
+        """IncorrectInstanceState for the first instance the action cannot apply to (EC2_REFUSED)."""
+        verb = "started" if operation == "StartInstances" else "stopped"
+        for instance_id in ids:
+            state = self.instance_state(instance_id)
+            if state in EC2_REFUSED[operation]:
+                return error_answer(
+                    "ec2",
+                    "IncorrectInstanceState",
+                    f"The instance '{instance_id}' is not in a state from which it can be {verb}: it is '{state}'.",
+                )
+        return None
+
     def _begin_stop(self, instance_id: str, at: float) -> None:
         self.set_instance_state(instance_id, "stopping", at)
-        self._schedule(at + self.timings.ec2_stop, lambda t: self.set_instance_state(instance_id, "stopped", t))
+        self._schedule_transition(instance_id, "stopping", "stopped", at + self.timings.ec2_stop)
+
+    def terminate_instance(self, instance_id: str) -> str:
+        """Someone outside the workflow terminates the instance (the console, an
+        Auto Scaling or Spot interruption): `shutting-down` for
+        `timings.ec2_terminate`, then `terminated`. Its SSM agent reports
+        `ConnectionLost`; a command running on it is left `InProgress`, as SSM
+        leaves it until its timeout (`_job_ends`). Any transition under way
+        (`pending`, `stopping`) is cancelled.
+
+        Returns the state the instance had; one already `shutting-down` or
+        `terminated` is left alone.
+        """
+        with self.lock:
+            self.tick()
+            before = self.instance_state(instance_id)
+            if before in ("shutting-down", "terminated"):
+                return before
+            now = time.monotonic()
+            self.terminated_by_others.append(instance_id)
+            self.set_instance_state(instance_id, "shutting-down", now)
+            instance = self.ec2.get_instance(instance_id)
+            instance._reason = f"User initiated ({dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S} GMT)"
+            instance.state_reason = StateReason("Client.UserInitiatedShutdown: User initiated shutdown", "Client.UserInitiatedShutdown")
+            self._schedule_transition(instance_id, "shutting-down", "terminated", now + self.timings.ec2_terminate)
+            return before
 
     # -- RDS -----------------------------------------------------------------
     def init_db(self, identifier: str, status: str) -> None:
@@ -386,6 +464,10 @@ class World:
     def _job_ends(self, command: Command, at: float) -> None:
         for invocation in command.invocations.values():
             if invocation.status != "InProgress":
+                continue
+            if self.instance_state(invocation.instance_id) in ("shutting-down", "terminated"):
+                # The instance is gone under the agent: nothing reports the end,
+                # SSM keeps the command InProgress (until its timeout).
                 continue
             if self.job.shutdown_instance:
                 # The machine goes down under the agent: the command never reports.

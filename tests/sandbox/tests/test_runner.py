@@ -284,6 +284,25 @@ def test_execution_timeout_overrides_the_definition_and_an_unmet_event_expectati
     assert report["execution"]["status"] == "TIMED_OUT" and report["execution"]["seconds"] < 3
 
 
+def test_terminate_after_seconds_terminates_the_worker_and_is_reported(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    code, report = _run(
+        setup,
+        tmp_path,
+        {
+            "ec2": {"instances": [{"name": "worker", "state": "running", "terminateAfterSeconds": 0.5}, {"name": "other", "state": "running"}]},
+            "timings": {"ec2Terminate": 0.5},
+            "input": {"seconds": 2},
+            "expect": {"status": "SUCCEEDED", "resources": {"ec2": {"worker": "terminated", "other": "running"}}},
+        },
+        "lease.asl.json",
+    )
+    assert code == 0, [c for c in report["checks"] if not c["ok"]]
+    worker = report["instanceIds"]["worker"]
+    actions = [a["action"] for a in report["runnerActions"]]
+    assert actions == [f"ec2Terminate: worker ({worker}) running -> shutting-down, terminated in 0.5 s"]
+    assert 0.5 <= report["runnerActions"][0]["at"] < 2
+
+
 @pytest.mark.parametrize(
     ("scenario", "message"),
     [
@@ -292,6 +311,10 @@ def test_execution_timeout_overrides_the_definition_and_an_unmet_event_expectati
         ({"executionTimeoutSeconds": 0.5}, "whole number"),
         ({"expect": {"status": "SUCCEEDED", "eventExecutions": [{"statuz": "FAILED"}]}}, "unknown key"),
         ({"executionName": "x", "concurrent": [{"executionName": "x"}]}, "must differ"),
+        ({"ec2": {"instances": [{"name": "w", "terminateAfterSeconds": -1}]}}, "ec2.instances[0].terminateAfterSeconds"),
+        ({"ec2": {"instances": [{"name": "w", "terminateAfterSeconds": "soon"}]}}, "at least 0"),
+        ({"ec2": {"instances": [{"name": "w", "terminateAfter": 3}]}}, "unknown key"),
+        ({"ec2": {"instances": [{"name": "w"}, {"name": "w"}]}}, "must differ"),
     ],
 )
 def test_new_keys_are_validated(setup: tuple[Path, Path], tmp_path: Path, scenario: dict[str, Any], message: str) -> None:

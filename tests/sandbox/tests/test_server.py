@@ -117,6 +117,106 @@ def test_ec2_dry_run_and_incorrect_state_answer_like_ec2(sandbox: Sandbox) -> No
     assert wrong.value.response["Error"]["Code"] == "IncorrectInstanceState"
 
 
+def _held(sb: Sandbox, state: str) -> str:
+    """An instance held in `state`: no transition is scheduled, so it stays there for the test."""
+    instance_id = _new_instance(sb, "stopped")
+    sb.world.set_instance_state(instance_id, state, time.monotonic())
+    return instance_id
+
+
+def _refused(call: Any) -> dict[str, Any]:
+    with pytest.raises(ClientError) as refused:
+        call()
+    return dict(refused.value.response)
+
+
+@pytest.mark.parametrize("bad_state", ["terminated", "shutting-down", "pending"])
+def test_a_stop_batch_with_one_instance_that_cannot_stop_is_refused_whole(sandbox: Sandbox, bad_state: str) -> None:
+    """EC2 checks the whole call first: one id it cannot stop refuses the call
+    (IncorrectInstanceState, HTTP 400, naming that instance and its state) and
+    no instance in it changes state. A dry run gives the same refusal."""
+    running = _new_instance(sandbox, "running")
+    stopped = _new_instance(sandbox, "stopped")
+    bad = _held(sandbox, bad_state)
+    batch = [running, bad, stopped]
+    ec2 = sandbox.client("ec2")
+    for dry_run in (True, False):
+        answer = _refused(lambda dry_run=dry_run: ec2.stop_instances(InstanceIds=batch, DryRun=dry_run))
+        assert answer["Error"]["Code"] == "IncorrectInstanceState"
+        assert answer["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert bad in answer["Error"]["Message"] and f"'{bad_state}'" in answer["Error"]["Message"]
+    time.sleep(FAST.ec2_stop + 0.2)  # a stop that had begun would have ended by now
+    assert [_state(sandbox, i) for i in batch] == ["running", bad_state, "stopped"]
+    assert _ping(sandbox, running) == "Online"
+    mutating = [c for c in sandbox.app.reported_calls() if c.key == "ec2:StopInstances" and bad in c.params.values()]
+    assert [(c.status, c.mutating) for c in mutating] == [(400, False), (400, False)]
+
+
+def test_a_stop_batch_of_running_stopping_and_stopped_instances_is_accepted(sandbox: Sandbox) -> None:
+    """Stopping a `stopping` or `stopped` instance is accepted as on EC2: a no-op
+    that answers its current state; the running one starts stopping."""
+    running = _new_instance(sandbox, "running")
+    stopping = _held(sandbox, "stopping")
+    stopped = _new_instance(sandbox, "stopped")
+    ec2 = sandbox.client("ec2")
+    dry = _refused(lambda: ec2.stop_instances(InstanceIds=[running, stopping, stopped], DryRun=True))
+    assert (dry["Error"]["Code"], dry["ResponseMetadata"]["HTTPStatusCode"]) == ("DryRunOperation", 412)
+    assert _state(sandbox, running) == "running"
+    answer = ec2.stop_instances(InstanceIds=[running, stopping, stopped])["StoppingInstances"]
+    changes = {i["InstanceId"]: (i["PreviousState"]["Name"], i["CurrentState"]["Name"]) for i in answer}
+    assert changes == {running: ("running", "stopping"), stopping: ("stopping", "stopping"), stopped: ("stopped", "stopped")}
+    _wait_for(lambda: _state(sandbox, running) == "stopped")
+    assert _state(sandbox, stopped) == "stopped"
+
+
+def test_per_instance_stops_stop_the_running_one_and_refuse_the_terminated_one(sandbox: Sandbox) -> None:
+    """The same set one call per instance: each call stands alone."""
+    running = _new_instance(sandbox, "running")
+    gone = _held(sandbox, "terminated")
+    ec2 = sandbox.client("ec2")
+    batch = _refused(lambda: ec2.stop_instances(InstanceIds=[running, gone]))
+    assert batch["Error"]["Code"] == "IncorrectInstanceState"
+    assert _state(sandbox, running) == "running"
+    first = ec2.stop_instances(InstanceIds=[running])["StoppingInstances"][0]
+    assert (first["InstanceId"], first["CurrentState"]["Name"]) == (running, "stopping")
+    second = _refused(lambda: ec2.stop_instances(InstanceIds=[gone]))
+    assert (second["Error"]["Code"], second["ResponseMetadata"]["HTTPStatusCode"]) == ("IncorrectInstanceState", 400)
+    assert gone in second["Error"]["Message"] and "'terminated'" in second["Error"]["Message"]
+    _wait_for(lambda: _state(sandbox, running) == "stopped")
+    assert _state(sandbox, gone) == "terminated"
+
+
+def test_a_termination_goes_shutting_down_then_terminated_and_leaves_the_command_in_progress(sandbox: Sandbox) -> None:
+    """World.terminate_instance (the runner's terminateAfterSeconds): `shutting-down`
+    for timings.ec2_terminate, then `terminated`; the agent is ConnectionLost; the
+    job command stays InProgress; a stop is refused all along."""
+    iid = _new_instance(sandbox, "running")
+    ssm = sandbox.client("ssm")
+    sent = ssm.send_command(InstanceIds=[iid], DocumentName="AWS-RunShellScript", Parameters={"commands": ["run.sh"]})["Command"]
+    started = time.monotonic()
+    assert sandbox.world.terminate_instance(iid) == "running"
+    assert _state(sandbox, iid) == "shutting-down"
+    assert _ping(sandbox, iid) == "ConnectionLost"
+    described = sandbox.client("ec2").describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert described["StateReason"]["Code"] == "Client.UserInitiatedShutdown"
+    refused = _refused(lambda: sandbox.client("ec2").stop_instances(InstanceIds=[iid]))
+    assert "'shutting-down'" in refused["Error"]["Message"]
+    _wait_for(lambda: _state(sandbox, iid) == "terminated")
+    assert time.monotonic() - started >= sandbox.world.timings.ec2_terminate - 0.05
+    assert _ping(sandbox, iid) == "ConnectionLost"
+    time.sleep(max(0.0, sandbox.world.job.duration - (time.monotonic() - started)) + 0.1)  # past the job's end
+    assert ssm.get_command_invocation(CommandId=sent["CommandId"], InstanceId=iid)["Status"] == "InProgress"
+    assert _refused(lambda: sandbox.client("ec2").stop_instances(InstanceIds=[iid]))["Error"]["Code"] == "IncorrectInstanceState"
+    assert sandbox.world.terminate_instance(iid) == "terminated"  # a second termination changes nothing
+    # A transition under way is cancelled: a pending instance never reaches running.
+    pending = _new_instance(sandbox, "pending")
+    assert sandbox.world.terminate_instance(pending) == "pending"
+    assert sandbox.world.timings.ec2_terminate > FAST.initial_transition + 0.4
+    time.sleep(FAST.initial_transition + 0.1)  # when it would have reached running
+    assert (_state(sandbox, pending), _ping(sandbox, pending)) == ("shutting-down", None)
+    _wait_for(lambda: _state(sandbox, pending) == "terminated")
+
+
 def test_rds_start_and_stop_are_timed(sandbox: Sandbox) -> None:
     rds = sandbox.client("rds")
     rds.create_db_instance(
