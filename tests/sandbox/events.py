@@ -295,17 +295,33 @@ def status_change_event(described: dict[str, Any], account: str, region: str, st
         "cause": described.get("cause") if ended else None,
     }
     when = stop if isinstance(stop, dt.datetime) else start if isinstance(start, dt.datetime) else dt.datetime.now(dt.timezone.utc)
+    return _envelope(STATUS_CHANGE, "aws.states", account, region, when, described["executionArn"], detail)
+
+
+def _envelope(detail_type: str, source: str, account: str, region: str, when: dt.datetime, resource: str, detail: dict[str, Any]) -> dict[str, Any]:
+    """The EventBridge event around a service's `detail`."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
-        "detail-type": STATUS_CHANGE,
-        "source": "aws.states",
+        "detail-type": detail_type,
+        "source": source,
         "account": account,
         "time": _iso_seconds(when),
         "region": region,
-        "resources": [described["executionArn"]],
+        "resources": [resource],
         "detail": detail,
     }
+
+
+def paginate(call: Any, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item of a paginated boto3 list call (`nextToken`)."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = call(**kwargs)
+        items.extend(page[key])
+        kwargs["nextToken"] = page.get("nextToken")
+        if not kwargs["nextToken"]:
+            return items
 
 
 def rds_instance_event(
@@ -320,25 +336,16 @@ def rds_instance_event(
     """An "RDS DB Instance Event" as RDS sends it to EventBridge."""
     at = at or dt.datetime.now(dt.timezone.utc)
     arn = f"arn:aws:rds:{region}:{account}:db:{identifier}"
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": RDS_INSTANCE_EVENT,
-        "source": "aws.rds",
-        "account": account,
-        "time": _iso_seconds(at),
-        "region": region,
-        "resources": [arn],
-        "detail": {
-            "EventCategories": list(categories),
-            "SourceType": "DB_INSTANCE",
-            "SourceArn": arn,
-            "Date": _iso_millis(at),
-            "Message": message,
-            "SourceIdentifier": identifier,
-            "EventID": event_id,
-        },
+    detail = {
+        "EventCategories": list(categories),
+        "SourceType": "DB_INSTANCE",
+        "SourceArn": arn,
+        "Date": _iso_millis(at),
+        "Message": message,
+        "SourceIdentifier": identifier,
+        "EventID": event_id,
     }
+    return _envelope(RDS_INSTANCE_EVENT, "aws.rds", account, region, at, arn, detail)
 
 
 def summary(event: dict[str, Any]) -> str:
@@ -490,17 +497,7 @@ class EventBus:
 
     def poll(self, client: Any) -> bool:
         """One pass: emit the status changes not emitted yet. True when an execution runs or an event was emitted."""
-        executions: list[dict[str, Any]] = []
-        token = None
-        while True:
-            kwargs: dict[str, Any] = {"stateMachineArn": self.state_machine_arn, "maxResults": 1000}
-            if token:
-                kwargs["nextToken"] = token
-            page = client.list_executions(**kwargs)
-            executions.extend(page["executions"])
-            token = page.get("nextToken")
-            if not token:
-                break
+        executions = paginate(client.list_executions, "executions", stateMachineArn=self.state_machine_arn, maxResults=1000)
         busy = False
         for item in sorted(executions, key=lambda e: e["startDate"]):
             if self._stop.is_set():

@@ -449,17 +449,7 @@ class Run:
 
     @staticmethod
     def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
-        history: list[dict[str, Any]] = []
-        token = None
-        while True:
-            kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
-            if token:
-                kwargs["nextToken"] = token
-            page = sfn.get_execution_history(**kwargs)
-            history.extend(page["events"])
-            token = page.get("nextToken")
-            if not token:
-                return history
+        return events.paginate(sfn.get_execution_history, "events", executionArn=arn, maxResults=1000)
 
     def _print_progress(self, events_: list[dict[str, Any]], seen: int) -> int:
         if not events_:

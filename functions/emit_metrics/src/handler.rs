@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use makenaide_core::config::{Env, MetricsConfig, Timing};
 use makenaide_core::cost::{ResourceCost, Usage, run_cost};
 use makenaide_core::document::{JobOutcome, StateDocument, StopAction};
-use makenaide_core::input::{RunMode, parse_run_input};
+use makenaide_core::input::{RunInput, RunMode, parse_run_input};
 use makenaide_core::ports::{Metric, MetricUnit, MetricsPort};
 use makenaide_core::states::{Ec2Class, RdsClass, classify_ec2_state, classify_rds_status};
 use makenaide_core::{StepError, Timestamp};
@@ -105,12 +105,12 @@ fn span(from: Timestamp, to: Timestamp) -> f64 {
 /// The steps' own record first (they parsed the same input); the raw input
 /// only when the run failed before any of them reported. An input that does
 /// not parse counts as no dry run: this step must publish whatever happened.
-fn is_dry_run(doc: &StateDocument, timing: &Timing) -> bool {
+fn is_dry_run(doc: &StateDocument, run: Option<&RunInput>) -> bool {
     doc.rds
         .as_ref()
         .map(|rds| rds.dry_run)
         .or_else(|| doc.job.as_ref().map(|job| job.dry_run))
-        .unwrap_or_else(|| parse_run_input(&doc.input, timing).is_ok_and(|run| run.dry_run))
+        .unwrap_or_else(|| run.is_some_and(|run| run.dry_run))
 }
 
 fn durations(doc: &StateDocument, now: Timestamp) -> Durations {
@@ -261,12 +261,12 @@ fn unattended_resources(doc: &StateDocument) -> u32 {
 /// What to publish for (pure). The mode comes from the execution input; an
 /// input that does not parse counts as a run (this step must publish
 /// whatever happened).
-fn publication(doc: &StateDocument, timing: &Timing) -> (Publication, Option<&'static str>) {
+fn publication(doc: &StateDocument, run: Option<&RunInput>) -> (Publication, Option<&'static str>) {
     if doc.skipped.is_some() {
         return (Publication::Skipped, Some("Skipped"));
     }
-    match parse_run_input(&doc.input, timing).map(|run| run.mode) {
-        Ok(mode @ RunMode::CleanupAfter { .. }) => {
+    match run.map(|run| &run.mode) {
+        Some(mode @ RunMode::CleanupAfter { .. }) => {
             let outcome = mode.cleanup_outcome();
             let counts_as_failed_run = matches!(outcome, Some("Aborted" | "TimedOut"));
             (
@@ -276,7 +276,7 @@ fn publication(doc: &StateDocument, timing: &Timing) -> (Publication, Option<&'s
                 outcome,
             )
         }
-        Ok(RunMode::Sweep { .. }) => (
+        Some(RunMode::Sweep { .. }) => (
             Publication::Sweep {
                 unattended_resources: unattended_resources(doc),
             },
@@ -289,8 +289,11 @@ fn publication(doc: &StateDocument, timing: &Timing) -> (Publication, Option<&'s
 /// The whole summary of the run (pure).
 pub fn summarize(doc: &StateDocument, now: Timestamp, settings: &Settings) -> Summary {
     let config = &settings.metrics;
-    let (publication, fixed_outcome) = publication(doc, &settings.timing);
-    let dry_run = is_dry_run(doc, &settings.timing);
+    // An input that does not parse counts as a run and no dry run: this
+    // step must publish whatever happened.
+    let run = parse_run_input(&doc.input, &settings.timing).ok();
+    let (publication, fixed_outcome) = publication(doc, run.as_ref());
+    let dry_run = is_dry_run(doc, run.as_ref());
     let running = running_seconds(doc, now, dry_run);
     // A dry run ran nothing: it neither cost nor saved anything.
     let cost = (!dry_run).then(|| {
