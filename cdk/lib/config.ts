@@ -56,6 +56,7 @@ export const FUNCTION_SETTINGS = [
   { field: 'pollSeconds.ec2', variable: 'EC2_POLL_SECONDS' },
   { field: 'pollSeconds.job', variable: 'JOB_POLL_SECONDS' },
   { field: 'rdsStopPolicy', variable: 'RDS_STOP_POLICY' },
+  { field: 'ec2StopPolicy', variable: 'EC2_STOP_POLICY' },
   { field: 'metricsNamespace', variable: 'METRICS_NAMESPACE' },
   { field: 'workflowName', variable: 'WORKFLOW_NAME' },
   { field: 'scheduleIntervalHours', variable: 'SCHEDULE_INTERVAL_HOURS' },
@@ -90,18 +91,21 @@ export const LOG_RETENTION_DAYS = [
 
 /**
  * Seconds the state machine timeout must leave after the last Lambda deadline
- * could fire, for the cleanup path (stop EC2, stop RDS, publish metrics,
- * release the lease) with its retries: the EC2 stop retries (about 1 minute),
- * the Lambda service, throttling and task-failure retries of each step, and
- * the lease writes. Waiting for RDS to accept a stop is not in it: the stop
- * loop (`Wait for database stop`) has its own deadline,
- * `timeouts.rdsStopSeconds`, which `minimumStateMachineTimeout` adds in full
- * (it counts from the stop's first try and carries over into the cleanup: a
- * stop that timed out on the normal path does not wait again). The
- * `RdsNotStoppableYet` retrier the definition keeps (about 10 minutes) no
- * longer bounds anything: `rds_stop` reports "not yet" instead of raising it.
- * A state machine timeout skips cleanup, so the Lambda deadlines must always
- * fire first.
+ * could fire, for the cleanup path (stop the workers, stop RDS, publish
+ * metrics, release the lease) with its retries: the Lambda service,
+ * throttling and task-failure retries of each step, and the lease writes.
+ * Waiting is not in it: each stop loop has its own deadline, which
+ * `minimumStateMachineTimeout` adds in full. The workers' stop
+ * (`Wait for workers to stop`) waits for a `pending` worker up to
+ * `timeouts.ec2ReadySeconds`, the DB stop (`Wait for database stop`) for RDS
+ * to accept a stop up to `timeouts.rdsStopSeconds`. Each deadline counts from
+ * that stop's first try and carries over into the cleanup (`poll_ec2_state`
+ * and `rds_stop` keep `firstTriedAt` while their report says not done, and
+ * the Catch leaves the report in place): a stop that timed out on the normal
+ * path does not wait again in the cleanup. The `RdsNotStoppableYet` retrier
+ * the definition keeps (about 10 minutes) no longer bounds anything:
+ * `rds_stop` reports "not yet" instead of raising it. A state machine timeout
+ * skips cleanup, so the Lambda deadlines must always fire first.
  */
 export const CLEANUP_MARGIN_SECONDS = 900;
 
@@ -317,6 +321,7 @@ function buildSchema() {
         })
         .prefault({}),
       rdsStopPolicy: choiceSetting('rdsStopPolicy'),
+      ec2StopPolicy: choiceSetting('ec2StopPolicy'),
       metricsNamespace: stringSetting(
         'metricsNamespace',
         text(NAMESPACE, 'a CloudWatch namespace (1-255 of A-Za-z0-9 . - _ / # :)').refine(
@@ -424,6 +429,7 @@ function crossChecks(config: unknown, ctx: z.core.$RefinementCtx<unknown>): void
         message:
           `${configured} must exceed ${minimum} = timeouts.rdsReadySeconds (${t.rdsReadySeconds}) + ` +
           `timeouts.ec2ReadySeconds (${t.ec2ReadySeconds}) + timeouts.jobMaxSeconds (${t.jobMaxSeconds}) + ` +
+          `timeouts.ec2ReadySeconds again, for the workers' stop (${t.ec2ReadySeconds}) + ` +
           `timeouts.rdsStopSeconds (${t.rdsStopSeconds}) + the poll intervals (${pollAllowance(p)}) + ` +
           `a cleanup margin (${CLEANUP_MARGIN_SECONDS}): ` +
           'a state machine timeout skips cleanup, so the Lambda deadlines must fire first',
@@ -464,6 +470,7 @@ export type ScheduleConfig = OrchestratorConfig['schedule'];
 export type ExecutionInput = ScheduleConfig['input'];
 export type LambdaConfig = OrchestratorConfig['lambda'];
 export type RdsStopPolicy = OrchestratorConfig['rdsStopPolicy'];
+export type Ec2StopPolicy = OrchestratorConfig['ec2StopPolicy'];
 export type GuardsConfig = OrchestratorConfig['guards'];
 
 /** The on/off fields of `guards`: the switches statemachine/rules.json may name. */
@@ -692,24 +699,36 @@ export function validateConfig(raw: Record<string, unknown>, source = 'in-memory
 
 /**
  * One poll interval per polling loop, by which each loop may overshoot its
- * deadline: the DB start (`pollSeconds.rds`), the workers (`pollSeconds.ec2`),
- * the job (`pollSeconds.job`) and the DB stop (`pollSeconds.rds` again: the
- * stop loop waits `RDS_POLL_SECONDS`).
+ * deadline: the DB start (`pollSeconds.rds`), the workers' start
+ * (`pollSeconds.ec2`), the job (`pollSeconds.job`), the workers' stop
+ * (`pollSeconds.ec2` again: it waits `EC2_POLL_SECONDS`) and the DB stop
+ * (`pollSeconds.rds` again: it waits `RDS_POLL_SECONDS`). Each stop loop
+ * counts once, like its deadline (see CLEANUP_MARGIN_SECONDS).
  */
 function pollAllowance(p: PollSecondsConfig): number {
-  return p.rds + p.ec2 + p.job + p.rds;
+  return p.rds + p.ec2 + p.job + p.ec2 + p.rds;
 }
 
 /**
  * The execution timeout the deadlines imply: every Lambda deadline (the DB
- * start, the workers, the longest job, and the DB stop, which can wait that
+ * start, the workers' start, the longest job, the workers' stop, bounded by
+ * `timeouts.ec2ReadySeconds` too, and the DB stop; each stop can wait that
  * long once, on the normal path or in the cleanup), each loop's overshoot by
  * one poll interval, and the cleanup margin. It is the default of
  * `stateMachineTimeoutSeconds`, and the value a configured one must exceed.
  * The launch window only ends runs sooner, so it is not part of it.
  */
 export function minimumStateMachineTimeout(t: TimeoutsConfig, p: PollSecondsConfig): number {
-  return t.rdsReadySeconds + t.ec2ReadySeconds + t.jobMaxSeconds + t.rdsStopSeconds + pollAllowance(p) + CLEANUP_MARGIN_SECONDS;
+  const workersStopSeconds = t.ec2ReadySeconds;
+  return (
+    t.rdsReadySeconds +
+    t.ec2ReadySeconds +
+    t.jobMaxSeconds +
+    workersStopSeconds +
+    t.rdsStopSeconds +
+    pollAllowance(p) +
+    CLEANUP_MARGIN_SECONDS
+  );
 }
 
 /** THE execution timeout (the definition's `TimeoutSeconds`): the configured one, or else the derived one. */

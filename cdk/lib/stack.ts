@@ -152,6 +152,8 @@ export class OrchestratorStack extends Stack {
     grant('ec2_start', 'Unscoped', ['ec2:DescribeInstances', 'ssm:DescribeInstanceInformation'], ['*']);
     grant('ssm_launch', 'RunShellScriptOnTheWorkers', ['ssm:SendCommand'], [runShellScriptArn, ...instanceArns]);
     grant('ssm_launch', 'Unscoped', ['ssm:ListCommands'], ['*']);
+    // Its `stopWorkers` action (the "Stop workers" Tasks): one StopInstances per worker.
+    grant('poll_ec2_state', 'StopTheWorkers', ['ec2:StopInstances'], instanceArns);
     grant(
       'poll_ec2_state',
       'Unscoped',
@@ -199,13 +201,6 @@ export class OrchestratorStack extends Stack {
         sid: 'InvokeTheSixFunctions',
         actions: ['lambda:InvokeFunction'],
         resources: FUNCTIONS.map((f) => this.functions[f.binary].functionArn),
-      }),
-    );
-    this.stateMachine.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'StopTheWorkers',
-        actions: ['ec2:StopInstances'],
-        resources: instanceArns,
       }),
     );
     this.stateMachine.addToRolePolicy(

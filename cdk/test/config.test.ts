@@ -61,6 +61,7 @@ describe('config validation', () => {
     assert.equal(c.timeouts.launchWindowSeconds, 7200);
     assert.deepEqual(c.pollSeconds, { rds: 30, ec2: 15, job: 60 });
     assert.equal(c.rdsStopPolicy, 'always');
+    assert.equal(c.ec2StopPolicy, 'always');
     assert.equal(c.metricsNamespace, 'Makenaide/Orchestrator');
     assert.equal(c.workflowName, 'makenaide');
     assert.equal(c.scheduleIntervalHours, 4);
@@ -76,13 +77,15 @@ describe('config validation', () => {
     assert.equal(c.tracing, false);
     assert.equal(c.alarmEmail, null);
     assert.deepEqual(c.lambda, { memorySizeMb: 128, timeoutSeconds: 20 });
-    // Unset: derived from the deadlines, the DB stop deadline included.
+    // Unset: derived from the deadlines, the workers' and the DB stop deadlines included.
     assert.equal(c.stateMachineTimeoutSeconds, null);
     assert.equal(executionTimeoutSeconds(c), derivedTimeout(c));
+    // 1800 + 900 + 10800 + 900 (the workers' stop) + 14400 + (30 + 15 + 60 + 15 + 30) + 900
+    assert.equal(executionTimeoutSeconds(c), 29850);
     const t = c.timeouts;
     assert.ok(
-      executionTimeoutSeconds(c) > t.rdsReadySeconds + t.ec2ReadySeconds + t.jobMaxSeconds + t.rdsStopSeconds,
-      'room for every deadline, the DB stop included',
+      executionTimeoutSeconds(c) > t.rdsReadySeconds + t.ec2ReadySeconds + t.jobMaxSeconds + t.ec2ReadySeconds + t.rdsStopSeconds,
+      'room for every deadline, the workers\' stop and the DB stop included',
     );
     assert.deepEqual(c.guards, { cleanupAfterEnd: true, dbAutoStartGuard: true, sweeper: true, sweepSchedule: 'rate(1 hour)' });
   });
@@ -96,9 +99,24 @@ describe('config validation', () => {
     assert.equal(executionTimeoutSeconds(validateConfig({ ...VALID, timeouts: { jobMaxSeconds: 7200 } })), derived - (10800 - 7200));
     assert.equal(executionTimeoutSeconds(validateConfig({ ...VALID, timeouts: { rdsStopSeconds: 3600 } })), derived - (14400 - 3600));
     assert.equal(executionTimeoutSeconds(validateConfig({ ...VALID, pollSeconds: { rds: 60 } })), derived + 2 * (60 - 30), 'the DB start and stop loops');
-    // A configured one keeps its check, which counts the DB stop deadline.
+    // The workers' start and stop loops: each waits up to timeouts.ec2ReadySeconds and polls every pollSeconds.ec2.
+    assert.equal(executionTimeoutSeconds(validateConfig({ ...VALID, timeouts: { ec2ReadySeconds: 1200 } })), derived + 2 * (1200 - 900));
+    assert.equal(executionTimeoutSeconds(validateConfig({ ...VALID, pollSeconds: { ec2: 30 } })), derived + 2 * (30 - 15), 'the worker start and stop loops');
+    // A configured one keeps its check, which counts the workers' and the DB stop deadlines.
     assert.deepEqual(problems({ stateMachineTimeoutSeconds: derived + 1 }), []);
     assertProblem({ stateMachineTimeoutSeconds: derived }, 'stateMachineTimeoutSeconds', new RegExp(`${derived} must exceed ${derived} = .*timeouts\\.rdsStopSeconds \\(14400\\)`));
+    assertProblem(
+      { stateMachineTimeoutSeconds: derived },
+      'stateMachineTimeoutSeconds',
+      /timeouts\.ec2ReadySeconds again, for the workers' stop \(900\)/,
+    );
+    assertProblem(
+      { stateMachineTimeoutSeconds: derived + 1, timeouts: { ec2ReadySeconds: 901 } },
+      'stateMachineTimeoutSeconds',
+      new RegExp(`${derived + 1} must exceed ${derived + 2} `),
+    );
+    // A config set between the old derivation (without the workers' stop) and the new one is now refused.
+    assertProblem({ stateMachineTimeoutSeconds: 28936 }, 'stateMachineTimeoutSeconds', /28936 must exceed 29850 /);
     assertProblem(
       { stateMachineTimeoutSeconds: derived + 1, timeouts: { jobMaxSeconds: 13000 } },
       'stateMachineTimeoutSeconds',
@@ -213,6 +231,7 @@ describe('config validation', () => {
     assertProblem({ jobCommands: ['ok', ''] }, 'jobCommands[1]', /non-empty/);
     assertProblem({ jobWorkingDirectory: 'relative/dir' }, 'jobWorkingDirectory', /absolute/);
     assertProblem({ rdsStopPolicy: 'never' }, 'rdsStopPolicy', /always, leave-as-found/);
+    assertProblem({ ec2StopPolicy: 'never' }, 'ec2StopPolicy', /always, leave-as-found/);
     assertProblem({ metricsNamespace: 'AWS/Mine' }, 'metricsNamespace', /reserved/);
     assertProblem({ logRetentionDays: 8 }, 'logRetentionDays', /not a CloudWatch Logs retention/);
     assertProblem({ alarmEmail: 'not-an-email' }, 'alarmEmail', /not an email/);
@@ -320,6 +339,7 @@ describe('config validation: problems through the schema', () => {
       workerInstanceIds: ['i-123'],
       timeouts: { jobSeconds: 'soon', jobMaxSeconds: 3600 },
       rdsStopPolicy: 'never',
+      ec2StopPolicy: 'sometimes',
       schedule: { input: { jobTimeoutSeconds: 4000 } },
       stateMachineTimeoutSeconds: 3600,
       typo: 1,
@@ -328,11 +348,13 @@ describe('config validation: problems through the schema', () => {
       'workerInstanceIds[0]: "i-123" is not an EC2 instance id (i- followed by 8 or 17 hex digits)',
       'timeouts.jobSeconds: expected an integer, got "soon"',
       'rdsStopPolicy: "never" is not one of always, leave-as-found',
+      'ec2StopPolicy: "sometimes" is not one of always, leave-as-found',
       'typo: unknown config field',
       'schedule.input.jobTimeoutSeconds: 4000 is out of range 60..3600 (timeouts.jobMaxSeconds)',
-      // 1800 + 900 + 3600 + 14400 + (30 + 15 + 60 + 30) + 900
-      'stateMachineTimeoutSeconds: 3600 must exceed 21735 = timeouts.rdsReadySeconds (1800) + timeouts.ec2ReadySeconds (900) + ' +
-        'timeouts.jobMaxSeconds (3600) + timeouts.rdsStopSeconds (14400) + the poll intervals (135) + a cleanup margin (900): ' +
+      // 1800 + 900 + 3600 + 900 + 14400 + (30 + 15 + 60 + 15 + 30) + 900
+      'stateMachineTimeoutSeconds: 3600 must exceed 22650 = timeouts.rdsReadySeconds (1800) + timeouts.ec2ReadySeconds (900) + ' +
+        "timeouts.jobMaxSeconds (3600) + timeouts.ec2ReadySeconds again, for the workers' stop (900) + " +
+        'timeouts.rdsStopSeconds (14400) + the poll intervals (150) + a cleanup margin (900): ' +
         'a state machine timeout skips cleanup, so the Lambda deadlines must fire first',
       // (launchWindowSeconds, 7200, is not checked against a timeout that is itself refused)
     ]);
@@ -370,6 +392,29 @@ describe('config validation: problems through the schema', () => {
     assert.equal(lambdaEnvironment(c).RDS_STOP_DEADLINE_SECONDS, '3600');
     assert.equal(lambdaEnvironment(validateConfig({ ...VALID })).RDS_STOP_DEADLINE_SECONDS, '14400');
     assert.deepEqual(problems({ timeouts: { rdsStopSeconds: 86401 } }), ['timeouts.rdsStopSeconds: 86401 is out of range 1..86400']);
+  });
+
+  test('ec2StopPolicy: the workers\' stop policy, EC2_STOP_POLICY, independent of rdsStopPolicy', () => {
+    const defaults = validateConfig({ ...VALID });
+    assert.equal(defaults.ec2StopPolicy, 'always');
+    assert.equal(lambdaEnvironment(defaults).EC2_STOP_POLICY, 'always');
+    const leave = validateConfig({ ...VALID, ec2StopPolicy: 'leave-as-found' });
+    assert.equal(leave.ec2StopPolicy, 'leave-as-found');
+    assert.equal(lambdaEnvironment(leave).EC2_STOP_POLICY, 'leave-as-found');
+    assert.equal(lambdaEnvironment(leave).RDS_STOP_POLICY, 'always', 'each resource has its own policy');
+    const dbOnly = validateConfig({ ...VALID, rdsStopPolicy: 'leave-as-found' });
+    assert.equal(lambdaEnvironment(dbOnly).EC2_STOP_POLICY, 'always');
+    assert.deepEqual(problems({ ec2StopPolicy: 'never' }), ['ec2StopPolicy: "never" is not one of always, leave-as-found']);
+    assert.deepEqual(problems({ ec2StopPolicy: true }), ['ec2StopPolicy: true is not one of always, leave-as-found']);
+    const o = loadConfig({ file: DEFAULT_CONFIG_FILE, context: { ec2StopPolicy: 'leave-as-found' } });
+    assert.equal(o.ec2StopPolicy, 'leave-as-found');
+    // The default and the values are the functions' own (functions/core/settings.json).
+    const s = functionSettings().environment.EC2_STOP_POLICY;
+    assert.equal(s.type, 'choice');
+    if (s.type === 'choice') {
+      assert.equal(defaults.ec2StopPolicy, s.default);
+      assert.deepEqual([...s.values], ['always', 'leave-as-found']);
+    }
   });
 });
 

@@ -20,6 +20,7 @@ const CONTRACT_VARIABLES = [
   'EC2_POLL_SECONDS',
   'JOB_POLL_SECONDS',
   'RDS_STOP_POLICY',
+  'EC2_STOP_POLICY',
   'METRICS_NAMESPACE',
   'WORKFLOW_NAME',
   'SCHEDULE_INTERVAL_HOURS',
@@ -91,6 +92,7 @@ describe('functions', () => {
       EC2_POLL_SECONDS: '15',
       JOB_POLL_SECONDS: '60',
       RDS_STOP_POLICY: 'always',
+      EC2_STOP_POLICY: 'always',
       METRICS_NAMESPACE: 'Makenaide/Orchestrator',
       WORKFLOW_NAME: 'makenaide',
       SCHEDULE_INTERVAL_HOURS: '4',
@@ -103,6 +105,7 @@ describe('functions', () => {
       workerInstanceIds: 'i-0123456789abcdef0,i-89abcdef',
       jobCommands: '["cd app","./run.sh --fast"]',
       rdsStopPolicy: 'leave-as-found',
+      ec2StopPolicy: 'leave-as-found',
       'timeouts.jobSeconds': '5400',
       'timeouts.rdsStopSeconds': '3600',
       'timeouts.launchWindowSeconds': '5400',
@@ -121,6 +124,7 @@ describe('functions', () => {
           WORKER_INSTANCE_IDS: 'i-0123456789abcdef0,i-89abcdef',
           JOB_COMMANDS: '["cd app","./run.sh --fast"]',
           RDS_STOP_POLICY: 'leave-as-found',
+          EC2_STOP_POLICY: 'leave-as-found',
           JOB_TIMEOUT_SECONDS: '5400',
           RDS_STOP_DEADLINE_SECONDS: '3600',
           LAUNCH_WINDOW_SECONDS: '5400',
@@ -132,6 +136,16 @@ describe('functions', () => {
         }),
       },
     });
+  });
+
+  test('ec2StopPolicy reaches every function as EC2_STOP_POLICY, independently of rdsStopPolicy', () => {
+    const o = synth({ ec2StopPolicy: 'leave-as-found' });
+    const envs = resourcesOfType(o.json, 'AWS::Lambda::Function').map(([, fn]) => fn.Properties.Environment.Variables);
+    assert.equal(envs.length, 6);
+    for (const env of envs) {
+      assert.equal(env.EC2_STOP_POLICY, 'leave-as-found');
+      assert.equal(env.RDS_STOP_POLICY, 'always');
+    }
   });
 
   test('tracing: true turns on active tracing for the functions', () => {

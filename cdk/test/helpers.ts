@@ -56,15 +56,19 @@ export function lazySynth(context: Record<string, unknown> = {}): () => Synth {
 
 /**
  * The derived execution timeout, from its parts (written out here, not taken
- * from lib/config.ts's derivation): the ready deadlines, the longest job and the DB stop
- * deadline, one poll interval per loop (the DB start and the DB stop both
- * poll every pollSeconds.rds), and the cleanup margin.
+ * from lib/config.ts's derivation): the ready deadlines, the longest job, the
+ * workers' stop deadline (ec2ReadySeconds again) and the DB stop deadline,
+ * one poll interval per loop (the workers' start and stop both poll every
+ * pollSeconds.ec2, the DB start and stop every pollSeconds.rds), and the
+ * cleanup margin. Each stop counts once: its deadline carries over from the
+ * normal path into the cleanup.
  */
 export function derivedTimeout(c: Pick<OrchestratorConfig, 'timeouts' | 'pollSeconds'>): number {
   const { timeouts: t, pollSeconds: p } = c;
-  return (
-    t.rdsReadySeconds + t.ec2ReadySeconds + t.jobMaxSeconds + t.rdsStopSeconds + (p.rds + p.ec2 + p.job + p.rds) + CLEANUP_MARGIN_SECONDS
-  );
+  const starts = t.rdsReadySeconds + p.rds + t.ec2ReadySeconds + p.ec2;
+  const job = t.jobMaxSeconds + p.job;
+  const stops = t.ec2ReadySeconds + p.ec2 + t.rdsStopSeconds + p.rds;
+  return starts + job + stops + CLEANUP_MARGIN_SECONDS;
 }
 
 export function logicalId(c: IConstruct): string {

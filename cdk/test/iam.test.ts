@@ -28,7 +28,7 @@ const EXPECTED_ACTIONS: Record<FunctionBinary, string[]> = {
   rds_stop: ['rds:DescribeDBInstances', 'rds:StopDBInstance'],
   ec2_start: ['ec2:DescribeInstances', 'ec2:StartInstances', 'ssm:DescribeInstanceInformation'],
   ssm_launch: ['ssm:ListCommands', 'ssm:SendCommand'],
-  poll_ec2_state: ['ec2:DescribeInstances', 'ssm:GetCommandInvocation', 'ssm:ListCommands'],
+  poll_ec2_state: ['ec2:DescribeInstances', 'ec2:StopInstances', 'ssm:GetCommandInvocation', 'ssm:ListCommands'],
   emit_metrics: ['cloudwatch:PutMetricData'],
 };
 
@@ -148,7 +148,7 @@ describe('IAM least privilege', () => {
     }
   });
 
-  test('the state machine may invoke the six functions, stop the workers, hold the lease, describe its own executions, plus log delivery', () => {
+  test('the state machine may invoke the six functions, hold the lease, describe its own executions, plus log delivery', () => {
     const s = lazy();
     const [[, sm]] = resourcesOfType(s.json, 'AWS::StepFunctions::StateMachine');
     const statements = statementsOfRole(s.json, roleIdOf(sm));
@@ -160,7 +160,6 @@ describe('IAM least privilege', () => {
         'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:UpdateItem',
-        'ec2:StopInstances',
         'lambda:InvokeFunction',
         'states:DescribeExecution',
         ...UNSCOPED_ACTIONS.filter((a) => a.action.startsWith('logs:')).map((a) => a.action),
@@ -177,6 +176,29 @@ describe('IAM least privilege', () => {
       `arn:\${Partition}:states:\${Region}:\${Account}:execution:\${GetAtt:${logicalId(s.stack.stateMachine)}.Name}:*`,
     ]);
     assert.ok(!describe[0].resources.includes('*'));
+  });
+
+  test('only poll_ec2_state may stop instances, and only the configured workers (statement StopTheWorkers)', () => {
+    const check = (s: Synth) => {
+      const [[, sm]] = resourcesOfType(s.json, 'AWS::StepFunctions::StateMachine');
+      const smStatements = statementsOfRole(s.json, roleIdOf(sm));
+      assert.ok(
+        !allowedActions(smStatements).some((a) => a.startsWith('ec2:')),
+        'the state machine cannot touch EC2: poll_ec2_state stops the workers',
+      );
+      assert.ok(!smStatements.some((st) => st.sid === 'StopTheWorkers'), 'no StopTheWorkers statement left on the state machine role');
+      const stops = identityStatements(s.json).filter((st) => st.actions.includes('ec2:StopInstances'));
+      assert.equal(stops.length, 1, 'one statement in the whole app grants ec2:StopInstances');
+      const [stop] = stops;
+      assert.deepEqual(stop.roles, [fnRole(s, 'poll_ec2_state')], 'granted to the poll_ec2_state role only');
+      assert.equal(stop.sid, 'StopTheWorkers');
+      assert.equal(stop.effect, 'Allow');
+      assert.deepEqual(stop.actions, ['ec2:StopInstances'], 'nothing else in that statement');
+      assert.deepEqual(stop.resources, s.config.workerInstanceIds.map(instance), 'the configured worker instances, nothing else');
+      assert.equal(stop.condition, undefined);
+    };
+    check(lazy());
+    check(synth({ workerInstanceIds: 'i-0123456789abcdef0,i-0fedcba987654321f,i-89abcdef' }));
   });
 
   test('describing its own executions adds no circular reference: the state machine keeps its generated name', () => {

@@ -210,10 +210,14 @@ describe('state machine', () => {
     const [smId] = stateMachine();
     const deployed = JSON.parse(deployedDefinition(s, smId).text).TimeoutSeconds;
     const { timeouts: t, pollSeconds: p } = s.config;
-    const deadlines = t.rdsReadySeconds + t.ec2ReadySeconds + t.jobMaxSeconds + t.rdsStopSeconds;
+    // The DB start, the workers' start, the job, the workers' stop (bounded by ec2ReadySeconds too) and the DB stop.
+    const deadlines = t.rdsReadySeconds + t.ec2ReadySeconds + t.jobMaxSeconds + t.ec2ReadySeconds + t.rdsStopSeconds;
     assert.equal(deployed, derivedTimeout(s.config));
-    assert.equal(deployed, deadlines + (p.rds + p.ec2 + p.job + p.rds) + CLEANUP_MARGIN_SECONDS);
-    assert.ok(deployed > deadlines + p.rds + p.ec2 + p.job + p.rds, 'room for every deadline, the DB stop included, and its last poll');
+    assert.equal(deployed, deadlines + (p.rds + p.ec2 + p.job + p.ec2 + p.rds) + CLEANUP_MARGIN_SECONDS);
+    assert.ok(
+      deployed > deadlines + p.rds + p.ec2 + p.job + p.ec2 + p.rds,
+      'room for every deadline, the workers\' stop and the DB stop included, and each loop\'s last poll',
+    );
 
     const derivedFrom = (context: Record<string, unknown>) => {
       const other = synth(context);
@@ -228,6 +232,8 @@ describe('state machine', () => {
     assert.equal(derivedFrom({ stateMachineTimeoutSeconds: 'null', 'pollSeconds.job': '120' }), deployed + 60);
     // pollSeconds.rds paces both the DB start and the DB stop loop.
     assert.equal(derivedFrom({ 'pollSeconds.rds': '60' }), deployed + 2 * (60 - 30));
+    // timeouts.ec2ReadySeconds bounds both the workers' start and their stop; pollSeconds.ec2 paces both loops.
+    assert.equal(derivedFrom({ 'timeouts.ec2ReadySeconds': '1200', 'pollSeconds.ec2': '30' }), deployed + 2 * (1200 - 900) + 2 * (30 - 15));
     // The launch window does not change it.
     assert.equal(derivedFrom({ 'timeouts.launchWindowSeconds': '600' }), deployed);
   });

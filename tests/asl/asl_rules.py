@@ -65,6 +65,7 @@ FATAL_ERRORS = {
     "JobFailed",
     "AwsRequestFailed",
     "RdsStopTimeout",       # rds_stop: RDS kept refusing a stop past RDS_STOP_DEADLINE_SECONDS
+    "Ec2StopTimeout",       # poll_ec2_state (stopWorkers): a worker stayed pending past EC2_READY_TIMEOUT_SECONDS
     "LaunchWindowMissed",   # rds_check, ec2_start, ssm_launch: past LAUNCH_WINDOW_SECONDS
 }
 # Errors the first step may send past the stopping steps: nothing touched yet.
@@ -76,8 +77,12 @@ WILDCARDS = {"States.ALL", "States.TaskFailed"}
 EXPECTED_BRANCH_ERRORS = {"DynamoDB.ConditionalCheckFailedException", "Sfn.ExecutionDoesNotExistException"}
 
 # What each kind of Task may retry (its own service's names), and the
-# transient names it must retry. `ec2.` is how the local engine (moto 5.2.5)
-# spells the EC2 error that Step Functions calls `Ec2.`.
+# transient names it must retry: a Lambda Task the Lambda service errors and
+# the Lambdas' own transient names (core's ErrorName::is_retryable, AWS
+# throttling and 5xx behind the function). `ec2.` is how the local engine
+# (moto 5.2.5) spells the EC2 error that Step Functions calls `Ec2.`; no Task
+# calls EC2 directly now (poll_ec2_state stops the workers), so the `ec2`
+# entries apply only if such a Task comes back.
 SERVICE_ERROR_PREFIXES = {
     "lambda": ("Lambda.",),
     "dynamodb": ("DynamoDB.",),
@@ -86,7 +91,7 @@ SERVICE_ERROR_PREFIXES = {
 }
 SERVICE_TRANSIENT_ERRORS = {
     "lambda": {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-               "Lambda.TooManyRequestsException"},
+               "Lambda.TooManyRequestsException", "AwsThrottled", "AwsServiceUnavailable"},
     "dynamodb": {"DynamoDB.ThrottlingException", "DynamoDB.ProvisionedThroughputExceededException",
                  "DynamoDB.InternalServerErrorException"},
     "sfn": {"Sfn.ThrottlingException"},
@@ -95,25 +100,40 @@ SERVICE_TRANSIENT_ERRORS = {
 # Only the run's cleanup, the last line of defence, retries these wildcards.
 CLEANUP_ONLY_RETRIES = {"States.TaskFailed", "States.Timeout"}
 
-# The functions that own the deadline of a poll loop (Task -> Choice -> Wait ->
-# Task), and the fatal error each fails with once its deadline has passed. A
+# What a Lambda Task hands its function: the whole document (no Parameters),
+# or, for a function with more than one step, `{"action": <its name>,
+# "state.$": "$"}` (the whole document under `state`). The documented actions
+# of each function; a step is (function, action), action None for the default.
+LAMBDA_ACTIONS = {
+    "poll_ec2_state": {"stopWorkers"},  # stop the workers (EC2_STOP_POLICY) instead of polling the job
+}
+ACTION_EVENT_STATE = {"state.$": "$"}
+
+# The Lambda steps that own the deadline of a poll loop (Task -> Choice -> Wait
+# -> Task), and the fatal error each fails with once its deadline has passed. A
 # poll loop ends because its Choice leaves it or because this error, caught,
 # leaves it: rds_check waits for the DB (RDS_READY_TIMEOUT_SECONDS), ec2_start
 # for the workers (EC2_READY_TIMEOUT_SECONDS), poll_ec2_state for the job (its
-# job deadline), rds_stop for RDS to accept a stop, on the normal flow and in
-# cleanup (RDS_STOP_DEADLINE_SECONDS). Named here on purpose: any other Lambda
-# in a cycle (emit_metrics, ssm_launch) would loop without a deadline.
-DEADLINE_OWNERS = {
-    "rds_check": "RdsReadyTimeout",
-    "ec2_start": "Ec2ReadyTimeout",
-    "poll_ec2_state": "JobTimeout",
-    "rds_stop": "RdsStopTimeout",
+# job deadline) and, as `stopWorkers`, for a pending worker to be stoppable
+# (EC2_READY_TIMEOUT_SECONDS from the stop loop's first try), rds_stop for RDS
+# to accept a stop (RDS_STOP_DEADLINE_SECONDS); the two stop loops on the normal
+# flow and in cleanup. Named here on purpose: any other Lambda in a cycle
+# (emit_metrics, ssm_launch) would loop without a deadline.
+DEADLINE_OWNERS: dict[tuple[str, str | None], str] = {
+    ("rds_check", None): "RdsReadyTimeout",
+    ("ec2_start", None): "Ec2ReadyTimeout",
+    ("poll_ec2_state", None): "JobTimeout",
+    ("poll_ec2_state", "stopWorkers"): "Ec2StopTimeout",
+    ("rds_stop", None): "RdsStopTimeout",
 }
 
-# The functions that can start something (the DB, the workers, the job), and
-# the ones only a run may reach (the job poll as well).
+# The functions that can start something (the DB, the workers, the job),
+# whatever the action; and the other Lambda steps only a run may reach: the job
+# poll (poll_ec2_state's `stopWorkers` runs in cleanup runs and sweeps too).
 STARTER_FUNCTIONS = {"rds_check", "ec2_start", "ssm_launch"}
-RUN_ONLY_FUNCTIONS = STARTER_FUNCTIONS | {"poll_ec2_state"}
+RUN_ONLY_STEPS = {("poll_ec2_state", None)}
+# Lambda steps that change EC2 (besides every ec2_start step and aws-sdk ec2 Tasks).
+WORKER_STOP_STEPS = {("poll_ec2_state", "stopWorkers")}
 
 # Input fields of the stack's own triggers: the first Choice after the start
 # sends an execution with one of them to its mode (cleanup run, sweep); every
@@ -128,6 +148,7 @@ DRY_RUN_VARIABLE = "$.input.dryRun"
 # from their shape would let any step drop out of cleanup.
 BEST_EFFORT_TASKS = {
     "Record DB found",         # what rds_check found, for a later cleanup run's leave-as-found
+    "Record workers found",    # what ec2_start found, idem
     "Release lease",           # the hourly sweeper reclaims a lease whose holder ended
     "Cleanup: release lease",  # idem, at the end of cleanup
     "Publish skip",            # the RunSkipped metric of a skipped run
@@ -316,6 +337,27 @@ def lambda_function(state: dict[str, Any]) -> str | None:
     return resource.rsplit(":function:", 1)[-1].split(":")[0]
 
 
+def lambda_action(state: dict[str, Any]) -> str | None:
+    """The `action` a Lambda Task passes (a fixed string in its Parameters), else None."""
+    if not is_lambda_task(state):
+        return None
+    params = state.get("Parameters")
+    action = params.get("action") if isinstance(params, dict) else None
+    return action if isinstance(action, str) else None
+
+
+def lambda_step(state: dict[str, Any]) -> tuple[str, str | None] | None:
+    """(function, action) of a Lambda Task, else None."""
+    function = lambda_function(state)
+    return None if function is None else (function, lambda_action(state))
+
+
+def deadline_error(state: dict[str, Any]) -> str | None:
+    """The error a deadline-owning Lambda step fails with past its deadline, else None."""
+    step = lambda_step(state)
+    return DEADLINE_OWNERS.get(step) if step else None
+
+
 def task_service(state: dict[str, Any]) -> str | None:
     """`lambda`, `dynamodb`, `sfn`, `ec2`, ... for a Task, else None."""
     if state.get("Type") != "Task":
@@ -338,6 +380,15 @@ def is_dynamodb_write(state: dict[str, Any]) -> bool:
 
 def functions_in(definition: dict[str, Any], functions: set[str]) -> set[str]:
     return {n for n, s in states(definition).items() if lambda_function(s) in functions}
+
+
+def steps_in(definition: dict[str, Any], steps: set[tuple[str, str | None]]) -> set[str]:
+    return {n for n, s in states(definition).items() if lambda_step(s) in steps}
+
+
+def run_only_states(definition: dict[str, Any]) -> set[str]:
+    """Lambda Tasks only a run may reach: every starter, and the job poll."""
+    return functions_in(definition, STARTER_FUNCTIONS) | steps_in(definition, RUN_ONLY_STEPS)
 
 
 def _resolve_names(expression: str, parameters: dict[str, Any]) -> str:
@@ -472,10 +523,10 @@ def catcher_for(state: dict[str, Any], error: str) -> dict[str, Any] | None:
 
 def deadline_owner(definition: dict[str, Any], name: str,
                    component: dict[str, frozenset[str]] | None = None) -> bool:
-    """A Lambda Task of DEADLINE_OWNERS on a cycle whose Catch of its deadline
+    """A Lambda step of DEADLINE_OWNERS on a cycle whose Catch of its deadline
     error leaves that cycle: past the deadline, the loop ends."""
     state = states(definition)[name]
-    error = DEADLINE_OWNERS.get(lambda_function(state) or "")
+    error = deadline_error(state)
     if error is None:
         return False
     component = component or strongly_connected(definition)
@@ -568,11 +619,31 @@ def check_graph(definition: dict[str, Any]) -> list[str]:
 
 
 def check_tasks(definition: dict[str, Any]) -> list[str]:
-    """Every Task retries, has a timeout, no heartbeat, and a Catch."""
+    """Every Task retries, has a timeout, no heartbeat, and a Catch; a Lambda gets the whole document.
+
+    A Lambda Task passes the whole document: no InputPath and no Parameters
+    (the event is the document), or exactly `{"action": <one of its
+    function's LAMBDA_ACTIONS>, "state.$": "$"}` (the function picks the step
+    by the action and reads the document under `state`).
+    """
     problems = []
     for name, state in states(definition).items():
         if state.get("Type") != "Task":
             continue
+        function = lambda_function(state)
+        if function is not None:
+            if state.get("InputPath", "$") != "$":
+                problems.append(f"{name!r}: a Lambda Task gets the whole document, not InputPath {state['InputPath']!r}")
+            params = state.get("Parameters")
+            if params is not None:
+                action = params.get("action") if isinstance(params, dict) else None
+                known = sorted(LAMBDA_ACTIONS.get(function, ()))
+                if not isinstance(params, dict) or set(params) != {"action", *ACTION_EVENT_STATE} \
+                        or any(params[k] != v for k, v in ACTION_EVENT_STATE.items()):
+                    problems.append(f"{name!r}: a Lambda Task's Parameters are none (the whole document) or "
+                                    f"{{'action': ..., 'state.$': '$'}}, not {params!r}")
+                elif action not in known:
+                    problems.append(f"{name!r}: {function} has no action {action!r} (documented: {known})")
         if not state.get("Retry"):
             problems.append(f"{name!r}: Task without Retry")
         timeout = state.get("TimeoutSeconds")
@@ -631,9 +702,11 @@ def check_retriers(definition: dict[str, Any]) -> list[str]:
 def check_service_retries(definition: dict[str, Any]) -> list[str]:
     """Each Task retries its own service's transient names, and only its own service's names.
 
-    Lambda Tasks retry the Lambda service errors (and the Lambdas' own
-    transient names); DynamoDB Tasks the DynamoDB throttling and 5xx names;
-    the aws-sdk Sfn Task Sfn.ThrottlingException; EC2 Tasks Ec2.Ec2Exception.
+    Lambda Tasks retry the Lambda service errors and the Lambdas' own
+    transient names (AwsThrottled, AwsServiceUnavailable); DynamoDB Tasks the
+    DynamoDB throttling and 5xx names; the aws-sdk Sfn Tasks
+    Sfn.ThrottlingException; an aws-sdk EC2 Task, if one comes back,
+    Ec2.Ec2Exception.
     A name of another service can never match (a DynamoDB Task does not raise
     Lambda.ServiceException), so it hides a missing retry. The run's cleanup
     may also retry States.TaskFailed/States.Timeout (check_retriers).
@@ -679,9 +752,11 @@ def check_catches(definition: dict[str, Any]) -> list[str]:
       nor `$.cleanupErrors`) and go on with their own Next.
     - Cleanup Tasks catch States.ALL once into `$.cleanupErrors.<step>` (one
       key each) and go on with their own Next; a cleanup poll loop's deadline
-      owner (`Cleanup: stop database`, rds_stop) goes on where the loop's
-      Choice leaves it (`Cleanup: publish metrics`): a failed stop is not
-      polled again, and its Choice, which reads the Task's result, is skipped.
+      owner (`Cleanup: stop workers`, poll_ec2_state's stopWorkers;
+      `Cleanup: stop database`, rds_stop) goes on where the loop's Choice
+      leaves it (`Cleanup: stop database`, `Cleanup: publish metrics`): a
+      failed stop is not polled again, and its Choice, which reads the Task's
+      result, is skipped.
     The cleanup-run and sweep modes' own Tasks only need the first two points
     (their Fail reads what the Catch wrote: check_paths_present).
     """
@@ -744,7 +819,7 @@ def check_catches(definition: dict[str, Any]) -> list[str]:
             if [c.get("ErrorEquals") for c in catchers] != [["States.ALL"]]:
                 problems.append(f"{name!r}: a cleanup Task catches States.ALL, once")
             goes_on, how, known = state.get("Next"), "", True
-            if lambda_function(state) in DEADLINE_OWNERS and len(component[name]) > 1:
+            if deadline_error(state) is not None and len(component[name]) > 1:
                 # A failed poll (its deadline passed, or any other error) is not
                 # polled again: cleanup goes on where the loop's Choice leaves it.
                 exits = loop_exits(definition, name, component)
@@ -784,12 +859,17 @@ def check_catches(definition: dict[str, Any]) -> list[str]:
 def check_loops(definition: dict[str, Any]) -> list[str]:
     """Every cycle has a deadline owner and a Choice that can leave it.
 
-    A deadline owner is a Lambda Task of one of the DEADLINE_OWNERS functions
-    (rds_check, ec2_start, poll_ec2_state, rds_stop) whose Catch of its
-    deadline error (RdsReadyTimeout, Ec2ReadyTimeout, JobTimeout,
-    RdsStopTimeout) leaves the loop: past its deadline the function fails and
-    the loop ends. rds_stop owns both DB stop loops (`Stop database` and
-    `Cleanup: stop database`, RDS_STOP_DEADLINE_SECONDS). The lease loops
+    A deadline owner is a Lambda Task of one of the DEADLINE_OWNERS steps
+    (rds_check, ec2_start, poll_ec2_state's job poll and its stopWorkers,
+    rds_stop) whose Catch of its deadline error (RdsReadyTimeout,
+    Ec2ReadyTimeout, JobTimeout, Ec2StopTimeout, RdsStopTimeout) leaves the
+    loop: past its deadline the function fails and the loop ends.
+    poll_ec2_state's stopWorkers owns both worker stop loops (`Stop workers`
+    and `Cleanup: stop workers`, EC2_READY_TIMEOUT_SECONDS from the loop's
+    first try), rds_stop both DB stop loops (`Stop database` and `Cleanup:
+    stop database`, RDS_STOP_DEADLINE_SECONDS). The deadline error is the
+    step's, not the function's: poll_ec2_state's JobTimeout does not end a
+    worker stop loop. The lease loops
     (take the lease, lost the race, read it, it was released meanwhile, take
     it again) have no deadline owner: each lap needs another execution to
     take AND release the lease between our write and our read, so they are
@@ -890,13 +970,15 @@ def check_fail_states(definition: dict[str, Any]) -> list[str]:
 
 
 def check_workers_marked_first(definition: dict[str, Any]) -> list[str]:
-    """$.workers is written before any step that can start or stop EC2 on the normal flow."""
+    """$.workers is written before any step that can start or stop EC2 on the normal flow
+    (ec2_start, poll_ec2_state's stopWorkers, an aws-sdk EC2 Task)."""
     all_states = states(definition)
     writers = {n for n, s in all_states.items() if s.get("ResultPath") == "$.workers"}
     ec2_touching = {
         n for n, s in all_states.items()
         if s.get("Type") == "Task"
-        and (lambda_function(s) == "ec2_start" or ":ec2:" in s.get("Resource", ""))
+        and (lambda_function(s) == "ec2_start" or lambda_step(s) in WORKER_STOP_STEPS
+             or ":ec2:" in s.get("Resource", ""))
     }
     if not writers:
         return ["no state writes $.workers"]
@@ -983,8 +1065,9 @@ def check_modes(definition: dict[str, Any]) -> list[str]:
 
     The dispatch Choice (the first after StartAt) sends `$.input.cleanupAfter`
     and `$.input.sweep` to their modes; from there (Catches included) no state
-    runs rds_check, ec2_start, ssm_launch or poll_ec2_state (`Check database`,
-    `Start workers`, `Launch job`, `Check job`). The other rules tell a run's
+    runs rds_check, ec2_start, ssm_launch or poll_ec2_state's job poll (`Check
+    database`, `Start workers`, `Launch job`, `Check job`; poll_ec2_state's
+    stopWorkers is their cleanup too). The other rules tell a run's
     states from a mode's by the `$.input.<field> IsPresent` rules; that holds
     because `$.input` is written once: only by StartAt, and no state before an
     end replaces the whole document.
@@ -997,7 +1080,7 @@ def check_modes(definition: dict[str, Any]) -> list[str]:
         if field not in entries:
             problems.append(f"the dispatch Choice {dispatch_choice(definition)!r} has no rule "
                             f"{{$.input.{field} IsPresent true}}")
-    run_only = functions_in(definition, RUN_ONLY_FUNCTIONS)
+    run_only = run_only_states(definition)
     for field, entry in sorted(entries.items()):
         path = find_path(definition, entry, run_only)
         if path:

@@ -45,6 +45,8 @@ BROKEN = [
     ("all-not-alone", lambda d: d[S]["Check job"]["Catch"][0]["ErrorEquals"].append("JobFailed"), "States.ALL must appear alone"),
     ("unknown-intrinsic", lambda d: d[S]["Begin workers"]["Parameters"].update(
         {"instanceIds.$": "States.SplitString('i-0123456789abcdef0', ',')"}), "is not a valid StatesFunctionNameType"),
+    ("unknown-intrinsic-in-a-record", lambda d: d[S]["Record workers found"]["Parameters"]["ExpressionAttributeValues"].update(
+        {":found": {"S.$": "States.JsonToStr($.ec2.foundRunning)"}}), "is not a valid StatesFunctionNameType"),
     ("negative-wait", lambda d: (d[S]["Wait for job"].pop("SecondsPath"), d[S]["Wait for job"].update(Seconds=-5)), "no viable alternative at input '\"Seconds\":-5'"),
 ]
 

@@ -5,9 +5,12 @@ each test runs a fragment made of COPIES of the file's states, so what runs
 here is what the file says. States the fragment leads to but does not include
 become a Pass recording `$.reached`. Lambda tasks here hit moto's own Lambda
 backend, which has no functions: every invocation fails ("Function not found"),
-which is exactly what the cleanup tests need. The run lease lives in moto's
-DynamoDB (the `lease_table` fixture); moto's engine runs with the sandbox's
-patches (conftest `sfn`), as in the sandbox.
+which is exactly what the cleanup tests need. Where a test needs a function's
+answer, the `fake_lambdas` fixture answers for the functions it is given
+(scripted results or errors, in order) and records each event; the other
+functions stay missing. The run lease lives in moto's DynamoDB (the
+`lease_table` fixture); moto's engine runs with the sandbox's patches
+(conftest `sfn`), as in the sandbox.
 """
 
 from __future__ import annotations
@@ -21,13 +24,62 @@ import pytest
 
 from asl_harness import ROLE_ARN, WORKER_IDS, execution_arn, fragment, run_machine
 
-CLEANUP = ["Cleanup: stop workers?", "Cleanup: stop workers", "Cleanup: stop database",
+CLEANUP = ["Cleanup: stop workers?", "Cleanup: stop workers", "Cleanup: workers stopped?",
+           "Cleanup: wait for workers to stop", "Cleanup: stop database",
            "Cleanup: database stopped?", "Cleanup: wait for database stop", "Cleanup: publish metrics", "Cleanup complete?", "Cleanup: release lease", "After cleanup",
            "Cleanup failed?", "Describe failure", "Run failed (cleanup incomplete)", "Run failed"]
 ORIGINAL = {"Error": "JobTimeout", "Cause": "job deadline 2026-11-22T03:00:00Z passed; {not a template} 'quoted'"}
 ENDED = execution_arn("makenaide", "ended-run")
 LEASE_ITEM = {"pk": {"S": "run-lease"}, "executionArn": {"S": ENDED}, "heldBy": {"S": "ended-run"},
               "startTime": {"S": "2026-11-22T01:00:03.512Z"}, "mode": {"S": "run"}}
+STOP_EVENT_ACTION = "stopWorkers"
+
+
+class FakeLambdas:
+    """Answers moto's Lambda invocations for the scripted functions, in order;
+    records every event they get (function name, decoded payload)."""
+
+    def __init__(self, original: Any):
+        self._original = original
+        self.answers: dict[str, list[dict[str, Any]]] = {}
+        self.events: list[tuple[str, Any]] = []
+
+    def script(self, function: str, *answers: dict[str, Any]) -> None:
+        self.answers.setdefault(function, []).extend(answers)
+
+    def events_of(self, function: str) -> list[Any]:
+        return [event for name, event in self.events if name == function]
+
+    def __call__(self, parameters: dict, region: str, state_credentials: Any) -> dict[str, Any]:
+        function = str(parameters["FunctionName"]).rsplit(":function:", 1)[-1].split(":")[0]
+        if function not in self.answers:
+            return self._original(parameters=parameters, region=region, state_credentials=state_credentials)
+        payload = parameters["Payload"]
+        self.events.append((function, json.loads(payload.decode() if isinstance(payload, bytes) else payload)))
+        assert self.answers[function], f"{function} invoked more often than scripted"
+        answer = self.answers[function].pop(0)
+        if "errorType" in answer:  # a function error, as Lambda answers it
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": answer}
+        return {"StatusCode": 200, "Payload": answer}
+
+
+@pytest.fixture
+def fake_lambdas(sfn: Any, monkeypatch: pytest.MonkeyPatch) -> FakeLambdas:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    fake = FakeLambdas(lambda_eval_utils._invoke_lambda_function)
+    monkeypatch.setattr(lambda_eval_utils, "_invoke_lambda_function", fake)
+    return fake
+
+
+def _workers_stop(done: bool, action: str = "stopped", **fields: Any) -> dict[str, Any]:
+    """A `$.workersStop` block as poll_ec2_state answers it."""
+    return dict({
+        "done": done, "policy": "always", "dryRun": False,
+        "instances": [{"instanceId": i, "stateBefore": "running", "foundRunning": False, "action": action,
+                       "error": None} for i in WORKER_IDS],
+        "checkedAt": "2026-11-22T03:00:00.000Z", "firstTriedAt": "2026-11-22T03:00:00.000Z",
+        "deadline": "2026-11-22T03:15:00.000Z", "retryAfterSeconds": 0}, **fields)
 
 
 def test_init_keeps_the_input_and_execution_facts(sfn: Any, definition: dict[str, Any]) -> None:
@@ -65,6 +117,14 @@ def test_begin_workers_splits_the_substituted_ids(sfn: Any, definition: dict[str
         ("Database stopped?", {"rdsStop": {"done": False, "action": "notYet"}}, "Wait for database stop"),
         ("Cleanup: database stopped?", {"error": ORIGINAL, "rdsStop": {"done": True}}, "Cleanup: publish metrics"),
         ("Cleanup: database stopped?", {"error": ORIGINAL, "rdsStop": {"done": False}}, "Cleanup: wait for database stop"),
+        ("Workers stopped?", {"workersStop": {"done": True}}, "Stop database"),
+        ("Workers stopped?", {"workersStop": {"done": False}}, "Wait for workers to stop"),
+        ("Cleanup: workers stopped?", {"error": ORIGINAL, "workersStop": {"done": True}}, "Cleanup: stop database"),
+        ("Cleanup: workers stopped?", {"error": ORIGINAL, "workersStop": {"done": False}}, "Cleanup: wait for workers to stop"),
+        ("Workers found recorded?", {"ec2": {"dryRun": False}}, "Record workers found"),
+        ("Workers found recorded?", {"ec2": {"dryRun": True}}, "Workers ready?"),
+        ("Workers found recorded?", {"ec2": {"dryRun": False}, "leaseRecord": {"workers": {"recorded": True}}}, "Workers ready?"),
+        ("Workers found recorded?", {"ec2": {"dryRun": False}, "leaseRecord": {"db": {"recorded": True}}}, "Record workers found"),
         ("Stop workers?", {"workers": {"dryRun": True}}, "Stop database"),
         ("Stop workers?", {"workers": {"dryRun": False}}, "Stop workers"),
         ("Cleanup: stop workers?", {"error": ORIGINAL}, "Cleanup: stop database"),
@@ -126,6 +186,8 @@ def test_choice_routes(sfn: Any, definition: dict[str, Any], choice: str, docume
         ("Wait for job", "poll", "Check job"),
         ("Wait for database stop", "rdsStop", "Stop database"),
         ("Cleanup: wait for database stop", "rdsStop", "Cleanup: stop database"),
+        ("Wait for workers to stop", "workersStop", "Stop workers"),
+        ("Cleanup: wait for workers to stop", "workersStop", "Cleanup: stop workers"),
     ],
 )
 def test_wait_reads_the_lambdas_interval(sfn: Any, definition: dict[str, Any], wait: str, block: str,
@@ -157,15 +219,17 @@ def test_describe_failure_keeps_both_errors(sfn: Any, definition: dict[str, Any]
 
 
 def test_cleanup_goes_on_after_each_failed_step(sfn: Any, definition: dict[str, Any]) -> None:
-    """The real cleanup chain, with every step failing: the workers do not exist
-    in moto's EC2, the functions do not exist in moto's Lambda. Retries are
-    stripped to keep this fast (the retry rules are checked structurally)."""
+    """The real cleanup chain, with every step failing: the functions (the
+    workers' stop, poll_ec2_state, included) do not exist in moto's Lambda.
+    Retries are stripped to keep this fast (the retry rules are checked
+    structurally)."""
     document = {"error": ORIGINAL, "workers": {"instanceIds": WORKER_IDS, "dryRun": False}}
     document = dict(document, input={})
     run = run_machine(sfn, fragment(definition, "Cleanup: stop workers?", CLEANUP, strip_retry=True), document, "cleanup")
     assert run.status == "ExecutionFailed"
     assert run.error == ORIGINAL["Error"]
-    # Cleanup errors keep the lease: no release on this way.
+    # Cleanup errors keep the lease: no release on this way. A failed worker
+    # stop skips its poll Choice (it would read a $.workersStop never written).
     assert run.entered() == ["Cleanup: stop workers?", "Cleanup: stop workers", "Cleanup: stop database",
                              "Cleanup: publish metrics", "Cleanup complete?", "After cleanup", "Cleanup failed?",
                              "Describe failure", "Run failed (cleanup incomplete)"]
@@ -176,33 +240,104 @@ def test_cleanup_goes_on_after_each_failed_step(sfn: Any, definition: dict[str, 
     assert all(set(e) == {"Error", "Cause"} for e in errors.values())
     assert "Function not found" in errors["stopDatabase"]["Cause"]
 
-    # The name moto gives the EC2 failure is one the stopInstances retriers know.
-    ec2_error = errors["stopWorkers"]["Error"]
+    # The workers' stop is a Lambda step now (poll_ec2_state): moto names its
+    # service failure as Step Functions does, `Lambda.<code>`, the prefix of the
+    # names the stop's retriers list.
+    assert errors["stopWorkers"]["Error"] == errors["stopDatabase"]["Error"] == "Lambda.ResourceNotFoundException"
+    assert re.search(r"Function not found: .*:function:poll_ec2_state", errors["stopWorkers"]["Cause"])
     for name in ("Stop workers", "Cleanup: stop workers"):
         retried = [n for r in definition["States"][name]["Retry"] for n in r["ErrorEquals"]]
-        assert ec2_error in retried, (name, ec2_error)
-    assert re.search(r"do(es)? not exist", errors["stopWorkers"]["Cause"])
+        assert "Lambda.ServiceException" in retried and all(
+            n.startswith(("Lambda.", "States.")) or "." not in n for n in retried), (name, retried)
+    # What the engine handed the function: the action and the whole document.
+    scheduled = [json.loads(e["lambdaFunctionScheduledEventDetails"]["input"]) for e in run.events
+                 if e["type"] == "LambdaFunctionScheduled"]
+    assert scheduled[0] == {"action": STOP_EVENT_ACTION, "state": document}
 
 
-def test_cleanup_stops_real_workers(sfn: Any, definition: dict[str, Any]) -> None:
-    """`Cleanup: stop workers` stops instances that exist (moto's EC2), writes a
-    readable $.ec2Stop, and the chain still ends with the original error."""
-    import boto3
-
-    ec2 = boto3.client("ec2", region_name="us-east-1")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=image, MinCount=2, MaxCount=2)["Instances"]]
-    document = {"error": ORIGINAL, "workers": {"instanceIds": ids, "dryRun": False}}
-    machine = fragment(definition, "Cleanup: stop workers?", ["Cleanup: stop workers?", "Cleanup: stop workers"])
-    run = run_machine(sfn, machine, document, "stop")
-    assert run.status == "ExecutionSucceeded"
+def test_cleanup_stops_the_workers(sfn: Any, definition: dict[str, Any], fake_lambdas: FakeLambdas) -> None:
+    """`Cleanup: stop workers` hands poll_ec2_state the action and the whole
+    document, keeps its answer in $.workersStop, and goes on to the DB with
+    the original error kept."""
+    document = {"input": {}, "error": ORIGINAL, "workers": {"instanceIds": WORKER_IDS, "dryRun": False}}
+    answer = _workers_stop(True)
+    fake_lambdas.script("poll_ec2_state", answer)
+    keep = ["Cleanup: stop workers?", "Cleanup: stop workers", "Cleanup: workers stopped?",
+            "Cleanup: wait for workers to stop"]
+    run = run_machine(sfn, fragment(definition, "Cleanup: stop workers?", keep), document, "stop")
+    assert run.status == "ExecutionSucceeded", (run.error, run.cause)
     assert run.output["reached"] == "Cleanup: stop database"
-    stopping = run.output["ec2Stop"]["StoppingInstances"]
-    assert sorted(i["InstanceId"] for i in stopping) == sorted(ids)
-    assert run.output["error"] == ORIGINAL
-    states = {i["InstanceId"]: i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]
-              for i in r["Instances"]}
-    assert set(states.values()) <= {"stopping", "stopped"}
+    assert run.output["workersStop"] == answer
+    assert run.output["error"] == ORIGINAL and "cleanupErrors" not in run.output
+    assert fake_lambdas.events_of("poll_ec2_state") == [{"action": STOP_EVENT_ACTION, "state": document}]
+    assert run.entered() == ["Cleanup: stop workers?", "Cleanup: stop workers", "Cleanup: workers stopped?",
+                             "Cleanup: stop database"]
+
+
+@pytest.mark.parametrize("start, keep", [
+    ("Stop workers", ["Stop workers", "Workers stopped?", "Wait for workers to stop"]),
+    ("Cleanup: stop workers", ["Cleanup: stop workers", "Cleanup: workers stopped?", "Cleanup: wait for workers to stop"]),
+])
+def test_a_pending_worker_is_waited_for_then_stopped(sfn: Any, definition: dict[str, Any], fake_lambdas: FakeLambdas,
+                                                     start: str, keep: list[str]) -> None:
+    """A worker still pending: poll_ec2_state answers notYet (done false), the
+    loop waits and asks again with its previous answer in the document (where
+    the deadline counts from), then goes on to the DB."""
+    document = {"input": {}, "workers": {"instanceIds": WORKER_IDS, "dryRun": False}}
+    if start.startswith("Cleanup"):
+        document["error"] = ORIGINAL
+    first = _workers_stop(False, action="notYet")
+    second = _workers_stop(True, checkedAt="2026-11-22T03:00:15.000Z")
+    fake_lambdas.script("poll_ec2_state", first, second)
+    run = run_machine(sfn, fragment(definition, start, keep), document, "pending")
+    assert run.status == "ExecutionSucceeded", (run.error, run.cause)
+    choice, wait = keep[1], keep[2]
+    assert run.entered() == [start, choice, wait, start, choice, run.output["reached"]]
+    assert run.output["reached"] == ("Cleanup: stop database" if start.startswith("Cleanup") else "Stop database")
+    assert run.output["workersStop"] == second
+    events = fake_lambdas.events_of("poll_ec2_state")
+    assert [e["action"] for e in events] == [STOP_EVENT_ACTION, STOP_EVENT_ACTION]
+    assert events[0]["state"] == document
+    assert events[1]["state"] == dict(document, workersStop=first)
+
+
+def test_a_failed_worker_stop_goes_to_cleanup(sfn: Any, definition: dict[str, Any], fake_lambdas: FakeLambdas) -> None:
+    """Ec2StopTimeout (a worker pending past its deadline, the others stopped)
+    on the normal flow: the original error, then cleanup from its start."""
+    error = {"errorType": "Ec2StopTimeout", "errorMessage": "i-0fedcba9876543210 still pending after 900 s"}
+    fake_lambdas.script("poll_ec2_state", error)
+    document = {"input": {}, "workers": {"instanceIds": WORKER_IDS, "dryRun": False}}
+    run = run_machine(sfn, fragment(definition, "Stop workers", ["Stop workers", "Workers stopped?",
+                                                                 "Wait for workers to stop"]), document, "timeout")
+    assert run.status == "ExecutionSucceeded", (run.error, run.cause)
+    assert run.output["reached"] == "Cleanup: stop workers?"
+    assert run.output["error"]["Error"] == "Ec2StopTimeout"
+    assert json.loads(run.output["error"]["Cause"]) == error
+    assert "workersStop" not in run.output
+
+
+def test_a_failed_worker_stop_in_cleanup_goes_on_with_the_db(sfn: Any, definition: dict[str, Any],
+                                                               fake_lambdas: FakeLambdas) -> None:
+    """A failure of the cleanup's worker stop (the retried names exhausted, or a
+    fatal one) is recorded under $.cleanupErrors.stopWorkers, the original
+    error is kept, and the chain goes on to the DB and the metrics."""
+    error = {"errorType": "AccessDenied", "errorMessage": "not allowed: ec2:StopInstances on i-0123456789abcdef0"}
+    fake_lambdas.script("poll_ec2_state", error)
+    document = {"input": {}, "error": ORIGINAL, "workers": {"instanceIds": WORKER_IDS, "dryRun": False}}
+    run = run_machine(sfn, fragment(definition, "Cleanup: stop workers?", CLEANUP, strip_retry=True), document,
+                      "cleanup-stop")
+    assert run.status == "ExecutionFailed" and run.error == ORIGINAL["Error"]
+    entered = run.entered()
+    assert entered[:3] == ["Cleanup: stop workers?", "Cleanup: stop workers", "Cleanup: stop database"]
+    assert "Cleanup: publish metrics" in entered
+    prefix = ORIGINAL["Cause"] + " | cleanup also failed: "
+    errors = json.loads(run.cause[len(prefix):])
+    assert errors["stopWorkers"]["Error"] == "AccessDenied"
+    assert json.loads(errors["stopWorkers"]["Cause"]) == error
+    # rds_stop (missing in moto) was still asked, with the failure noted in the document.
+    scheduled = [json.loads(e["lambdaFunctionScheduledEventDetails"]["input"]) for e in run.events
+                 if e["type"] == "LambdaFunctionScheduled"]
+    assert scheduled[1]["cleanupErrors"]["stopWorkers"]["Error"] == "AccessDenied"
 
 
 # --- the run lease, in moto's DynamoDB ------------------------------------------------
@@ -323,17 +458,76 @@ def test_record_db_found_writes_once_and_only_in_our_lease(sfn: Any, lease_table
     assert _lease(lease_table, definition)["dbFoundRunning"] == {"BOOL": True}
 
 
+def test_record_workers_found_writes_once_and_only_in_our_lease(sfn: Any, lease_table: Any,
+                                                                definition: dict[str, Any]) -> None:
+    """`workersFoundRunning` is the JSON array of $.ec2.foundRunning in a string
+    attribute, written once (if_not_exists), only while we hold the lease."""
+    machine = fragment(definition, "Record workers found", ["Record workers found"])
+    _hold(lease_table, definition, execution_arn("record", "record-run"))
+    run = run_machine(sfn, machine, {"ec2": {"dryRun": False, "foundRunning": [WORKER_IDS[1]]}}, "record")
+    assert run.status == "ExecutionSucceeded" and run.output["reached"] == "Workers ready?"
+    assert run.output["leaseRecord"] == {"workers": {"recorded": True}}
+    item = _lease(lease_table, definition)
+    assert item["workersFoundRunning"] == {"S": json.dumps([WORKER_IDS[1]], separators=(",", ":"))}
+    assert item["workersFoundRunning"] == {"S": '["i-0fedcba9876543210"]'}
+    assert "dbFoundRunning" not in item
+
+    # Another execution's lease: nothing written, the run goes on (best effort).
+    run = run_machine(sfn, machine, {"ec2": {"foundRunning": WORKER_IDS}}, "record-again")
+    assert run.output["leaseRecordError"]["Error"] == "DynamoDB.ConditionalCheckFailedException"
+    assert run.output["reached"] == "Workers ready?"
+    assert _lease(lease_table, definition)["workersFoundRunning"] == {"S": '["i-0fedcba9876543210"]'}
+
+    # Our own lease with a record already in it (a later lap, a redrive): kept as first written.
+    _hold(lease_table, definition, execution_arn("record-later", "record-later-run"),
+          workersFoundRunning={"S": "[]"})
+    run = run_machine(sfn, machine, {"ec2": {"foundRunning": WORKER_IDS}}, "record-later")
+    assert run.status == "ExecutionSucceeded" and "leaseRecordError" not in run.output
+    assert run.output["leaseRecord"] == {"workers": {"recorded": True}}
+    assert _lease(lease_table, definition)["workersFoundRunning"] == {"S": "[]"}
+
+
+def test_record_workers_found_writes_an_empty_list(sfn: Any, lease_table: Any, definition: dict[str, Any]) -> None:
+    """No worker running at the first check is a record too ("[]": leave-as-found
+    stops them all), not a missing one (unknown: stopped as well)."""
+    _hold(lease_table, definition, execution_arn("record-none", "record-none-run"))
+    run = run_machine(sfn, fragment(definition, "Record workers found", ["Record workers found"]),
+                      {"ec2": {"foundRunning": []}}, "record-none")
+    assert run.status == "ExecutionSucceeded" and "leaseRecordError" not in run.output
+    assert _lease(lease_table, definition)["workersFoundRunning"] == {"S": "[]"}
+
+
+def test_the_first_workers_answer_is_recorded_once(sfn: Any, lease_table: Any, definition: dict[str, Any],
+                                                   fake_lambdas: FakeLambdas) -> None:
+    """The worker loop with ec2_start answering twice: the record is written
+    after the first answer only, then the loop goes on to the job."""
+    keep = ["Start workers", "Workers found recorded?", "Record workers found", "Workers ready?", "Wait for workers"]
+    ec2 = {"ready": False, "instances": [], "startedByWorkflow": WORKER_IDS, "foundRunning": [WORKER_IDS[0]],
+           "dryRun": False, "retryAfterSeconds": 0}
+    fake_lambdas.script("ec2_start", ec2, dict(ec2, ready=True, foundRunning=WORKER_IDS))
+    _hold(lease_table, definition, execution_arn("workers", "workers-run"))
+    run = run_machine(sfn, fragment(definition, "Start workers", keep), {"input": {}}, "workers")
+    assert run.status == "ExecutionSucceeded", (run.error, run.cause)
+    assert run.entered() == ["Start workers", "Workers found recorded?", "Record workers found", "Workers ready?",
+                             "Wait for workers", "Start workers", "Workers found recorded?", "Workers ready?",
+                             "Launch job"]
+    assert _lease(lease_table, definition)["workersFoundRunning"] == {"S": '["i-0123456789abcdef0"]'}
+
+
 def test_a_cleanup_run_takes_over_the_lease_of_the_ended_run(sfn: Any, lease_table: Any,
                                                              definition: dict[str, Any]) -> None:
     keep = ["Cleanup run: take over lease", "Cleanup run: begin", "Cleanup run: nothing to do"]
     machine = fragment(definition, "Cleanup run: take over lease", keep)
     document = {"input": {"cleanupAfter": ENDED, "endedWith": "ABORTED"}}
-    _hold(lease_table, definition, ENDED, dbFoundRunning={"BOOL": False})
+    _hold(lease_table, definition, ENDED, dbFoundRunning={"BOOL": False},
+          workersFoundRunning={"S": '["i-0123456789abcdef0"]'})
 
     first = run_machine(sfn, machine, document, "cleanup-1")
     assert first.status == "ExecutionSucceeded" and first.output["reached"] == "Cleanup: stop workers?"
     assert first.output["workers"] == {"instanceIds": WORKER_IDS, "dryRun": False}
     assert first.output["found"]["item"]["dbFoundRunning"] == {"BOOL": False}
+    # poll_ec2_state's stop reads the ended run's record here (leave-as-found).
+    assert first.output["found"]["item"]["workersFoundRunning"] == {"S": '["i-0123456789abcdef0"]'}
     item = _lease(lease_table, definition)
     assert item["executionArn"] == {"S": first.arn} and item["mode"] == {"S": "cleanup"}
     assert item["cleaningUpAfter"] == {"S": ENDED} and item["cleanups"] == {"N": "1"}
@@ -364,7 +558,7 @@ def test_a_sweep_acts_only_when_no_run_holds_the_lease(sfn: Any, lease_table: An
     held_by = {"none": None, "running": _running_holder, "ended": _ended_holder,
                "vanished": lambda _: execution_arn("makenaide", "gone")}[holder]
     if held_by is not None:
-        _hold(lease_table, definition, held_by(sfn))
+        _hold(lease_table, definition, held_by(sfn), workersFoundRunning={"S": "[]"})
     keep = SWEEP_LEASE + ["Cleanup run: begin"]
     run = run_machine(sfn, fragment(definition, "Sweep: take lease", keep, strip_retry=True),
                       {"input": {"sweep": "scheduled"}}, "sweep")
@@ -376,6 +570,9 @@ def test_a_sweep_acts_only_when_no_run_holds_the_lease(sfn: Any, lease_table: An
     else:
         assert run.output["reached"] == "Cleanup: stop workers?"
         assert item["executionArn"] == {"S": run.arn} and item["mode"] == {"S": "sweep"}
+        if holder in ("ended", "vanished"):
+            # The ended holder's record reaches the sweep's stop of the workers.
+            assert run.output["found"]["item"]["workersFoundRunning"] == {"S": "[]"}
 
 
 def test_a_run_that_cannot_clean_up_keeps_the_lease_for_its_cleanup_run(sfn: Any, lease_table: Any,

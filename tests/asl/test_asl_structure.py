@@ -59,9 +59,9 @@ def test_the_flow_is_the_designed_one(definition: dict[str, Any]) -> None:
     states = definition[S]
     _follows(definition, [
         "Init", "Which mode?", "Take lease", "Check database", "DB found recorded?", "Record DB found",
-        "Database ready?", "Begin workers", "Start workers", "Workers ready?", "Launch job", "Check job",
-        "Job over?", "Stop workers?", "Stop workers", "Stop database", "Database stopped?", "Publish metrics",
-        "Release lease", "Done",
+        "Database ready?", "Begin workers", "Start workers", "Workers found recorded?", "Record workers found",
+        "Workers ready?", "Launch job", "Check job", "Job over?", "Stop workers?", "Stop workers", "Workers stopped?",
+        "Stop database", "Database stopped?", "Publish metrics", "Release lease", "Done",
     ])
     _follows(definition, ["Which mode?", "Dry run?", "Check database"])
     _follows(definition, ["Take lease", "Read lease", "Lease still held?", "Describe lease holder", "Holder running?",
@@ -75,16 +75,22 @@ def test_the_flow_is_the_designed_one(definition: dict[str, Any]) -> None:
                           "Sweep: holder running?", "Sweep: take over lease", "Cleanup run: begin"], catches=True)
     assert definition["StartAt"] == "Init"
     # The file's own timeout (the sandbox's, and the CDK's placeholder) must
-    # outlast the default deadlines a run can legitimately spend.
+    # outlast the default deadlines a run can legitimately spend: the DB and
+    # workers ready, the job, the DB stop, and the worker stop (up to
+    # EC2_READY_TIMEOUT_SECONDS from its first try; the cleanup's stop goes
+    # on with the same first try, as the CDK's derived timeout counts it).
     settings = json.loads((Path(__file__).resolve().parents[2] / "functions" / "core" / "settings.json").read_text())
     deadlines = sum(settings["environment"][v]["default"] for v in (
-        "RDS_READY_TIMEOUT_SECONDS", "EC2_READY_TIMEOUT_SECONDS", "JOB_TIMEOUT_MAX_SECONDS", "RDS_STOP_DEADLINE_SECONDS"))
+        "RDS_READY_TIMEOUT_SECONDS", "EC2_READY_TIMEOUT_SECONDS", "JOB_TIMEOUT_MAX_SECONDS", "RDS_STOP_DEADLINE_SECONDS",
+        "EC2_READY_TIMEOUT_SECONDS"))
     assert definition["TimeoutSeconds"] > deadlines and definition["Comment"]
     assert asl_rules.mode_entries(definition) == {"cleanupAfter": "Cleanup run: valid input?",
                                                   "sweep": "Sweep: valid input?"}
     loops = {"Check database": ("Database ready?", "Wait for database", "$.rds"),
              "Start workers": ("Workers ready?", "Wait for workers", "$.ec2"),
              "Check job": ("Job over?", "Wait for job", "$.poll"),
+             "Stop workers": ("Workers stopped?", "Wait for workers to stop", "$.workersStop"),
+             "Cleanup: stop workers": ("Cleanup: workers stopped?", "Cleanup: wait for workers to stop", "$.workersStop"),
              "Stop database": ("Database stopped?", "Wait for database stop", "$.rdsStop"),
              "Cleanup: stop database": ("Cleanup: database stopped?", "Cleanup: wait for database stop", "$.rdsStop")}
     component = asl_rules.strongly_connected(definition)
@@ -104,6 +110,45 @@ def test_the_flow_is_the_designed_one(definition: dict[str, Any]) -> None:
     assert states["Cleanup: stop database"]["Catch"] == [
         {"ErrorEquals": ["States.ALL"], "ResultPath": "$.cleanupErrors.stopDatabase", "Next": "Cleanup: publish metrics"}]
     assert asl_rules.loop_exits(definition, "Cleanup: stop database") == {"Cleanup: publish metrics"}
+    # The two worker stop loops (poll_ec2_state, action stopWorkers) leave on
+    # $.workersStop.done to the DB stop; a failure goes to cleanup from the
+    # normal flow, and is recorded in cleanup, which goes on with the DB.
+    for task, choice, leaves_to in (("Stop workers", "Workers stopped?", "Stop database"),
+                                    ("Cleanup: stop workers", "Cleanup: workers stopped?", "Cleanup: stop database")):
+        assert states[task]["Next"] == choice and component[task] == {task, choice, loops[task][1]}
+        assert states[choice]["Choices"] == [{"Variable": "$.workersStop.done", "BooleanEquals": True, "Next": leaves_to}]
+        assert states[task]["Parameters"] == {"action": "stopWorkers", "state.$": "$"}
+        assert asl_rules.lambda_step(states[task]) == ("poll_ec2_state", "stopWorkers")
+        assert asl_rules.deadline_error(states[task]) == "Ec2StopTimeout"
+    assert states["Stop workers"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Cleanup: stop workers?"}]
+    assert states["Cleanup: stop workers"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.cleanupErrors.stopWorkers", "Next": "Cleanup: stop database"}]
+    assert asl_rules.loop_exits(definition, "Cleanup: stop workers") == {"Cleanup: stop database"}
+    # Retried like the other Lambda steps: the main stop like the job poll, the
+    # cleanup one like the cleanup DB stop without RdsNotStoppableYet.
+    assert states["Stop workers"]["Retry"] == states["Check job"]["Retry"]
+    assert states["Cleanup: stop workers"]["Retry"] == [
+        r for r in states["Cleanup: stop database"]["Retry"] if r["ErrorEquals"] != ["RdsNotStoppableYet"]]
+    # The job poll is the same function's default step: the whole document, JobTimeout.
+    assert "Parameters" not in states["Check job"]
+    assert asl_rules.deadline_error(states["Check job"]) == "JobTimeout"
+    # What ec2_start found is recorded once in the lease, like what rds_check found.
+    assert states["Workers found recorded?"]["Choices"] == [
+        {"Or": [{"Variable": "$.leaseRecord.workers", "IsPresent": True},
+                {"Variable": "$.ec2.dryRun", "BooleanEquals": True}], "Next": "Workers ready?"}]
+    assert states["Workers found recorded?"]["Default"] == "Record workers found"
+    record, record_db = states["Record workers found"], states["Record DB found"]
+    assert record["Parameters"]["UpdateExpression"] == \
+        "SET workersFoundRunning = if_not_exists(workersFoundRunning, :found)"
+    assert record["Parameters"]["ConditionExpression"] == record_db["Parameters"]["ConditionExpression"] \
+        == "executionArn = :me"
+    assert record["Parameters"]["ExpressionAttributeValues"] == {
+        ":found": {"S.$": "States.JsonToString($.ec2.foundRunning)"}, ":me": {"S.$": "$$.Execution.Id"}}
+    assert record["ResultSelector"] == {"recorded": True} and record["ResultPath"] == "$.leaseRecord.workers"
+    assert record["Retry"] == record_db["Retry"]
+    assert record["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.leaseRecordError",
+                                "Next": "Workers ready?"}] and record["Next"] == "Workers ready?"
     split = "States.StringSplit('i-0123456789abcdef0,i-0fedcba9876543210', ',')"
     assert states["Begin workers"]["Parameters"]["instanceIds.$"] == split
     assert states["Cleanup run: begin"]["Parameters"] == {"instanceIds.$": split, "dryRun": False}
@@ -111,18 +156,23 @@ def test_the_flow_is_the_designed_one(definition: dict[str, Any]) -> None:
         "Check database": "rds_check", "Start workers": "ec2_start", "Launch job": "ssm_launch",
         "Check job": "poll_ec2_state", "Stop database": "rds_stop", "Publish metrics": "emit_metrics",
         "Cleanup: stop database": "rds_stop", "Cleanup: publish metrics": "emit_metrics",
-        "Publish skip": "emit_metrics",
+        "Publish skip": "emit_metrics", "Stop workers": "poll_ec2_state", "Cleanup: stop workers": "poll_ec2_state",
     }
     for name, function in expected_resources.items():
         assert states[name]["Resource"] == f"arn:aws:lambda:us-east-1:123456789012:function:{function}"
         assert states[name]["TimeoutSeconds"] == 30
     for name in ("Stop workers", "Cleanup: stop workers"):
-        assert states[name]["Resource"] == "arn:aws:states:::aws-sdk:ec2:stopInstances"
-        assert states[name]["Parameters"] == {"InstanceIds.$": "$.workers.instanceIds"}
-        assert states[name]["ResultPath"] == "$.ec2Stop"
+        assert states[name]["Resource"] == states["Check job"]["Resource"]
+        assert states[name]["Parameters"] == {"action": "stopWorkers", "state.$": "$"}
+        assert states[name]["ResultPath"] == "$.workersStop"
         assert states[name]["TimeoutSeconds"] == 30
+        assert "ResultSelector" not in states[name]  # the function's block as it answers it
+    # No state writes the old StopInstances answer any more, and no Task calls EC2 itself.
+    assert not [n for n, s in states.items() if s.get("ResultPath") == "$.ec2Stop"]
+    assert not [n for n, s in states.items() if ":ec2:" in s.get("Resource", "")]
     lease_tasks = {
         "Take lease": "putItem", "Read lease": "getItem", "Record DB found": "updateItem",
+        "Record workers found": "updateItem",
         "Release lease": "deleteItem", "Cleanup: release lease": "deleteItem",
         "Cleanup run: take over lease": "updateItem", "Sweep: take lease": "putItem",
         "Sweep: read lease": "getItem", "Sweep: take over lease": "updateItem",
@@ -138,7 +188,7 @@ def test_the_flow_is_the_designed_one(definition: dict[str, Any]) -> None:
     assert asl_rules.lease_takers(definition) == {"Take lease", "Cleanup run: take over lease", "Sweep: take lease",
                                                   "Sweep: take over lease"}
     assert asl_rules.lease_releases(definition) == {"Release lease", "Cleanup: release lease"}
-    cleanup = ["Cleanup: stop workers?", "Cleanup: stop workers", "Cleanup: stop database",
+    cleanup = ["Cleanup: stop workers?", "Cleanup: stop workers", "Cleanup: workers stopped?", "Cleanup: stop database",
                "Cleanup: database stopped?", "Cleanup: publish metrics", "Cleanup complete?", "Cleanup: release lease", "After cleanup",
                "Cleanup failed?"]
     assert asl_rules.cleanup_entries(definition) == {"Cleanup: stop workers?"}
@@ -163,8 +213,10 @@ def _retrier(definition: dict[str, Any], state: str, error: str) -> dict[str, An
         ("Start workers", "Ec2InsufficientCapacity", (2, 3, 2, 60)),
         ("Stop database", "RdsNotStoppableYet", (15, 12, 1.5, 60)),
         ("Cleanup: stop database", "RdsNotStoppableYet", (15, 12, 1.5, 60)),
-        ("Stop workers", "Ec2.Ec2Exception", (2, 5, 2, 30)),
-        ("Cleanup: stop workers", "Ec2.Ec2Exception", (2, 5, 2, 30)),
+        ("Stop workers", "AwsThrottled", (1, 5, 2, 30)),
+        ("Stop workers", "Lambda.ServiceException", (1, 4, 2, 20)),
+        ("Cleanup: stop workers", "AwsServiceUnavailable", (1, 5, 2, 30)),
+        ("Cleanup: stop workers", "Lambda.TooManyRequestsException", (1, 4, 2, 20)),
         ("Cleanup: publish metrics", "States.TaskFailed", (2, 2, 2, 10)),
         ("Cleanup: stop workers", "States.Timeout", (2, 2, 2, 10)),
     ],
@@ -281,7 +333,11 @@ BROKEN: list[tuple[str, Mutation, Callable, str]] = [
     ("sfn-retries-dynamodb-name", lambda d: d[S]["Cleanup run: did it end?"]["Retry"][0]["ErrorEquals"].append("DynamoDB.ThrottlingException"), asl_rules.check_service_retries, "a name of another service"),
     ("dynamodb-retries-custom-name", lambda d: d[S]["Record DB found"]["Retry"][0]["ErrorEquals"].append("AwsThrottled"), asl_rules.check_service_retries, "a Lambda's error name"),
     ("lambda-without-service-errors", lambda d: d[S]["Publish skip"]["Retry"].pop(0), asl_rules.check_service_retries, "must retry Lambda.ServiceException"),
-    ("ec2-without-ec2-errors", lambda d: d[S]["Stop workers"]["Retry"][0].update(ErrorEquals=["Ec2.SdkClientException"]), asl_rules.check_service_retries, "must retry Ec2.Ec2Exception"),
+    # An aws-sdk EC2 Task (as the workers' stop once was) must retry EC2's transient name, and no Lambda's.
+    ("ec2-without-ec2-errors", lambda d: (d[S]["Stop workers"].update(Resource="arn:aws:states:::aws-sdk:ec2:stopInstances", Parameters={"InstanceIds.$": "$.workers.instanceIds"}), d[S]["Stop workers"]["Retry"][0].update(ErrorEquals=["Ec2.SdkClientException"])), asl_rules.check_service_retries, "must retry Ec2.Ec2Exception"),
+    ("ec2-retries-lambda-names", lambda d: d[S]["Cleanup: stop workers"].update(Resource="arn:aws:states:::aws-sdk:ec2:stopInstances", Parameters={"InstanceIds.$": "$.workers.instanceIds"}), asl_rules.check_service_retries, "retries AwsThrottled, a Lambda's error name"),
+    ("lambda-without-aws-throttled", lambda d: d[S]["Stop workers"]["Retry"].pop(1), asl_rules.check_service_retries, "must retry AwsThrottled"),
+    ("lambda-without-aws-unavailable", lambda d: d[S]["Cleanup: stop workers"]["Retry"][1]["ErrorEquals"].remove("AwsServiceUnavailable"), asl_rules.check_service_retries, "must retry AwsServiceUnavailable"),
     ("unknown-integration", _set("Publish skip", Resource="arn:aws:states:::sqs:sendMessage"), asl_rules.check_service_retries, "unknown integration"),
     ("best-effort-fails-the-run", lambda d: d[S]["Record DB found"]["Catch"][0].update(Next="Cleanup: stop workers?"), asl_rules.check_catches, "a best-effort step goes on"),
     ("best-effort-clobbers-error", lambda d: d[S]["Release lease"]["Catch"][0].update(ResultPath="$.error"), asl_rules.check_catches, "its own key"),
@@ -348,6 +404,32 @@ BROKEN: list[tuple[str, Mutation, Callable, str]] = [
     ("cleanup-run-not-routed", lambda d: d[S]["After cleanup"]["Choices"].pop(0), asl_rules.check_paths_present, "'Describe failure': Parameters reads $.error"),
     ("wait-reads-nothing", _set("Wait for job", SecondsPath="$.pollResult.retryAfterSeconds"), asl_rules.check_paths_present, "SecondsPath reads $.pollResult"),
     ("dry-run-choice-unguarded", lambda d: d[S]["Which mode?"]["Choices"][2].update(Next="Take lease") or d[S]["Which mode?"].update(Default="Dry run?"), asl_rules.check_paths_present, "'Dry run?': Choices[0] reads $.input.dryRun"),
+    # the worker stop loops: poll_ec2_state's stopWorkers owns their deadline (Ec2StopTimeout)
+    ("worker-stop-loop-without-exit", lambda d: d[S]["Workers stopped?"]["Choices"][0].update(Next="Wait for workers to stop"), asl_rules.check_loops, "a Choice with a way out"),
+    ("cleanup-worker-stop-loop-without-exit", lambda d: d[S]["Cleanup: workers stopped?"]["Choices"][0].update(Next="Cleanup: wait for workers to stop"), asl_rules.check_loops, "a Choice with a way out"),
+    ("worker-stop-loop-owned-by-another-lambda", lambda d: d[S]["Stop workers"].update(Resource=d[S]["Publish metrics"]["Resource"]), asl_rules.check_loops, "a Lambda Task owning a deadline"),
+    ("worker-stop-timeout-stays", lambda d: d[S]["Stop workers"]["Catch"].insert(0, {"ErrorEquals": ["Ec2StopTimeout"], "ResultPath": "$.error", "Next": "Wait for workers to stop"}), asl_rules.check_loops, "a Lambda Task owning a deadline"),
+    ("cleanup-worker-stop-timeout-stays", lambda d: d[S]["Cleanup: stop workers"]["Catch"].insert(0, {"ErrorEquals": ["Ec2StopTimeout"], "ResultPath": "$.cleanupErrors.stopWorkers", "Next": "Cleanup: wait for workers to stop"}), asl_rules.check_loops, "a Lambda Task owning a deadline"),
+    ("cleanup-worker-stop-catch-polls-again", lambda d: d[S]["Cleanup: stop workers"]["Catch"][0].update(Next="Cleanup: workers stopped?"), asl_rules.check_catches, "must go on to 'Cleanup: stop database' (where its poll loop goes on)"),
+    ("cleanup-worker-stop-catch-choice-unguarded", lambda d: d[S]["Cleanup: stop workers"]["Catch"][0].update(Next="Cleanup: workers stopped?"), asl_rules.check_paths_present, "reads $.workersStop.done, which may be absent"),
+    ("cleanup-worker-stop-catch-skips-the-db", lambda d: d[S]["Cleanup: stop workers"]["Catch"][0].update(Next="Cleanup: publish metrics"), asl_rules.check_catches, "must go on to 'Cleanup: stop database'"),
+    ("worker-stop-retries-its-deadline", lambda d: d[S]["Stop workers"]["Retry"][1]["ErrorEquals"].append("Ec2StopTimeout"), asl_rules.check_retriers, "must not retry Ec2StopTimeout"),
+    ("worker-stop-before-workers", lambda d: d[S]["Database ready?"]["Choices"][0].update(Next="Stop workers"), asl_rules.check_workers_marked_first, "'Stop workers' can run before $.workers"),
+    ("cleanup-worker-stop-polls-the-job", lambda d: d[S]["Cleanup: stop workers"].pop("Parameters"), asl_rules.check_modes, "mode reaches 'Cleanup: stop workers'"),
+    # what a Lambda Task hands its function
+    ("lambda-event-not-the-document", lambda d: d[S]["Stop workers"]["Parameters"].update({"state.$": "$.workers"}), asl_rules.check_tasks, "Parameters are none (the whole document)"),
+    ("lambda-event-extra-field", lambda d: d[S]["Cleanup: stop workers"]["Parameters"].update({"instanceIds.$": "$.workers.instanceIds"}), asl_rules.check_tasks, "Parameters are none (the whole document)"),
+    ("lambda-action-from-the-document", lambda d: d[S]["Stop workers"].update(Parameters={"action.$": "$.input.action", "state.$": "$"}), asl_rules.check_tasks, "Parameters are none (the whole document)"),
+    ("lambda-unknown-action", lambda d: d[S]["Stop workers"]["Parameters"].update(action="stopWorker"), asl_rules.check_tasks, "poll_ec2_state has no action 'stopWorker'"),
+    ("lambda-action-of-another-function", lambda d: d[S]["Publish metrics"].update(Parameters={"action": "stopWorkers", "state.$": "$"}), asl_rules.check_tasks, "emit_metrics has no action 'stopWorkers'"),
+    ("lambda-input-path", _set("Check database", InputPath="$.input"), asl_rules.check_tasks, "not InputPath '$.input'"),
+    # what ec2_start found, in the lease
+    ("workers-record-gone", _rename_state("Record workers found", "Record the workers"), asl_rules.check_catches, "'Record workers found' does not exist"),
+    ("workers-record-fails-the-run", lambda d: d[S]["Record workers found"]["Catch"][0].update(Next="Cleanup: stop workers?"), asl_rules.check_catches, "a best-effort step goes on"),
+    ("workers-record-into-error", lambda d: d[S]["Record workers found"]["Catch"][0].update(ResultPath="$.error"), asl_rules.check_catches, "its own key"),
+    ("workers-record-unconditional", lambda d: (d[S]["Record workers found"]["Parameters"].pop("ConditionExpression"), d[S]["Record workers found"]["Parameters"]["ExpressionAttributeValues"].pop(":me")), asl_rules.check_lease_writes, "an unconditional updateItem"),
+    ("workers-record-undefined-value", lambda d: d[S]["Record workers found"]["Parameters"].update(UpdateExpression="SET workersFoundRunning = if_not_exists(workersFoundRunning, :workers)"), asl_rules.check_lease_writes, ":workers is not in ExpressionAttributeValues"),
+    ("workers-record-retries-wildcard", lambda d: d[S]["Record workers found"]["Retry"][0]["ErrorEquals"].append("States.TaskFailed"), asl_rules.check_retriers, "must not retry States.TaskFailed"),
 ]
 
 
@@ -430,15 +512,26 @@ def _custom_names(definition: dict[str, Any], field: str) -> set[str]:
     return found
 
 
+def _function_source(function: str) -> str:
+    return "".join(p.read_text(encoding="utf-8")
+                   for p in sorted((REPO_ROOT / "functions" / function / "src").rglob("*.rs")))
+
+
 def test_error_names_match_the_lambdas(definition: dict[str, Any]) -> None:
     every, retryable = _rust_error_names()
     assert every - retryable == asl_rules.FATAL_ERRORS
     # Each poll loop's deadline owner fails with its own fatal name, and its
     # function's source raises it.
     assert set(asl_rules.DEADLINE_OWNERS.values()) <= asl_rules.FATAL_ERRORS
-    for function, error in asl_rules.DEADLINE_OWNERS.items():
-        source = "".join(p.read_text(encoding="utf-8")
-                         for p in sorted((REPO_ROOT / "functions" / function / "src").rglob("*.rs")))
-        assert f"ErrorName::{error}" in source, (function, error)
+    for (function, action), error in asl_rules.DEADLINE_OWNERS.items():
+        source = _function_source(function)
+        assert f"ErrorName::{error}" in source, (function, action, error)
+    # Each action the file passes is one its function knows (a string literal in its source).
+    for name, state in definition[S].items():
+        step = asl_rules.lambda_step(state)
+        if step and step[1] is not None:
+            assert f'"{step[1]}"' in _function_source(step[0]), (name, step)
+    assert {(f, a) for f, actions in asl_rules.LAMBDA_ACTIONS.items() for a in actions} <= \
+        {asl_rules.lambda_step(s) for s in definition[S].values()}
     assert _custom_names(definition, "Retry") == retryable
     assert _custom_names(definition, "Catch") <= every

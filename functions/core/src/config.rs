@@ -124,6 +124,8 @@ impl Timing {
 pub struct WorkerSettings {
     pub worker_instance_ids: Vec<String>,
     pub timing: Timing,
+    /// `EC2_STOP_POLICY`, read by `poll_ec2_state`'s stop of the workers.
+    pub stop_policy: StopPolicy,
 }
 
 impl WorkerSettings {
@@ -131,6 +133,7 @@ impl WorkerSettings {
         Ok(Self {
             worker_instance_ids: worker_instance_ids(env)?,
             timing: Timing::from_env(env)?,
+            stop_policy: StopPolicy::from_env(env, settings::EC2_STOP_POLICY)?,
         })
     }
 }
@@ -178,27 +181,29 @@ pub fn db_instance_identifier(env: &Env) -> Result<String, StepError> {
     Ok(id)
 }
 
-/// What `rds_stop` does with a DB that was already available before the run.
+/// What the end of a run does with a resource that was already running
+/// when the run began (`RDS_STOP_POLICY` for the DB, `EC2_STOP_POLICY` for
+/// the workers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum RdsStopPolicy {
-    /// Stop the DB at the end of every run.
+pub enum StopPolicy {
+    /// Stop it at the end of every run.
     Always,
-    /// Leave it running when it was `available` at the first check.
+    /// Leave it running when the run's first check found it running.
     LeaveAsFound,
 }
 
-impl RdsStopPolicy {
-    pub fn from_env(env: &Env) -> Result<Self, StepError> {
-        const NAME: &str = "RDS_STOP_POLICY";
+impl StopPolicy {
+    /// `variable`: [`settings::RDS_STOP_POLICY`] or [`settings::EC2_STOP_POLICY`].
+    pub fn from_env(env: &Env, variable: &str) -> Result<Self, StepError> {
         match env
-            .or_default(NAME, settings::DEFAULT_RDS_STOP_POLICY.to_string())?
+            .or_default(variable, settings::DEFAULT_STOP_POLICY.to_string())?
             .as_str()
         {
             "always" => Ok(Self::Always),
             "leave-as-found" => Ok(Self::LeaveAsFound),
             other => Err(StepError::config(
-                NAME,
+                variable,
                 format!("is {other:?}; expected always or leave-as-found"),
             )),
         }
@@ -384,17 +389,29 @@ mod tests {
 
     #[test]
     fn stop_policy_values() {
+        for variable in [settings::RDS_STOP_POLICY, settings::EC2_STOP_POLICY] {
+            assert_eq!(
+                StopPolicy::from_env(&Env::from_pairs(&[]), variable).unwrap(),
+                StopPolicy::Always
+            );
+            let env = [(variable, "leave-as-found")];
+            assert_eq!(
+                StopPolicy::from_env(&Env::from_pairs(&env), variable).unwrap(),
+                StopPolicy::LeaveAsFound
+            );
+            let env = [(variable, "never")];
+            let error = message(StopPolicy::from_env(&Env::from_pairs(&env), variable));
+            assert!(
+                error.contains("never") && error.contains(variable),
+                "{error}"
+            );
+        }
+        // Each resource reads its own variable.
+        let env = [(settings::EC2_STOP_POLICY, "leave-as-found")];
         assert_eq!(
-            RdsStopPolicy::from_env(&Env::from_pairs(&[])).unwrap(),
-            RdsStopPolicy::Always
+            StopPolicy::from_env(&Env::from_pairs(&env), settings::RDS_STOP_POLICY).unwrap(),
+            StopPolicy::Always
         );
-        let env = [("RDS_STOP_POLICY", "leave-as-found")];
-        assert_eq!(
-            RdsStopPolicy::from_env(&Env::from_pairs(&env)).unwrap(),
-            RdsStopPolicy::LeaveAsFound
-        );
-        let env = [("RDS_STOP_POLICY", "never")];
-        assert!(message(RdsStopPolicy::from_env(&Env::from_pairs(&env))).contains("never"));
     }
 
     #[test]

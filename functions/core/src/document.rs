@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::RdsStopPolicy;
+use crate::config::StopPolicy;
 use crate::error::{ErrorName, StepError};
 use crate::timestamp::Timestamp;
 
@@ -27,7 +27,11 @@ pub struct StateDocument {
     pub found: Option<FoundRecord>,
     /// `$.skipped`: another execution holds the lease.
     pub skipped: Option<Skipped>,
-    /// `$.ec2Stop`: the StopInstances answer of the state machine's task.
+    /// `$.workersStop`, written by `poll_ec2_state`'s stop of the workers.
+    pub workers_stop: Option<WorkersStopReport>,
+    /// `$.ec2Stop`: the StopInstances answer of the state machine task that
+    /// stopped the workers before `$.workersStop` (executions started by an
+    /// older version of the state machine).
     pub ec2_stop: Option<Ec2StopResult>,
 }
 
@@ -43,6 +47,14 @@ impl FoundRecord {
     /// began? `None` when it never recorded it.
     pub fn db_running(&self) -> Option<bool> {
         self.item.get("dbFoundRunning")?.get("BOOL")?.as_bool()
+    }
+
+    /// The workers the holder's first `ec2_start` found running or pending
+    /// (a JSON array in a string attribute). `None` when it never recorded
+    /// them or the record is unreadable.
+    pub fn workers_running(&self) -> Option<Vec<String>> {
+        let text = self.item.get("workersFoundRunning")?.get("S")?.as_str()?;
+        serde_json::from_str(text).ok()
     }
 }
 
@@ -180,6 +192,11 @@ pub struct Ec2Report {
     pub ready: bool,
     pub instances: Vec<WorkerReport>,
     pub started_by_workflow: Vec<String>,
+    /// The workers `running` or `pending` at the first check: what
+    /// `EC2_STOP_POLICY=leave-as-found` leaves running. Absent in documents
+    /// of older versions.
+    #[serde(default)]
+    pub found_running: Option<Vec<String>>,
     pub dry_run: bool,
     pub first_checked_at: Timestamp,
     pub checked_at: Timestamp,
@@ -251,9 +268,13 @@ pub enum StopAction {
     CannotStop,
     /// There is no such DB: nothing to stop.
     NotFound,
-    /// Running but RDS refuses a stop now (`starting`, `backing-up`, ...):
-    /// the state machine waits `retryAfterSeconds` and calls again.
+    /// Running but refuses a stop now (RDS: `starting`, `backing-up`, ...;
+    /// EC2: `pending`): the state machine waits `retryAfterSeconds` and
+    /// calls again.
     NotYet,
+    /// An EC2 worker that is `shutting-down` or `terminated`: there is
+    /// nothing to stop, and that is not a failure of the stop.
+    Gone,
 }
 
 /// `$.rdsStop`, written by `rds_stop`.
@@ -263,7 +284,7 @@ pub struct RdsStopReport {
     pub db_instance_identifier: String,
     pub status_before: Option<String>,
     pub action: StopAction,
-    pub policy: RdsStopPolicy,
+    pub policy: StopPolicy,
     pub dry_run: bool,
     pub stopped_at: Timestamp,
     /// False while the DB cannot be stopped yet (`action: notYet`).
@@ -281,6 +302,35 @@ pub struct RdsStopReport {
 
 fn yes() -> bool {
     true
+}
+
+/// One worker in `$.workersStop`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerStopReport {
+    pub instance_id: String,
+    /// Its state when this stop first acted on it; `None` when EC2 does not
+    /// know it (or could not be asked).
+    pub state_before: Option<String>,
+    /// Whether the run's first check found it running; `None`: unknown.
+    pub found_running: Option<bool>,
+    pub action: StopAction,
+}
+
+/// `$.workersStop`, written by `poll_ec2_state` when asked to stop the
+/// workers (`{"action": "stopWorkers", "state": ...}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkersStopReport {
+    /// False while a worker is `pending` (it is stopped once it runs).
+    pub done: bool,
+    pub policy: StopPolicy,
+    pub dry_run: bool,
+    pub instances: Vec<WorkerStopReport>,
+    pub checked_at: Timestamp,
+    pub first_tried_at: Timestamp,
+    pub deadline: Timestamp,
+    pub retry_after_seconds: u64,
 }
 
 #[cfg(test)]
@@ -347,7 +397,7 @@ mod tests {
             db_instance_identifier: "db".into(),
             status_before: Some("available".into()),
             action: StopAction::AlreadyStopped,
-            policy: RdsStopPolicy::LeaveAsFound,
+            policy: StopPolicy::LeaveAsFound,
             dry_run: false,
             stopped_at: Timestamp::from_millis(0),
             done: true,

@@ -26,13 +26,14 @@ pub enum ErrorName {
     Ec2UnrecoverableState,
     Ec2InsufficientCapacity,
     Ec2ReadyTimeout,
+    Ec2StopTimeout,
     JobFailed,
     JobTimeout,
     LaunchWindowMissed,
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 18] = [
+    pub const ALL: [ErrorName; 19] = [
         Self::InvalidInput,
         Self::ConfigError,
         Self::AccessDenied,
@@ -48,6 +49,7 @@ impl ErrorName {
         Self::Ec2UnrecoverableState,
         Self::Ec2InsufficientCapacity,
         Self::Ec2ReadyTimeout,
+        Self::Ec2StopTimeout,
         Self::JobFailed,
         Self::JobTimeout,
         Self::LaunchWindowMissed,
@@ -70,6 +72,7 @@ impl ErrorName {
             Self::Ec2UnrecoverableState => "Ec2UnrecoverableState",
             Self::Ec2InsufficientCapacity => "Ec2InsufficientCapacity",
             Self::Ec2ReadyTimeout => "Ec2ReadyTimeout",
+            Self::Ec2StopTimeout => "Ec2StopTimeout",
             Self::JobFailed => "JobFailed",
             Self::JobTimeout => "JobTimeout",
             Self::LaunchWindowMissed => "LaunchWindowMissed",
@@ -117,6 +120,9 @@ impl ErrorName {
             Self::Ec2InsufficientCapacity => "EC2 has no capacity for the worker's type right now",
             Self::Ec2ReadyTimeout => {
                 "the workers were not running with their SSM agent online before the deadline"
+            }
+            Self::Ec2StopTimeout => {
+                "a worker stayed `pending` (it cannot be stopped before it runs) until EC2_READY_TIMEOUT_SECONDS after the stop began; the other workers were stopped"
             }
             Self::JobFailed => "the batch job's command finished unsuccessfully",
             Self::JobTimeout => "the batch job did not end before its deadline",

@@ -21,6 +21,7 @@ pub enum Operation {
     StopDbInstance,
     DescribeInstances,
     StartInstances,
+    StopInstances,
     DescribeInstanceInformation,
     ListCommands,
     SendCommand,
@@ -36,6 +37,7 @@ impl Operation {
             Self::StopDbInstance => "rds:StopDBInstance",
             Self::DescribeInstances => "ec2:DescribeInstances",
             Self::StartInstances => "ec2:StartInstances",
+            Self::StopInstances => "ec2:StopInstances",
             Self::DescribeInstanceInformation => "ssm:DescribeInstanceInformation",
             Self::ListCommands => "ssm:ListCommands",
             Self::SendCommand => "ssm:SendCommand",
@@ -51,6 +53,7 @@ impl Operation {
             Self::StartDbInstance
                 | Self::StopDbInstance
                 | Self::StartInstances
+                | Self::StopInstances
                 | Self::SendCommand
                 | Self::PutMetricData
         )
@@ -70,7 +73,8 @@ pub struct RdsInstance {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
     Accepted,
-    /// `InvalidDBInstanceState`: the DB is not in a state that allows it now.
+    /// `InvalidDBInstanceState` (RDS) or `IncorrectInstanceState` (EC2): the
+    /// resource is not in a state that allows it now.
     Refused,
 }
 
@@ -161,6 +165,9 @@ pub trait Ec2Port {
         ids: &[String],
         dry_run: bool,
     ) -> Result<StartResult, StepError>;
+    /// Stops one instance. EC2 refuses a whole batch when any of its ids
+    /// cannot be stopped, so the workers are stopped one call each.
+    async fn stop_instance(&self, id: &str) -> Result<Transition, StepError>;
 }
 
 #[allow(async_fn_in_trait)]

@@ -108,8 +108,11 @@ pub const JOB_POLL: Seconds = Seconds {
     max: 3600,
 };
 
-pub const RDS_STOP_POLICY_VALUES: &[&str] = &["always", "leave-as-found"];
-pub const DEFAULT_RDS_STOP_POLICY: &str = "always";
+/// `RDS_STOP_POLICY` and `EC2_STOP_POLICY` take the same values.
+pub const STOP_POLICY_VALUES: &[&str] = &["always", "leave-as-found"];
+pub const DEFAULT_STOP_POLICY: &str = "always";
+pub const RDS_STOP_POLICY: &str = "RDS_STOP_POLICY";
+pub const EC2_STOP_POLICY: &str = "EC2_STOP_POLICY";
 pub const DEFAULT_METRICS_NAMESPACE: &str = "Makenaide/Orchestrator";
 pub const DEFAULT_WORKFLOW_NAME: &str = "makenaide";
 pub const DEFAULT_SCHEDULE_INTERVAL_HOURS: f64 = 4.0;
@@ -184,7 +187,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         variable: EC2_POLL.variable,
         kind: Kind::Seconds(EC2_POLL),
-        meaning: "`retryAfterSeconds` of `ec2_start`",
+        meaning: "`retryAfterSeconds` of `ec2_start`, and of the stop of the workers while one is `pending`",
     },
     Setting {
         variable: JOB_POLL.variable,
@@ -192,12 +195,20 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "`retryAfterSeconds` of `poll_ec2_state`",
     },
     Setting {
-        variable: "RDS_STOP_POLICY",
+        variable: RDS_STOP_POLICY,
         kind: Kind::Choice {
-            default: DEFAULT_RDS_STOP_POLICY,
-            values: RDS_STOP_POLICY_VALUES,
+            default: DEFAULT_STOP_POLICY,
+            values: STOP_POLICY_VALUES,
         },
-        meaning: "`always`: stop the DB at the end; `leave-as-found`: leave it running when it was already `available` at the first check",
+        meaning: "`always`: stop the DB at the end of every run; `leave-as-found`: leave it running when the run's first check found it running (not `stopped`/`stopping`: `available`, `backing-up`, `starting`, ...)",
+    },
+    Setting {
+        variable: EC2_STOP_POLICY,
+        kind: Kind::Choice {
+            default: DEFAULT_STOP_POLICY,
+            values: STOP_POLICY_VALUES,
+        },
+        meaning: "`always`: stop every worker at the end of every run; `leave-as-found`: leave running the workers the run's first check found `running`/`pending`",
     },
     Setting {
         variable: "METRICS_NAMESPACE",

@@ -34,6 +34,9 @@ pub enum Call {
         instance_ids: Vec<String>,
         dry_run: bool,
     },
+    StopInstance {
+        instance_id: String,
+    },
     PingStatuses {
         instance_ids: Vec<String>,
     },
@@ -62,6 +65,7 @@ impl Call {
             Self::StopDb { .. } => Operation::StopDbInstance,
             Self::DescribeInstances { .. } => Operation::DescribeInstances,
             Self::StartInstances { .. } => Operation::StartInstances,
+            Self::StopInstance { .. } => Operation::StopInstances,
             Self::PingStatuses { .. } => Operation::DescribeInstanceInformation,
             Self::FindCommand { .. } => Operation::ListCommands,
             Self::SendCommand(_) => Operation::SendCommand,
@@ -428,6 +432,30 @@ impl Ec2Port for FakeAws {
         }
         Ok(StartResult::Started)
     }
+
+    /// As EC2: `running` -> `stopping`; `stopping`/`stopped` accepted as
+    /// they are; `pending`, `shutting-down` and `terminated` refused
+    /// (`IncorrectInstanceState`).
+    async fn stop_instance(&self, id: &str) -> Result<Transition, StepError> {
+        let mut world = self.world();
+        world.record(Call::StopInstance {
+            instance_id: id.to_string(),
+        })?;
+        let instance = world
+            .instance_mut(id)
+            .ok_or_else(|| instances_not_found(&[id.to_string()]))?;
+        let answer = match instance.state.as_str() {
+            "running" => {
+                instance.state = "stopping".to_string();
+                instance.state_reason = Some("Client.UserInitiatedShutdown".to_string());
+                Transition::Accepted
+            }
+            "stopping" | "stopped" => Transition::Accepted,
+            _ => Transition::Refused,
+        };
+        world.settle(Operation::StopInstances);
+        Ok(answer)
+    }
 }
 
 impl SsmPort for FakeAws {
@@ -578,6 +606,43 @@ mod tests {
                 .name,
             ErrorName::Ec2InstanceNotFound
         );
+    }
+
+    #[tokio::test]
+    async fn ec2_stop_follows_the_states_ec2_allows() {
+        let fake = FakeAws::new()
+            .with_instance("i-1", "running", "t3.micro")
+            .with_instance("i-2", "pending", "t3.micro")
+            .with_instance("i-3", "terminated", "t3.micro")
+            .with_instance("i-4", "stopped", "t3.micro");
+        assert_eq!(
+            fake.stop_instance("i-1").await.unwrap(),
+            Transition::Accepted
+        );
+        assert_eq!(fake.instance("i-1").unwrap().state, "stopping");
+        assert_eq!(
+            fake.stop_instance("i-1").await.unwrap(),
+            Transition::Accepted
+        );
+        assert_eq!(
+            fake.stop_instance("i-2").await.unwrap(),
+            Transition::Refused
+        );
+        assert_eq!(fake.instance("i-2").unwrap().state, "pending");
+        assert_eq!(
+            fake.stop_instance("i-3").await.unwrap(),
+            Transition::Refused
+        );
+        assert_eq!(
+            fake.stop_instance("i-4").await.unwrap(),
+            Transition::Accepted
+        );
+        assert_eq!(fake.instance("i-4").unwrap().state, "stopped");
+        assert_eq!(
+            fake.stop_instance("i-9").await.unwrap_err().name,
+            ErrorName::Ec2InstanceNotFound
+        );
+        assert_eq!(fake.count(Operation::StopInstances), 6);
     }
 
     #[tokio::test]

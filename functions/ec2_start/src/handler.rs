@@ -115,6 +115,21 @@ fn check(
     Ok(())
 }
 
+/// The workers `running` or `pending` when first seen (pure): what
+/// `EC2_STOP_POLICY=leave-as-found` leaves running at the end.
+fn found_running(views: &[Ec2Instance]) -> Vec<String> {
+    views
+        .iter()
+        .filter(|v| {
+            matches!(
+                classify_ec2_state(&v.state),
+                Ec2Class::Running | Ec2Class::Pending
+            )
+        })
+        .map(|v| v.instance_id.clone())
+        .collect()
+}
+
 /// `previous` then `started`, each id once, in that order.
 fn union(previous: &[String], started: &[String]) -> Vec<String> {
     let mut all = previous.to_vec();
@@ -142,6 +157,11 @@ pub async fn handle(
     let views = aws
         .describe_instances(&settings.worker_instance_ids)
         .await?;
+    // Recorded at the first check only: later ones see what this run started.
+    let found_running = match previous {
+        None => Some(found_running(&views)),
+        Some(p) => p.found_running.clone(),
+    };
     // Only a running instance can have an agent worth asking about.
     let running: Vec<String> = views
         .iter()
@@ -226,6 +246,7 @@ pub async fn handle(
             previous.map_or(&[][..], |p| &p.started_by_workflow),
             started_now,
         ),
+        found_running,
         dry_run: run.dry_run,
         first_checked_at,
         checked_at: now,
@@ -443,7 +464,56 @@ mod tests {
         assert_eq!(union(&ids(&[I2]), &[]), ids(&[I2]));
     }
 
+    #[test]
+    fn found_running_is_running_or_pending() {
+        let view = |id: &str, state: &str| Ec2Instance {
+            instance_id: id.into(),
+            state: state.into(),
+            state_reason: None,
+            instance_type: None,
+        };
+        let table = [
+            ("running", true),
+            ("pending", true),
+            ("stopping", false),
+            ("stopped", false),
+            ("shutting-down", false),
+            ("terminated", false),
+        ];
+        for (state, found) in table {
+            let expected: Vec<String> = if found { ids(&[I1]) } else { vec![] };
+            assert_eq!(found_running(&[view(I1, state)]), expected, "{state}");
+        }
+        assert_eq!(
+            found_running(&[view(I1, "stopped"), view(I2, "running")]),
+            ids(&[I2])
+        );
+    }
+
     // ---- handler ----
+
+    #[tokio::test]
+    async fn what_was_found_running_is_recorded_at_the_first_check_only() {
+        let aws = workers(&[(I1, "running"), (I2, "stopped")]);
+        let first = handle(&aws, &two(), first_event(json!({})), at(0))
+            .await
+            .unwrap();
+        assert_eq!(first.found_running, Some(ids(&[I1])));
+        assert_eq!(first.started_by_workflow, [I2]);
+        // I2 is pending now because this run started it: still not found running.
+        let second = handle(&aws, &two(), later_event(&first), at(10))
+            .await
+            .unwrap();
+        assert_eq!(aws.instance(I2).unwrap().state, "pending");
+        assert_eq!(second.found_running, Some(ids(&[I1])));
+        // A document from an older version has no record: unknown stays unknown.
+        let mut old = second.clone();
+        old.found_running = None;
+        let third = handle(&aws, &two(), later_event(&old), at(20))
+            .await
+            .unwrap();
+        assert_eq!(third.found_running, None);
+    }
 
     #[tokio::test]
     async fn stopped_worker_is_started_then_waited_for_until_its_agent_is_online() {
@@ -637,6 +707,7 @@ mod tests {
             ready: false,
             instances: vec![],
             started_by_workflow: ids(&[I1]),
+            found_running: Some(ids(&[I2])),
             dry_run: false,
             first_checked_at: at(0),
             checked_at: at(10),

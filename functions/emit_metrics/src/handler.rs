@@ -170,6 +170,7 @@ fn running_seconds(doc: &StateDocument, now: Timestamp, dry_run: bool) -> Runnin
                 StopAction::Stopped
                 | StopAction::AlreadyStopped
                 | StopAction::NotFound
+                | StopAction::Gone
                 | StopAction::WouldStop => stop.stopped_at,
             },
         };
@@ -232,7 +233,8 @@ fn usages(doc: &StateDocument, running: &RunningSeconds) -> Vec<Usage> {
 
 /// How many configured resources were running when a sweep looked (pure):
 /// the DB's status before `rds_stop` acted, and each worker's state before
-/// StopInstances.
+/// the stop of the workers acted on it (`$.workersStop`; `$.ec2Stop` in
+/// executions an older state machine started).
 fn unattended_resources(doc: &StateDocument) -> u32 {
     let db = doc
         .rds_stop
@@ -244,17 +246,28 @@ fn unattended_resources(doc: &StateDocument) -> u32 {
                 RdsClass::Available | RdsClass::Transitional
             )
         });
-    let workers = doc.ec2_stop.as_ref().map_or(0, |stop| {
-        stop.stopping_instances
+    let states_before: Vec<&str> = match (&doc.workers_stop, &doc.ec2_stop) {
+        (Some(stop), _) => stop
+            .instances
             .iter()
-            .filter(|i| {
-                matches!(
-                    classify_ec2_state(&i.previous_state.name),
-                    Ec2Class::Pending | Ec2Class::Running
-                )
-            })
-            .count()
-    });
+            .filter_map(|w| w.state_before.as_deref())
+            .collect(),
+        (None, Some(old)) => old
+            .stopping_instances
+            .iter()
+            .map(|i| i.previous_state.name.as_str())
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    let workers = states_before
+        .into_iter()
+        .filter(|state| {
+            matches!(
+                classify_ec2_state(state),
+                Ec2Class::Pending | Ec2Class::Running
+            )
+        })
+        .count();
     u32::from(db) + workers as u32
 }
 
@@ -1024,8 +1037,20 @@ mod tests {
         let base = |input: Value| json!({"input": input, "execution": {"name": "x", "startTime": "2026-11-22T01:00:00Z"}});
         let mut skipped = happy();
         skipped["skipped"] = json!({"reason": "RunInProgress", "heldBy": "run-0"});
+        let workers_stop = json!({
+            "done": true, "policy": "always", "dryRun": false,
+            "instances": [
+                {"instanceId": W1, "stateBefore": "running", "foundRunning": true, "action": "stopped"},
+                {"instanceId": W2, "stateBefore": "terminated", "foundRunning": true, "action": "gone"}
+            ],
+            "checkedAt": "2026-11-22T01:45:00Z", "firstTriedAt": "2026-11-22T01:44:00Z",
+            "deadline": "2026-11-22T02:00:00Z", "retryAfterSeconds": 15
+        });
         let mut swept = base(json!({"sweep": "scheduled"}));
-        swept["ec2Stop"] = stop_answer.clone();
+        swept["workersStop"] = workers_stop;
+        let mut swept_by_older_machine = base(json!({"sweep": "scheduled"}));
+        swept_by_older_machine["ec2Stop"] = stop_answer.clone();
+        swept_by_older_machine["rdsStop"] = rds_stop("backing-up");
         swept["rdsStop"] = rds_stop("available");
         let mut swept_nothing = base(json!({"sweep": "rds-auto-start"}));
         swept_nothing["ec2Stop"] = json!({"StoppingInstances": [{"InstanceId": W1, "PreviousState": {"Name": "stopped"}}]});
@@ -1039,6 +1064,12 @@ mod tests {
             (
                 "sweep finding a DB and a worker",
                 swept,
+                "Swept",
+                vec![("UnattendedResources", 2.0)],
+            ),
+            (
+                "sweep by an older state machine ($.ec2Stop)",
+                swept_by_older_machine,
                 "Swept",
                 vec![("UnattendedResources", 2.0)],
             ),

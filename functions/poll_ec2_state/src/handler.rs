@@ -5,16 +5,54 @@
 //! Never waits: the state machine loops on `retryAfterSeconds`.
 
 use makenaide_core::document::{
-    InvocationReport, JobOutcome, JobReport, PollReport, StateDocument,
+    InvocationReport, JobOutcome, JobReport, PollReport, StateDocument, WorkersStopReport,
 };
 use makenaide_core::input::{read_event, require_run_mode};
 use makenaide_core::ports::{Ec2Port, SsmPort};
 use makenaide_core::states::{CommandClass, Ec2Class, classify_command_status, classify_ec2_state};
 use makenaide_core::{ErrorName, StepError, Timestamp};
+use serde::Serialize;
 use serde_json::Value;
 
 pub type Settings = makenaide_core::config::WorkerSettings;
 pub type Aws = makenaide_core::aws::WorkerAws;
+
+/// What the function was asked for: look at the job (the state document
+/// itself is the event), or stop the workers (`{"action": "stopWorkers",
+/// "state": <the state document>}`, from the state machine's stop tasks).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Report {
+    Poll(PollReport),
+    StopWorkers(WorkersStopReport),
+}
+
+pub const STOP_WORKERS: &str = "stopWorkers";
+
+/// The entry point `main` serves: dispatches on `action`.
+pub async fn dispatch(
+    aws: &(impl Ec2Port + SsmPort),
+    settings: &Settings,
+    event: Value,
+    now: Timestamp,
+) -> Result<Report, StepError> {
+    let Some(action) = event.get("action") else {
+        return handle(aws, settings, event, now).await.map(Report::Poll);
+    };
+    match (action.as_str(), event.get("state")) {
+        (Some(STOP_WORKERS), Some(state)) if event.as_object().is_some_and(|o| o.len() == 2) => {
+            crate::stop::stop_workers(aws, settings, state.clone(), now)
+                .await
+                .map(Report::StopWorkers)
+        }
+        _ => Err(StepError::new(
+            ErrorName::InvalidInput,
+            format!(
+                "poll_ec2_state accepts the state document, or {{\"action\": \"{STOP_WORKERS}\", \"state\": <state document>}}; got an event with action {action}"
+            ),
+        )),
+    }
+}
 
 /// Why one worker's part of the job ends the step, most informative first:
 /// when several workers fail differently the step reports the first kind
@@ -908,6 +946,54 @@ mod tests {
             let error = handle(&aws, &settings(), event, at(60)).await.unwrap_err();
             assert_eq!(error.name, ErrorName::InvalidInput, "{needle}");
             assert!(error.message.contains(needle), "{}", error.message);
+        }
+        assert!(aws.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn dispatch_polls_the_document_and_stops_on_request() {
+        let aws = world(&[(I1, "running", Some("InProgress"), None)]);
+        let polled = dispatch(
+            &aws,
+            &settings(),
+            event(json!({}), Some(&job(&[I1]))),
+            at(60),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            polled,
+            Report::Poll(PollReport { done: false, .. })
+        ));
+        assert!(aws.mutating_calls().is_empty());
+
+        let aws = world(&[(I1, "running", None, None)]);
+        let stop = json!({"action": STOP_WORKERS, "state": event(json!({}), None)});
+        let stopped = dispatch(&aws, &settings(), stop, at(60)).await.unwrap();
+        let Report::StopWorkers(report) = stopped else {
+            panic!("expected a stop report, got {stopped:?}");
+        };
+        assert!(report.done);
+        assert_eq!(
+            serde_json::to_value(&report).unwrap()["instances"][0]["action"],
+            "stopped"
+        );
+        assert_eq!(aws.instance(I1).unwrap().state, "stopping");
+    }
+
+    #[tokio::test]
+    async fn dispatch_rejects_an_unknown_action_before_any_aws_call() {
+        let aws = world(&[(I1, "running", None, None)]);
+        let state = event(json!({}), None);
+        for bad in [
+            json!({"action": "terminate", "state": state}),
+            json!({"action": STOP_WORKERS}),
+            json!({"action": STOP_WORKERS, "state": state, "force": true}),
+            json!({"action": 1, "state": state}),
+        ] {
+            let error = dispatch(&aws, &settings(), bad, at(60)).await.unwrap_err();
+            assert_eq!(error.name, ErrorName::InvalidInput);
+            assert!(error.message.contains("stopWorkers"), "{}", error.message);
         }
         assert!(aws.calls().is_empty());
     }

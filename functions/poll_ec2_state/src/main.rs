@@ -1,6 +1,8 @@
-//! `poll_ec2_state`: report whether the batch job is over.
+//! `poll_ec2_state`: report whether the batch job is over, and stop the
+//! workers at the end of a run.
 
 mod handler;
+mod stop;
 
 use makenaide_core::config::Env;
 
@@ -10,5 +12,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = makenaide_core::aws::sdk_config().await;
     let aws = handler::Aws::new(&config);
     let settings = handler::Settings::from_env(&Env::process());
-    makenaide_core::runtime::serve(aws, settings, handler::handle).await
+    makenaide_core::runtime::serve(aws, settings, handler::dispatch).await
 }

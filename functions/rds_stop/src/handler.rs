@@ -2,10 +2,11 @@
 //! normal end of a run and by the cleanup path, so it tolerates a DB that is
 //! already stopped, missing, or broken.
 
-use makenaide_core::config::{Env, RdsStopPolicy, Timing, db_instance_identifier};
+use makenaide_core::config::{Env, StopPolicy, Timing, db_instance_identifier};
 use makenaide_core::document::{FoundRecord, RdsReport, RdsStopReport, StateDocument, StopAction};
 use makenaide_core::input::{RunMode, read_event};
 use makenaide_core::ports::{RdsPort, Transition};
+use makenaide_core::settings;
 use makenaide_core::states::{RdsClass, classify_rds_status};
 use makenaide_core::{ErrorName, StepError, Timestamp};
 use serde_json::Value;
@@ -13,7 +14,7 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub db_instance_identifier: String,
-    pub policy: RdsStopPolicy,
+    pub policy: StopPolicy,
     pub timing: Timing,
 }
 
@@ -21,7 +22,7 @@ impl Settings {
     pub fn from_env(env: &Env) -> Result<Self, StepError> {
         Ok(Self {
             db_instance_identifier: db_instance_identifier(env)?,
-            policy: RdsStopPolicy::from_env(env)?,
+            policy: StopPolicy::from_env(env, settings::RDS_STOP_POLICY)?,
             timing: Timing::from_env(env)?,
         })
     }
@@ -81,8 +82,8 @@ pub async fn handle(
 ) -> Result<RdsStopReport, StepError> {
     let (doc, run) = read_event(event, &settings.timing)?;
     let id = settings.db_instance_identifier.as_str();
-    let leave_as_found = settings.policy == RdsStopPolicy::LeaveAsFound
-        && found_running(&doc, &run.mode) == Some(true);
+    let leave_as_found =
+        settings.policy == StopPolicy::LeaveAsFound && found_running(&doc, &run.mode) == Some(true);
 
     // The deadline counts from the first call of this stop (sticky across
     // the loop; a finished stop starts a new count).
@@ -251,7 +252,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(report.action, StopAction::LeftRunning);
-        assert_eq!(report.policy, RdsStopPolicy::LeaveAsFound);
+        assert_eq!(report.policy, StopPolicy::LeaveAsFound);
         assert!(aws.mutating_calls().is_empty());
     }
 

@@ -1,10 +1,10 @@
-//! EC2 adapter: describe and start the worker instances.
+//! EC2 adapter: describe, start and stop the worker instances.
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::Instance;
 
 use crate::error::{AwsError, ErrorName, StepError};
-use crate::ports::{Ec2Instance, Ec2Port, Operation, StartResult};
+use crate::ports::{Ec2Instance, Ec2Port, Operation, StartResult, Transition};
 
 const NOT_FOUND: &[&str] = &["InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"];
 
@@ -91,6 +91,26 @@ impl Ec2Port for Ec2 {
             }
         }
     }
+
+    async fn stop_instance(&self, id: &str) -> Result<Transition, StepError> {
+        // A plain stop: no Force (the OS gets to shut down cleanly), no
+        // Hibernate. Stopping a stopped or stopping instance is accepted.
+        let result = self.client.stop_instances().instance_ids(id).send().await;
+        match result {
+            Ok(_) => Ok(Transition::Accepted),
+            Err(e) => {
+                let error = AwsError::from_sdk(Operation::StopInstances.action(), &e);
+                match error.code.as_deref() {
+                    // pending, shutting-down or terminated since the describe.
+                    Some("IncorrectInstanceState") => Ok(Transition::Refused),
+                    Some(code) if NOT_FOUND.contains(&code) => {
+                        Err(not_found(&[id.to_string()], &error))
+                    }
+                    _ => Err(error.into_step_error()),
+                }
+            }
+        }
+    }
 }
 
 fn view(instance: &Instance) -> Ec2Instance {
@@ -128,6 +148,7 @@ mod tests {
     use crate::mock_sdk_client;
     use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
     use aws_sdk_ec2::operation::start_instances::StartInstancesOutput;
+    use aws_sdk_ec2::operation::stop_instances::StopInstancesOutput;
     use aws_sdk_ec2::types::{
         InstanceState, InstanceStateName, InstanceType, Reservation, StateReason,
     };
@@ -265,6 +286,56 @@ mod tests {
         });
         let result = ec2(&[&start]).start_instances(&ids(&[A]), false).await;
         assert_eq!(result.unwrap(), StartResult::StateChanged);
+    }
+
+    #[tokio::test]
+    async fn stop_sends_one_id_plainly_and_refused_means_look_again() {
+        let stop = mock!(Client::stop_instances)
+            .match_requests(|r| {
+                r.instance_ids() == [A]
+                    && r.force().is_none()
+                    && r.hibernate().is_none()
+                    && r.dry_run().is_none()
+            })
+            .then_output(|| StopInstancesOutput::builder().build());
+        assert_eq!(
+            ec2(&[&stop]).stop_instance(A).await.unwrap(),
+            Transition::Accepted
+        );
+        assert_eq!(stop.num_calls(), 1);
+
+        let refused = mock!(Client::stop_instances).then_http_response(|| {
+            ec2_error(
+                400,
+                "IncorrectInstanceState",
+                "This instance is not in a state from which it can be stopped.",
+            )
+        });
+        assert_eq!(
+            ec2(&[&refused]).stop_instance(A).await.unwrap(),
+            Transition::Refused
+        );
+
+        let gone = mock!(Client::stop_instances).then_http_response(|| {
+            ec2_error(
+                400,
+                "InvalidInstanceID.NotFound",
+                "The instance ID does not exist",
+            )
+        });
+        let error = ec2(&[&gone]).stop_instance(A).await.unwrap_err();
+        assert_eq!(error.name, ErrorName::Ec2InstanceNotFound);
+        assert!(error.message.contains(A), "{}", error.message);
+
+        let denied = mock!(Client::stop_instances)
+            .then_http_response(|| ec2_error(403, "UnauthorizedOperation", "not authorized"));
+        let error = ec2(&[&denied]).stop_instance(A).await.unwrap_err();
+        assert_mapped(
+            &error,
+            ErrorName::AccessDenied,
+            "ec2:StopInstances",
+            "UnauthorizedOperation",
+        );
     }
 
     /// The generic classes, once for this service's wire format (ec2Query).

@@ -47,6 +47,7 @@ mod worker_ports {
     use crate::error::StepError;
     use crate::ports::{
         Command, CommandInvocation, Ec2Instance, Ec2Port, ShellCommand, SsmPort, StartResult,
+        Transition,
     };
     use crate::timestamp::Timestamp;
 
@@ -61,6 +62,10 @@ mod worker_ports {
             dry_run: bool,
         ) -> Result<StartResult, StepError> {
             self.ec2.start_instances(ids, dry_run).await
+        }
+
+        async fn stop_instance(&self, id: &str) -> Result<Transition, StepError> {
+            self.ec2.stop_instance(id).await
         }
     }
 
