@@ -8,12 +8,12 @@ CARGO    ?= cargo
 # One parallel scenario per core by default; override with JOBS=n.
 JOBS     ?= $(shell nproc)
 
-.PHONY: help test lint unit build release venv demo e2e asl-check cdk-test synth package deploy clean
+.PHONY: help test lint unit build release venv demo e2e asl-check prices-check prices cdk-test synth package deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-test: lint unit asl-check e2e cdk-test ## Everything CI checks (installs its own tools)
+test: lint unit asl-check prices-check e2e cdk-test ## Everything CI checks (installs its own tools)
 
 lint: ## cargo fmt --check and clippy -D warnings
 	$(CARGO) fmt --all -- --check
@@ -42,6 +42,13 @@ asl-check: $(VENV)/.installed ## Validate the state machine definition
 	  npm ci --prefix tests/asl --no-audit --no-fund; \
 	fi
 	PYTHONPATH=tests $(PY) -m pytest -q -p no:cacheprovider tests/asl
+
+prices-check: $(VENV)/.installed ## The price table generator on its offer-file fixture, and the table's shape
+	$(PY) -m pytest -q -p no:cacheprovider tests/prices
+
+prices: ## Regenerate REGION's EC2/RDS rows of the price table from the AWS offer files (needs network)
+	@test -n "$(REGION)" || { echo "usage: make prices REGION=<aws region, e.g. ap-northeast-2>"; exit 2; }
+	python3 functions/core/prices/generate.py --region $(REGION)
 
 e2e: $(VENV)/.installed build ## Every end-to-end scenario in the local sandbox
 	$(PY) -m pytest -q -p no:cacheprovider tests/sandbox/tests

@@ -8,9 +8,10 @@
  * receive as Lambda environment variables (`FUNCTION_SETTINGS`) take their
  * default and bounds from the functions' own declaration,
  * `functions/core/settings.json` (lib/settings.ts), and `schedule.input` is
- * checked against the execution input fields declared there. The default of
- * `guards.sweepSchedule` is the sweeper's `scheduleExpression` in
- * statemachine/rules.json (lib/rules.ts).
+ * checked against the execution input fields declared there, and
+ * `lambda.timeoutSeconds` takes its default and minimum from its call budget
+ * (`callBudget`). The default of `guards.sweepSchedule` is the sweeper's
+ * `scheduleExpression` in statemachine/rules.json (lib/rules.ts).
  *
  * SECRETS NEVER BELONG HERE. Everything in this config ends up in the Lambda
  * environment, the CloudFormation template and the SSM command document
@@ -65,6 +66,18 @@ export const FUNCTION_SETTINGS = [
 
 type SettingField = (typeof FUNCTION_SETTINGS)[number]['field'];
 
+/**
+ * The Lambda environment variables the stack sets itself, from resources it
+ * creates, not from a config field: `JOB_LOG_GROUP` is the name of the job
+ * output log group (`jobOutput.cloudWatch`; "" without one). Together with
+ * FUNCTION_SETTINGS they are every variable of settings.json, each exactly
+ * once (a test checks it). `stackSetEnvironment` gives their deployed values
+ * for the 4 KB check; the stack passes the real ones to `lambdaEnvironment`.
+ */
+export const STACK_SET_VARIABLES = ['JOB_LOG_GROUP'] as const;
+
+export type StackSetVariable = (typeof STACK_SET_VARIABLES)[number];
+
 /** The config field of a Lambda environment variable. */
 function fieldOfVariable(variable: string): string {
   const entry = FUNCTION_SETTINGS.find((s) => s.variable === variable);
@@ -118,6 +131,9 @@ const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]{0,127}$/;
 const NAMESPACE = /^[A-Za-z0-9.\-_/#:]{1,255}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const PRICE_KEY = /^(db\.)?[a-z0-9-]+\.[a-z0-9-]+$/;
+// A key by ARN (CloudWatch Logs takes a key ARN, not an alias): a key id, or a multi-Region key's mrk- id.
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/;
+const IAM_ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
 
 /** Obvious secrets: if one of these matches, the command does not belong in config. */
 const SECRET_PATTERNS: [RegExp, string][] = [
@@ -225,6 +241,32 @@ function priceSetting(field: SettingField) {
   return z
     .record(z.string().regex(PRICE_KEY, 'is not an instance type (t3.medium) or a DB class (db.t3.micro)'), z.number(price).min(0, price))
     .prefault(s.default as Record<string, number>);
+}
+
+/**
+ * `lambda.timeoutSeconds`: default and minimum from the functions' call
+ * budget (settings.json `callBudget`, from CALL_BUDGET and SEQUENTIAL_CALLS in
+ * functions/core/src/settings.rs), at most Lambda's 900. Below the minimum the
+ * busiest function's calls, each allowed its operation timeout, may not fit.
+ * (That it stays below the Lambda Tasks' TimeoutSeconds is checked against
+ * the definition, in lib/app.ts.)
+ */
+function lambdaTimeoutSeconds() {
+  const b = functionSettings().callBudget;
+  const most = Math.max(...Object.values(b.sequentialCalls));
+  const busiest = Object.entries(b.sequentialCalls)
+    .filter(([, n]) => n === most)
+    .map(([f]) => f)
+    .join(', ');
+  const min = b.lambdaTimeoutSeconds;
+  const why =
+    `the call budget's minimum: ${busiest} makes ${most} AWS calls one after another, each allowed ${b.operationSeconds} s ` +
+    `(the SDK's per-call operation timeout, retries included), plus ${b.marginSeconds} s margin ` +
+    '(CALL_BUDGET and SEQUENTIAL_CALLS in functions/core/src/settings.rs)';
+  const e = says((v) =>
+    !isInt(v) ? `expected an integer, got ${show(v)}` : v < min ? `${v} is below ${min}, ${why}` : `${v} is out of range ${min}..900`,
+  );
+  return z.int(e).min(min, e).max(900, e).prefault(b.defaultLambdaTimeoutSeconds);
 }
 
 /**
@@ -361,6 +403,27 @@ function buildSchema() {
         .int(retention)
         .refine((days) => LOG_RETENTION_DAYS.includes(days), retention)
         .default(7),
+      // The job's stdout/stderr in CloudWatch Logs (JOB_LOG_GROUP, set by the stack).
+      jobOutput: z
+        .strictObject({
+          cloudWatch: z.boolean(says((v) => `expected true (a job output log group) or false (none), got ${show(v)}`)).default(true),
+          kmsKeyArn: text(KMS_KEY_ARN, 'a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>) or null')
+            .nullable()
+            .default(null),
+          workerRoleName: text(IAM_ROLE_NAME, "an IAM role name (1-64 of letters, digits, +=,.@_-; the name, not the ARN) or null")
+            .nullable()
+            .default(null),
+        })
+        .superRefine((j: unknown, ctx) => {
+          if (valueAt(j, 'cloudWatch') !== false) return;
+          for (const key of ['kmsKeyArn', 'workerRoleName']) {
+            const v = valueAt(j, key);
+            if (v !== null && v !== undefined) {
+              ctx.addIssue({ code: 'custom', path: [key], message: `has no effect with jobOutput.cloudWatch false (no log group): set it to null` });
+            }
+          }
+        }, ALWAYS)
+        .prefault({}),
       logExecutionData: z.boolean().default(false),
       tracing: z.boolean().default(false),
       // null (or absent): derived from the deadlines, see executionTimeoutSeconds().
@@ -383,7 +446,7 @@ function buildSchema() {
       lambda: z
         .strictObject({
           memorySizeMb: int(128, 10240).default(128),
-          timeoutSeconds: int(1, 900).default(20),
+          timeoutSeconds: lambdaTimeoutSeconds(),
         })
         .prefault({}),
     })
@@ -472,6 +535,7 @@ export type LambdaConfig = OrchestratorConfig['lambda'];
 export type RdsStopPolicy = OrchestratorConfig['rdsStopPolicy'];
 export type Ec2StopPolicy = OrchestratorConfig['ec2StopPolicy'];
 export type GuardsConfig = OrchestratorConfig['guards'];
+export type JobOutputConfig = OrchestratorConfig['jobOutput'];
 
 /** The on/off fields of `guards`: the switches statemachine/rules.json may name. */
 export function guardSwitches(): string[] {
@@ -686,6 +750,8 @@ export function loadConfig(opts: LoadOptions): OrchestratorConfig {
 export function validateConfig(raw: Record<string, unknown>, source = 'in-memory config'): OrchestratorConfig {
   const result = configSchema().safeParse(withoutComments(raw), { error: describeIssue });
   if (!result.success) throw new ConfigError(source, result.error.issues.flatMap(problemsOf));
+  // Counts JOB_LOG_GROUP too: the log group has a fixed name (jobOutputLogGroupName),
+  // so the value its Ref resolves to is known here, byte for byte.
   const size = environmentSize(lambdaEnvironment(result.data));
   if (size > 4096) {
     throw new ConfigError(source, [
@@ -829,12 +895,36 @@ export function cronIntervalHours(expr: string): number | undefined {
 
 // ---------------------------------------------------------------- the contract
 
-/** The environment every function receives: one variable per FUNCTION_SETTINGS entry. */
-export function lambdaEnvironment(c: OrchestratorConfig): Record<string, string> {
+/**
+ * The job output log group's name, or undefined with `jobOutput.cloudWatch`
+ * false. A fixed name derived from the stack name (unique per account and
+ * region) rather than a generated one: the 4 KB environment check counts the
+ * exact value (a generated name is a token at synth time), and the operator
+ * can write the instance profile statement and the KMS key policy (whose
+ * encryption context names the group's ARN) before the first deploy.
+ */
+export function jobOutputLogGroupName(c: Pick<OrchestratorConfig, 'stackName' | 'jobOutput'>): string | undefined {
+  return c.jobOutput.cloudWatch ? `/makenaide/${c.stackName}/job-output` : undefined;
+}
+
+/** The values the stack gives the STACK_SET_VARIABLES, as they are once deployed. */
+export function stackSetEnvironment(c: OrchestratorConfig): Record<StackSetVariable, string> {
+  return { JOB_LOG_GROUP: jobOutputLogGroupName(c) ?? '' };
+}
+
+/**
+ * The environment every function receives: one variable per FUNCTION_SETTINGS
+ * entry, plus the STACK_SET_VARIABLES (the stack passes its resources'
+ * references; by default their deployed values, as the size check needs).
+ */
+export function lambdaEnvironment(c: OrchestratorConfig, stackSet: Record<StackSetVariable, string> = stackSetEnvironment(c)): Record<string, string> {
   const asText = (v: unknown) => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : JSON.stringify(v));
-  return Object.fromEntries(
-    (FUNCTION_SETTINGS as readonly FunctionSetting[]).map(({ field, variable, encode }) => [variable, (encode ?? asText)(valueAt(c, field))]),
-  );
+  return {
+    ...Object.fromEntries(
+      (FUNCTION_SETTINGS as readonly FunctionSetting[]).map(({ field, variable, encode }) => [variable, (encode ?? asText)(valueAt(c, field))]),
+    ),
+    ...Object.fromEntries(STACK_SET_VARIABLES.map((v) => [v, stackSet[v]])),
+  };
 }
 
 /** Lambda counts the bytes of every key and value. */

@@ -1,7 +1,8 @@
 /**
  * The functions' settings as the Rust code declares them: every Lambda
- * environment variable the functions read (type, default, bounds, meaning)
- * and every execution input field. `functions/core/src/settings.rs` is the
+ * environment variable the functions read (type, default, bounds, meaning),
+ * every execution input field, and the AWS call budget that bounds a step's
+ * time (the shortest Lambda timeout). `functions/core/src/settings.rs` is the
  * one declaration; `functions/core/settings.json` is generated from it (a
  * Rust test fails when it is stale). The CDK reads its defaults and bounds
  * from that file instead of repeating them (see `FUNCTION_SETTINGS` in
@@ -45,14 +46,36 @@ const inputField = z.discriminatedUnion('type', [
   z.object({ type: z.literal('executionArn'), setBy, meaning }),
 ]);
 
+/**
+ * The functions' AWS call budget (`CALL_BUDGET` and `SEQUENTIAL_CALLS` in
+ * settings.rs): one call takes at most `operationSeconds` (its attempts and
+ * backoff included), each function makes at most `sequentialCalls` calls one
+ * after another, so `lambdaTimeoutSeconds` (the most calls times
+ * `operationSeconds`, plus `marginSeconds`) is the shortest Lambda timeout
+ * that fits every function; `defaultLambdaTimeoutSeconds` is the one deployed
+ * by default.
+ */
+const callBudget = z.object({
+  connectSeconds: z.int(),
+  attemptSeconds: z.int(),
+  maxAttempts: z.int(),
+  operationSeconds: z.int().positive(),
+  marginSeconds: z.int(),
+  sequentialCalls: z.record(z.string(), z.int().positive()),
+  lambdaTimeoutSeconds: z.int().positive(),
+  defaultLambdaTimeoutSeconds: z.int().positive(),
+});
+
 const settingsFile = z.object({
   environment: z.record(z.string(), environmentSetting),
   input: z.record(z.string(), inputField),
+  callBudget,
 });
 
 export type FunctionSettings = z.output<typeof settingsFile>;
 export type EnvironmentSetting = z.output<typeof environmentSetting>;
 export type InputField = z.output<typeof inputField>;
+export type CallBudget = z.output<typeof callBudget>;
 
 /** settings.json is missing, malformed, or does not say what the CDK expects. */
 export class SettingsError extends Error {
@@ -84,6 +107,19 @@ export function functionSettings(): FunctionSettings {
         throw new SettingsError([`input.${name}: ${ref} is not a seconds setting in environment`]);
       }
     }
+  }
+  // The CDK words its minimum Lambda timeout from these parts: they must add up.
+  const budget = parsed.data.callBudget;
+  const most = Math.max(0, ...Object.values(budget.sequentialCalls));
+  if (budget.lambdaTimeoutSeconds !== most * budget.operationSeconds + budget.marginSeconds) {
+    throw new SettingsError([
+      `callBudget: lambdaTimeoutSeconds (${budget.lambdaTimeoutSeconds}) is not the most sequentialCalls (${most}) x operationSeconds (${budget.operationSeconds}) + marginSeconds (${budget.marginSeconds})`,
+    ]);
+  }
+  if (budget.defaultLambdaTimeoutSeconds < budget.lambdaTimeoutSeconds) {
+    throw new SettingsError([
+      `callBudget: defaultLambdaTimeoutSeconds (${budget.defaultLambdaTimeoutSeconds}) is below lambdaTimeoutSeconds (${budget.lambdaTimeoutSeconds})`,
+    ]);
   }
   return (cached = parsed.data);
 }

@@ -20,6 +20,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -30,7 +31,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
-import { cronIntervalHours, executionTimeoutSeconds, lambdaEnvironment, OrchestratorConfig } from './config';
+import { cronIntervalHours, executionTimeoutSeconds, jobOutputLogGroupName, lambdaEnvironment, OrchestratorConfig } from './config';
 import { FUNCTIONS, FunctionBinary, LEASE_TABLE_KEY, WORKER_IDS_KEY, writeDerivedDefinition } from './definition';
 import { fillPlaceholders, GuardRule, GuardRules } from './rules';
 import { unscopedReason } from './unscoped';
@@ -58,8 +59,26 @@ export interface OrchestratorStackProps extends StackProps {
 export const METRICS = {
   count: ['RunSucceeded', 'RunFailed'],
   seconds: ['RunDurationSeconds', 'RdsReadySeconds', 'Ec2ReadySeconds', 'JobDurationSeconds', 'RdsRunningSeconds', 'Ec2RunningSeconds'],
-  none: ['RunCostUsd', 'SavedUsd'],
+  none: ['RunCostUsd', 'AlwaysOnUsdPerHour'],
 } as const;
+
+/**
+ * The savings of a period (README "Dollars"): what the resources cost kept
+ * running for the period minus what every run of the period cost, however
+ * many runs there were. `cost` is the Sum of RunCostUsd and `rate` the
+ * Average of AlwaysOnUsdPerHour in the period; a period without runs repeats
+ * the last rate. functions/core/src/cost.rs (`savings_per_period`) computes
+ * the same, and its tests show two runs in one interval do not double it.
+ */
+export const SAVINGS_EXPRESSION = 'FILL(rate, REPEAT) * PERIOD(rate) / 3600 - FILL(cost, 0)';
+
+/**
+ * emit_metrics logs this line (JSON, as deployed) when CloudWatch refuses its
+ * data points: the run goes on (metrics are best effort), this filter counts it.
+ * `message` is the Rust constant METRICS_NOT_PUBLISHED (a test reads both).
+ */
+export const METRICS_NOT_PUBLISHED_PATTERN = '{ ($.level = "ERROR") && ($.fields.message = "metrics not published") }';
+export const METRICS_NOT_PUBLISHED_METRIC = 'MetricsNotPublished';
 
 /** The metrics of the guards (dimension `Workflow`): runs skipped because another held the lease, resources a sweep found running. */
 export const GUARD_METRICS = ['RunSkipped', 'UnattendedResources'] as const;
@@ -78,6 +97,10 @@ export class OrchestratorStack extends Stack {
   readonly sweeperSchedule?: scheduler.Schedule;
   /** `states:DescribeExecution` on this state machine's executions, a policy of the state machine role. */
   readonly describeOwnExecutionsPolicy: iam.Policy;
+  /** The job's stdout and stderr (JOB_LOG_GROUP), unless `jobOutput.cloudWatch` is false. */
+  readonly jobOutputLogGroup?: logs.LogGroup;
+  /** Lets the workers' SSM agent write the job output, on the imported `jobOutput.workerRoleName` role. */
+  readonly jobOutputWorkerPolicy?: iam.Policy;
 
   constructor(scope: Construct, id: string, props: OrchestratorStackProps) {
     super(scope, id, props);
@@ -102,9 +125,42 @@ export class OrchestratorStack extends Stack {
       resourceName: 'AWS-RunShellScript',
     });
 
-    // ------------------------------------------------------------ functions
-    const environment = lambdaEnvironment(cfg);
+    // ------------------------------------------------------------ job output
+    // The job's whole stdout and stderr: the SSM agent on each worker sends
+    // them here (ssm_launch's SendCommand CloudWatchOutputConfig, from
+    // JOB_LOG_GROUP) with the credentials of the workers' instance profile,
+    // which needs the statement in cdk/README.md (the stack attaches it when
+    // `jobOutput.workerRoleName` names the role). A fixed name: see
+    // jobOutputLogGroupName. The stack cannot give CloudWatch Logs use of an
+    // imported KMS key: its key policy must (cdk/README.md).
     const retention = cfg.logRetentionDays as logs.RetentionDays;
+    const jobOutputName = jobOutputLogGroupName(cfg);
+    if (jobOutputName !== undefined) {
+      const group = new logs.LogGroup(this, 'JobOutputLogs', {
+        logGroupName: jobOutputName,
+        retention,
+        encryptionKey: cfg.jobOutput.kmsKeyArn ? kms.Key.fromKeyArn(this, 'JobOutputKey', cfg.jobOutput.kmsKeyArn) : undefined,
+      });
+      this.jobOutputLogGroup = group;
+      if (cfg.jobOutput.workerRoleName) {
+        // A role this stack does not own: it only adds (and on delete removes) this policy.
+        this.jobOutputWorkerPolicy = new iam.Policy(this, 'JobOutputWorkerPolicy', {
+          roles: [iam.Role.fromRoleName(this, 'WorkerRole', cfg.jobOutput.workerRoleName)],
+          statements: [
+            new iam.PolicyStatement({
+              sid: 'WriteJobOutput',
+              actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+              resources: [group.logGroupArn],
+            }),
+            new iam.PolicyStatement({ sid: 'Unscoped', actions: ['logs:DescribeLogGroups'], resources: ['*'] }),
+          ],
+        });
+      }
+    }
+
+    // ------------------------------------------------------------ functions
+    // JOB_LOG_GROUP is the group's Ref (its fixed name, as the config's size check counted it).
+    const environment = lambdaEnvironment(cfg, { JOB_LOG_GROUP: this.jobOutputLogGroup?.logGroupName ?? '' });
     const fns: Partial<Record<FunctionBinary, lambda.Function>> = {};
     for (const f of FUNCTIONS) {
       const logGroup = new logs.LogGroup(this, `${f.construct}Logs`, { retention });
@@ -254,7 +310,7 @@ export class OrchestratorStack extends Stack {
     if (implied !== undefined && implied !== cfg.scheduleIntervalHours) {
       Annotations.of(this).addWarningV2(
         'makenaide:scheduleIntervalHours',
-        `schedule.cron runs every ${implied} h but scheduleIntervalHours is ${cfg.scheduleIntervalHours}: the "saved" metric uses scheduleIntervalHours`,
+        `schedule.cron runs every ${implied} h but scheduleIntervalHours is ${cfg.scheduleIntervalHours}: set it to the real interval (the run-length advice in the README compares the deadlines with it)`,
       );
     }
 
@@ -370,9 +426,44 @@ export class OrchestratorStack extends Stack {
     });
     unattended.addAlarmAction(action);
 
+    // A run whose metrics CloudWatch refused still ends with its true outcome
+    // (so the failed-execution alarm stays quiet); this one says the numbers
+    // are missing. A crash of emit_metrics itself shows in its Lambda Errors.
+    new logs.MetricFilter(this, 'MetricsNotPublishedFilter', {
+      logGroup: this.functions.emit_metrics.logGroup,
+      filterPattern: logs.FilterPattern.literal(METRICS_NOT_PUBLISHED_PATTERN),
+      metricNamespace: cfg.metricsNamespace,
+      metricName: METRICS_NOT_PUBLISHED_METRIC,
+      metricValue: '1',
+      dimensions: { Workflow: '$.fields.workflow' },
+    });
+    const notPublished = new cloudwatch.Alarm(this, 'MetricsNotPublishedAlarm', {
+      alarmDescription:
+        `${cfg.workflowName}: emit_metrics could not publish a run's metrics (CloudWatch refused them past the SDK's retries). ` +
+        'The run itself ended with its true outcome; its $.metrics block says why (publishError). Check the emit_metrics logs and its role.',
+      metric: custom(METRICS_NOT_PUBLISHED_METRIC, cloudwatch.Stats.SUM, Duration.hours(1), null),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    notPublished.addAlarmAction(action);
+
     // ------------------------------------------------------------ dashboard
     const hour = Duration.hours(1);
     const day = Duration.days(1);
+    // Savings belong to a period, never to one run: see SAVINGS_EXPRESSION.
+    const savings = (p: Duration, label: string) =>
+      new cloudwatch.MathExpression({
+        expression: SAVINGS_EXPRESSION,
+        usingMetrics: {
+          cost: custom('RunCostUsd', cloudwatch.Stats.SUM, p),
+          rate: custom('AlwaysOnUsdPerHour', cloudwatch.Stats.AVERAGE, p),
+        },
+        period: p,
+        label,
+      });
+    const savedPerDay = savings(day, 'Saved vs always on');
     const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       defaultInterval: Duration.days(7),
     });
@@ -413,7 +504,16 @@ export class OrchestratorStack extends Stack {
       new cloudwatch.GraphWidget({
         title: 'Dollars per day (USD)',
         width: 12,
-        left: [custom('SavedUsd', cloudwatch.Stats.SUM, day, 'Saved vs 24/7'), custom('RunCostUsd', cloudwatch.Stats.SUM, day, 'Cost')],
+        // The same RunCostUsd as the savings' input (one line, its own label).
+        left: [savedPerDay, custom('RunCostUsd', cloudwatch.Stats.SUM, day)],
+        right: [
+          new cloudwatch.MathExpression({
+            expression: 'RUNNING_SUM(saved)',
+            usingMetrics: { saved: savedPerDay },
+            period: day,
+            label: 'Saved since the start of the range',
+          }),
+        ],
       }),
       new cloudwatch.GraphWidget({
         title: 'Running seconds per run',
@@ -437,9 +537,19 @@ export class OrchestratorStack extends Stack {
         right: [custom('UnattendedResources', cloudwatch.Stats.MAXIMUM, hour, 'UnattendedResources (max)')],
       }),
       new cloudwatch.SingleValueWidget({
-        title: 'Saved, last 30 days (USD)',
+        title: 'Saved in the selected time range (USD; pick the month)',
         width: 12,
-        metrics: [custom('SavedUsd', cloudwatch.Stats.SUM, Duration.days(30), 'SavedUsd')],
+        // One period: the whole range.
+        setPeriodToTimeRange: true,
+        metrics: [savings(Duration.days(30), 'Saved vs always on')],
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Metrics not published (runs)',
+        width: 12,
+        left: [custom(METRICS_NOT_PUBLISHED_METRIC, cloudwatch.Stats.SUM, hour, 'MetricsNotPublished (sum)')],
+        right: [
+          this.functions.emit_metrics.metricErrors({ period: hour, statistic: cloudwatch.Stats.SUM, label: 'emit_metrics errors' }),
+        ],
       }),
     );
 
@@ -449,6 +559,16 @@ export class OrchestratorStack extends Stack {
     new CfnOutput(this, 'DashboardName', { value: dashboard.dashboardName });
     new CfnOutput(this, 'ScheduleName', { value: this.schedule.scheduleName });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.deadLetterQueue.queueUrl });
+    if (this.jobOutputLogGroup) {
+      new CfnOutput(this, 'JobOutputLogGroupName', {
+        description: "The job's stdout and stderr (JOB_LOG_GROUP)",
+        value: this.jobOutputLogGroup.logGroupName,
+      });
+      new CfnOutput(this, 'JobOutputLogGroupArn', {
+        description: "The Resource of the workers' instance profile statement (cdk/README.md)",
+        value: this.jobOutputLogGroup.logGroupArn,
+      });
+    }
 
     if (props.placeholderCode) {
       // A template whose functions run a placeholder must never reach an account.
@@ -505,6 +625,12 @@ export class OrchestratorStack extends Stack {
         'states:DescribeExecution on the executions of THIS state machine only: an execution ARN ends in the execution name, ' +
         'which is not known in advance (the lease holder is whichever run took the lease)',
     });
+    if (this.jobOutputWorkerPolicy) {
+      Validations.of(this.jobOutputWorkerPolicy).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: unscopedReason(['logs:DescribeLogGroups (the SSM agent looks up the job output log group before it writes)']),
+      });
+    }
     Validations.of(this.deadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
       reason:

@@ -2,7 +2,8 @@
  * THE one place that lists the IAM actions this app grants on `Resource: "*"`,
  * and why. Everything else is scoped to the configured DB instance, the
  * configured worker instances, the AWS-RunShellScript document, the six
- * functions, the state machine, the queue or the log groups. The tests fail
+ * functions, the state machine, the queue or the log groups (the workers'
+ * job output policy too). The tests fail
  * on any `*` statement whose actions are not listed here, and cdk/README.md
  * mirrors this list (a test checks that too).
  */
@@ -38,7 +39,11 @@ export const UNSCOPED_ACTIONS: readonly UnscopedAction[] = [
   { action: 'logs:ListLogDeliveries', grantedTo: 'state machine', reason: LOG_DELIVERY },
   { action: 'logs:PutResourcePolicy', grantedTo: 'state machine', reason: LOG_DELIVERY },
   { action: 'logs:DescribeResourcePolicies', grantedTo: 'state machine', reason: LOG_DELIVERY },
-  { action: 'logs:DescribeLogGroups', grantedTo: 'state machine', reason: LOG_DELIVERY },
+  {
+    action: 'logs:DescribeLogGroups',
+    grantedTo: "state machine; the workers' role when `jobOutput.workerRoleName` names it",
+    reason: `${LOG_DELIVERY}; the SSM agent looks up the job output log group with it, and it takes no resource`,
+  },
   { action: 'xray:PutTraceSegments', grantedTo: 'state machine and functions (tracing only)', reason: XRAY },
   { action: 'xray:PutTelemetryRecords', grantedTo: 'state machine and functions (tracing only)', reason: XRAY },
   { action: 'xray:GetSamplingRules', grantedTo: 'state machine (tracing only)', reason: XRAY },

@@ -58,6 +58,12 @@ describe('cfn-lint', () => {
       'guards.sweeper': 'false',
       stateMachineTimeoutSeconds: '30000',
     }],
+    ['job output: the workers\' role, a KMS key, 30-day retention', {
+      'jobOutput.workerRoleName': 'makenaide-worker',
+      'jobOutput.kmsKeyArn': 'arn:aws:kms:ap-northeast-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+      logRetentionDays: '30',
+    }],
+    ['no job output log group', { 'jobOutput.cloudWatch': 'false' }],
   ] as const) {
     test(`zero errors and zero warnings (${name})`, () => {
       const s = synth(context);

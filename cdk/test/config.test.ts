@@ -11,11 +11,14 @@ import {
   configFieldPaths,
   ConfigError,
   cronIntervalHours,
+  environmentSize,
   executionTimeoutSeconds,
   FUNCTION_SETTINGS,
   guardSwitches,
+  jobOutputLogGroupName,
   lambdaEnvironment,
   loadConfig,
+  STACK_SET_VARIABLES,
   validateConfig,
 } from '../lib/config';
 import { readRules } from '../lib/rules';
@@ -284,6 +287,63 @@ describe('config validation', () => {
   test('a Lambda environment over 4 KB fails naming jobCommands', () => {
     assertProblem({ jobCommands: Array.from({ length: 100 }, (_, i) => `./step_${i}.sh --with-a-long-argument-list-here`) }, 'jobCommands', /4 KB/);
   });
+
+  test('the 4 KB check counts JOB_LOG_GROUP, the job output log group\'s name', () => {
+    // A command that fills the environment to exactly 4096 bytes without the log group...
+    const off = { jobOutput: { cloudWatch: false } };
+    const base = environmentSize(lambdaEnvironment(validateConfig({ ...VALID, ...off, jobCommands: ['x'] })));
+    const full = ['x'.repeat(1 + 4096 - base)];
+    assert.equal(environmentSize(lambdaEnvironment(validateConfig({ ...VALID, ...off, jobCommands: full }))), 4096);
+    // ...is over it once the stack sets JOB_LOG_GROUP to the group's name.
+    const name = '/makenaide/MakenaideOrchestrator/job-output';
+    assert.deepEqual(problems({ jobCommands: full }), [
+      `jobCommands: the Lambda environment would be ${4096 + name.length} bytes, over Lambda's 4 KB limit: shorten jobCommands (run a script on the instance)`,
+    ]);
+  });
+
+  test('lambda.timeoutSeconds: default and minimum from the call budget in functions/core/settings.json', () => {
+    const budget = functionSettings().callBudget;
+    assert.equal(validateConfig({ ...VALID }).lambda.timeoutSeconds, budget.defaultLambdaTimeoutSeconds);
+    const most = Math.max(...Object.values(budget.sequentialCalls));
+    assert.equal(budget.lambdaTimeoutSeconds, most * budget.operationSeconds + budget.marginSeconds);
+    const min = budget.lambdaTimeoutSeconds;
+    assert.deepEqual(problems({ lambda: { timeoutSeconds: min } }), []);
+    assert.deepEqual(problems({ lambda: { timeoutSeconds: 900 } }), []);
+    const below = problems({ lambda: { timeoutSeconds: min - 1 } });
+    assert.equal(below.length, 1, JSON.stringify(below));
+    assert.match(below[0], new RegExp(`^lambda\\.timeoutSeconds: ${min - 1} is below ${min}, the call budget's minimum: `));
+    // Names why: the busiest function's sequential calls times the per-call operation timeout, and where that is declared.
+    assert.match(below[0], new RegExp(`ec2_start makes ${most} AWS calls one after another, each allowed ${budget.operationSeconds} s`));
+    assert.match(below[0], /plus \d+ s margin \(CALL_BUDGET and SEQUENTIAL_CALLS in functions\/core\/src\/settings\.rs\)/);
+    assertProblem({ lambda: { timeoutSeconds: 1 } }, 'lambda.timeoutSeconds', new RegExp(`1 is below ${min}`));
+    assert.deepEqual(problems({ lambda: { timeoutSeconds: 901 } }), [`lambda.timeoutSeconds: 901 is out of range ${min}..900`]);
+    assert.deepEqual(problems({ lambda: { timeoutSeconds: 'long' } }), ['lambda.timeoutSeconds: expected an integer, got "long"']);
+    assert.throws(() => loadConfig({ file: DEFAULT_CONFIG_FILE, context: { 'lambda.timeoutSeconds': String(min - 1) } }), /lambda\.timeoutSeconds: \d+ is below/);
+  });
+
+  test('jobOutput: a log group by default; the KMS key and the workers\' role are checked and named', () => {
+    assert.deepEqual(validateConfig({ ...VALID }).jobOutput, { cloudWatch: true, kmsKeyArn: null, workerRoleName: null });
+    const key = 'arn:aws:kms:ap-northeast-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    assert.deepEqual(problems({ jobOutput: { kmsKeyArn: key, workerRoleName: 'makenaide-worker' } }), []);
+    assert.deepEqual(problems({ jobOutput: { kmsKeyArn: 'arn:aws:kms:ap-northeast-2:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab' } }), []);
+    assertProblem({ jobOutput: { kmsKeyArn: 'arn:aws:kms:ap-northeast-2:123456789012:key/abcd' } }, 'jobOutput.kmsKeyArn', /is not a KMS key ARN/);
+    assertProblem({ jobOutput: { kmsKeyArn: 'arn:aws:kms:ap-northeast-2:123456789012:alias/logs' } }, 'jobOutput.kmsKeyArn', /is not a KMS key ARN/);
+    assertProblem({ jobOutput: { kmsKeyArn: '1234abcd-12ab-34cd-56ef-1234567890ab' } }, 'jobOutput.kmsKeyArn', /is not a KMS key ARN/);
+    assertProblem({ jobOutput: { workerRoleName: 'arn:aws:iam::123456789012:role/makenaide-worker' } }, 'jobOutput.workerRoleName', /the name, not the ARN/);
+    assertProblem({ jobOutput: { workerRoleName: '' } }, 'jobOutput.workerRoleName', /is not an IAM role name/);
+    assertProblem({ jobOutput: { cloudWatch: 'yes' } }, 'jobOutput.cloudWatch', /expected true .* or false/);
+    assertProblem({ jobOutput: { cloudwatch: false } }, 'jobOutput.cloudwatch', /unknown config field/);
+    // Without a log group, a key or a role would be silently ignored: refused instead.
+    assert.deepEqual(problems({ jobOutput: { cloudWatch: false, kmsKeyArn: key, workerRoleName: 'w' } }), [
+      'jobOutput.kmsKeyArn: has no effect with jobOutput.cloudWatch false (no log group): set it to null',
+      'jobOutput.workerRoleName: has no effect with jobOutput.cloudWatch false (no log group): set it to null',
+    ]);
+    const o = loadConfig({ file: DEFAULT_CONFIG_FILE, context: { 'jobOutput.cloudWatch': 'false' } });
+    assert.equal(o.jobOutput.cloudWatch, false);
+    const r = loadConfig({ file: DEFAULT_CONFIG_FILE, context: { 'jobOutput.workerRoleName': 'makenaide-worker', 'jobOutput.kmsKeyArn': key } });
+    assert.deepEqual(r.jobOutput, { cloudWatch: true, kmsKeyArn: key, workerRoleName: 'makenaide-worker' });
+    assert.equal(loadConfig({ file: DEFAULT_CONFIG_FILE, context: { 'jobOutput.workerRoleName': 'null' } }).jobOutput.workerRoleName, null);
+  });
 });
 
 describe('config validation: problems through the schema', () => {
@@ -431,13 +491,33 @@ describe('one source for defaults: functions/core/settings.json', () => {
     assert.ok(fs.existsSync(SETTINGS_FILE));
   });
 
-  test('every variable the functions read has exactly one config field, and the environment has exactly those', () => {
-    const variables = FUNCTION_SETTINGS.map((s) => s.variable);
-    assert.deepEqual([...variables].sort(), Object.keys(settings().environment).sort());
+  test('every variable the functions read has exactly one config field, or is set by the stack (STACK_SET_VARIABLES), and the environment has exactly those', () => {
+    const variables: string[] = FUNCTION_SETTINGS.map((s) => s.variable);
+    const stackSet: string[] = [...STACK_SET_VARIABLES];
+    // Each variable of settings.json exactly once: from a config field, or from the stack.
+    assert.deepEqual([...variables, ...stackSet].sort(), Object.keys(settings().environment).sort());
+    assert.equal(new Set(variables).size, variables.length, 'a variable has two config fields');
+    for (const v of stackSet) assert.ok(!variables.includes(v), `${v} is set by the stack and has a config field too`);
+    assert.deepEqual(stackSet, ['JOB_LOG_GROUP'], 'the stack sets only the job output log group');
     const fields = FUNCTION_SETTINGS.map((s) => s.field);
     assert.equal(new Set(fields).size, fields.length, 'a field maps onto two variables');
     for (const field of fields) assert.ok(configFieldPaths().includes(field), `${field} is not a config field`);
-    assert.deepEqual(Object.keys(lambdaEnvironment(validateConfig({ ...VALID }))).sort(), [...variables].sort());
+    assert.deepEqual(Object.keys(lambdaEnvironment(validateConfig({ ...VALID }))).sort(), [...variables, ...stackSet].sort());
+  });
+
+  test('JOB_LOG_GROUP: the stack sets it, to the functions\' default "" without a log group', () => {
+    const s = settings().environment.JOB_LOG_GROUP;
+    assert.equal(s.type, 'string');
+    assert.equal(s.type === 'string' && s.default, '', 'settings.json: "" means no CloudWatch output');
+    const on = validateConfig({ ...VALID });
+    assert.equal(lambdaEnvironment(on).JOB_LOG_GROUP, '/makenaide/MakenaideOrchestrator/job-output');
+    assert.equal(lambdaEnvironment(on).JOB_LOG_GROUP, jobOutputLogGroupName(on));
+    assert.equal(lambdaEnvironment(validateConfig({ ...VALID, stackName: 'Other' })).JOB_LOG_GROUP, '/makenaide/Other/job-output');
+    const off = validateConfig({ ...VALID, jobOutput: { cloudWatch: false } });
+    assert.equal(jobOutputLogGroupName(off), undefined);
+    assert.equal(lambdaEnvironment(off).JOB_LOG_GROUP, '');
+    // The stack passes its Ref instead of the name.
+    assert.equal(lambdaEnvironment(on, { JOB_LOG_GROUP: 'from-the-stack' }).JOB_LOG_GROUP, 'from-the-stack');
   });
 
   test('the CDK defaults are the functions\' defaults, and the deployed environment spells them', () => {

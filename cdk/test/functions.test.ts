@@ -10,6 +10,7 @@ const CONTRACT_VARIABLES = [
   'WORKER_INSTANCE_IDS',
   'JOB_COMMANDS',
   'JOB_WORKING_DIRECTORY',
+  'JOB_LOG_GROUP',
   'JOB_TIMEOUT_SECONDS',
   'JOB_TIMEOUT_MAX_SECONDS',
   'RDS_READY_TIMEOUT_SECONDS',
@@ -64,9 +65,9 @@ describe('functions', () => {
       assert.equal(group.Type, 'AWS::Logs::LogGroup');
       assert.equal(group.Properties.RetentionInDays, 7, `${id}: log group retention`);
     }
-    // Seven groups: six functions + the state machine, every one retention-bound.
+    // Eight groups: six functions + the state machine + the job output, every one retention-bound.
     const groups = resourcesOfType(s.json, 'AWS::Logs::LogGroup');
-    assert.equal(groups.length, 7);
+    assert.equal(groups.length, 8);
     for (const [id, g] of groups) assert.equal(g.Properties.RetentionInDays, 7, id);
   });
 
@@ -82,6 +83,7 @@ describe('functions', () => {
       WORKER_INSTANCE_IDS: s.config.workerInstanceIds.join(','),
       JOB_COMMANDS: JSON.stringify(s.config.jobCommands),
       JOB_WORKING_DIRECTORY: s.config.jobWorkingDirectory,
+      JOB_LOG_GROUP: { Ref: logicalId(s.stack.jobOutputLogGroup!) },
       JOB_TIMEOUT_SECONDS: '3600',
       JOB_TIMEOUT_MAX_SECONDS: '10800',
       RDS_READY_TIMEOUT_SECONDS: '1800',

@@ -87,6 +87,9 @@ function checkScoped(s: Synth): void {
         case 'logs:PutLogEvents':
           for (const r of st.resources) assert.match(r, /^\$\{GetAtt:\w+Logs\w+\.Arn\}$/, `${st.policy}: its own log group only`);
           break;
+        case 'logs:DescribeLogStreams':
+          assert.deepEqual(st.resources, [`\${GetAtt:${logicalId(s.stack.jobOutputLogGroup!)}.Arn}`], `${st.policy}: the job output log group only`);
+          break;
         case 'lambda:InvokeFunction': {
           const fnArns = FUNCTIONS.map((f) => `\${GetAtt:${logicalId(s.stack.functions[f.binary])}.Arn}`);
           assert.deepEqual(st.resources, fnArns, `${st.policy}: the six functions, unqualified`);
@@ -123,6 +126,15 @@ describe('IAM least privilege', () => {
     checkScoped(
       synth({ tracing: 'true', workerInstanceIds: 'i-0123456789abcdef0,i-0fedcba987654321f', dbInstanceIdentifier: 'other-db' }),
     );
+  });
+
+  test('the same holds with the workers\' job output policy (jobOutput.workerRoleName) and a KMS key', () => {
+    const s = synth({
+      'jobOutput.workerRoleName': 'makenaide-worker',
+      'jobOutput.kmsKeyArn': 'arn:aws:kms:ap-northeast-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    });
+    assert.ok(s.stack.jobOutputWorkerPolicy);
+    checkScoped(s);
   });
 
   test('each function calls exactly what it needs, with its own role', () => {

@@ -1,8 +1,16 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
-import { GUARD_METRICS, METRICS } from '../lib/stack';
-import { Json, lazySynth, logicalId, resourcesOfType, synth } from './helpers';
+import {
+  GUARD_METRICS,
+  METRICS,
+  METRICS_NOT_PUBLISHED_METRIC,
+  METRICS_NOT_PUBLISHED_PATTERN,
+  SAVINGS_EXPRESSION,
+} from '../lib/stack';
+import { Json, lazySynth, logicalId, REPO_ROOT, resourcesOfType, synth } from './helpers';
 
 describe('observability', () => {
   const lazy = lazySynth();
@@ -56,12 +64,56 @@ describe('observability', () => {
     assert.deepEqual(a.Properties.Dimensions, [{ Name: 'Workflow', Value: 'nightly' }]);
   });
 
-  test('the existing alarms stay: five in all', () => {
+  test('the existing alarms stay, and one on metrics not published: six in all', () => {
     const s = lazy();
     assert.deepEqual(
       resourcesOfType(s.json, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties.MetricName).sort(),
-      ['ApproximateNumberOfMessagesVisible', 'ExecutionsAborted', 'ExecutionsFailed', 'ExecutionsTimedOut', 'UnattendedResources'],
+      [
+        'ApproximateNumberOfMessagesVisible',
+        'ExecutionsAborted',
+        'ExecutionsFailed',
+        'ExecutionsTimedOut',
+        'MetricsNotPublished',
+        'UnattendedResources',
+      ],
     );
+  });
+
+  test('a metric filter on the emit_metrics log group counts its "metrics not published" line, and an alarm watches it', () => {
+    const s = lazy();
+    const filters = resourcesOfType(s.json, 'AWS::Logs::MetricFilter');
+    assert.equal(filters.length, 1);
+    const f = filters[0][1].Properties;
+    const emitLogs = s.stack.functions.emit_metrics.logGroup.node.defaultChild as unknown as Parameters<typeof logicalId>[0];
+    assert.deepEqual(f.LogGroupName, { Ref: logicalId(emitLogs) });
+    assert.equal(f.FilterPattern, METRICS_NOT_PUBLISHED_PATTERN);
+    assert.deepEqual(f.MetricTransformations, [
+      {
+        MetricNamespace: 'Makenaide/Orchestrator',
+        MetricName: METRICS_NOT_PUBLISHED_METRIC,
+        MetricValue: '1',
+        Dimensions: [{ Key: 'Workflow', Value: '$.fields.workflow' }],
+      },
+    ]);
+    // The pattern matches what the function really logs: its level and the
+    // message constant of functions/emit_metrics/src/handler.rs (whose test
+    // checks the JSON line has these fields).
+    const handler = fs.readFileSync(path.join(REPO_ROOT, 'functions/emit_metrics/src/handler.rs'), 'utf8');
+    const message = /pub const METRICS_NOT_PUBLISHED: &str = "([^"]+)";/.exec(handler);
+    assert.ok(message, 'METRICS_NOT_PUBLISHED in emit_metrics');
+    assert.ok(METRICS_NOT_PUBLISHED_PATTERN.includes(`$.fields.message = "${message[1]}"`), METRICS_NOT_PUBLISHED_PATTERN);
+    assert.ok(METRICS_NOT_PUBLISHED_PATTERN.includes('$.level = "ERROR"'));
+    assert.ok(handler.includes('workflow = %settings.metrics.workflow_name'), 'the line carries the Workflow dimension');
+
+    const [[, alarm]] = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.MetricName === METRICS_NOT_PUBLISHED_METRIC);
+    const p = alarm.Properties;
+    assert.equal(p.Namespace, 'Makenaide/Orchestrator');
+    assert.deepEqual(p.Dimensions, [{ Name: 'Workflow', Value: 'makenaide' }]);
+    assert.equal(p.Statistic, 'Sum');
+    assert.equal(p.Threshold, 1);
+    assert.equal(p.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+    assert.equal(p.TreatMissingData, 'notBreaching');
+    assert.deepEqual(p.AlarmActions, [{ Ref: logicalId(s.stack.alarmTopic) }]);
   });
 
   test('the topic is SSL-only and has no subscription unless alarmEmail is set', () => {
@@ -109,10 +161,45 @@ describe('observability', () => {
     const statOf = (name: string) => guards.find((m: Json[]) => m[1] === name).at(-1).stat;
     assert.equal(statOf('RunSkipped'), 'Sum');
     assert.equal(statOf('UnattendedResources'), 'Maximum');
-    const dollars = widgets.find((w) => w.properties.title === 'Dollars per day (USD)').properties;
-    const saved = dollars.metrics.find((m: Json[]) => m[1] === 'SavedUsd');
-    assert.equal(saved[saved.length - 1].period, 86400, 'SavedUsd is summed per day');
-    assert.equal(saved[saved.length - 1].stat, 'Sum');
+    assert.ok(!customNames.has('SavedUsd'), 'no per-run savings: they belong to a period');
+  });
+
+  test('the dashboard computes savings per period with the expression the README documents', () => {
+    const s = lazy();
+    const [[, dash]] = resourcesOfType(s.json, 'AWS::CloudWatch::Dashboard');
+    const widgets: Json[] = JSON.parse(resolveBody(dash.Properties.DashboardBody)).widgets;
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+    assert.ok(readme.includes(`\`${SAVINGS_EXPRESSION}\``), `README.md documents ${SAVINGS_EXPRESSION}`);
+    const metricsOf = (title: string): Json[][] => widgets.find((w) => w.properties.title === title).properties.metrics;
+    const optionsOf = (rows: Json[][], pick: (o: Json) => boolean) => rows.map((m) => m[m.length - 1]).filter(pick);
+
+    for (const [title, period] of [
+      ['Dollars per day (USD)', 86400],
+      ['Saved in the selected time range (USD; pick the month)', 2592000],
+    ] as const) {
+      const rows = metricsOf(title);
+      const [saved] = optionsOf(rows, (o) => o.expression === SAVINGS_EXPRESSION);
+      assert.ok(saved, `${title}: the savings expression`);
+      // Its two inputs: the runs' cost summed, the always-on rate averaged, in the same period.
+      const input = (id: string): Json[] => {
+        const found = rows.find((m) => m[m.length - 1].id === id);
+        assert.ok(found, `${title}: metric ${id}`);
+        return found;
+      };
+      const cost = input('cost');
+      const rate = input('rate');
+      assert.equal(cost[1], 'RunCostUsd');
+      assert.equal(cost[cost.length - 1].stat, 'Sum');
+      assert.equal(rate[1], 'AlwaysOnUsdPerHour');
+      // CDK leaves out `stat` for Average, the dashboard's default.
+      assert.equal(rate[rate.length - 1].stat ?? 'Average', 'Average');
+      for (const m of [cost, rate]) assert.equal(m[m.length - 1].period, period, title);
+    }
+    // The month (or any range) on the daily graph: the running sum of the daily savings.
+    const running = optionsOf(metricsOf('Dollars per day (USD)'), (o) => typeof o.expression === 'string' && o.expression.startsWith('RUNNING_SUM('));
+    assert.equal(running.length, 1);
+    const single = widgets.find((w) => w.properties.title === 'Saved in the selected time range (USD; pick the month)');
+    assert.equal(single.properties.setPeriodToTimeRange, true);
   });
 
   test('the metric names are the contract names', () => {
@@ -121,7 +208,7 @@ describe('observability', () => {
       [...METRICS.seconds],
       ['RunDurationSeconds', 'RdsReadySeconds', 'Ec2ReadySeconds', 'JobDurationSeconds', 'RdsRunningSeconds', 'Ec2RunningSeconds'],
     );
-    assert.deepEqual([...METRICS.none], ['RunCostUsd', 'SavedUsd']);
+    assert.deepEqual([...METRICS.none], ['RunCostUsd', 'AlwaysOnUsdPerHour']);
     assert.deepEqual([...GUARD_METRICS], ['RunSkipped', 'UnattendedResources']);
   });
 });

@@ -63,6 +63,8 @@ FATAL_ERRORS = {
     "Ec2ReadyTimeout",
     "JobTimeout",
     "JobFailed",
+    "JobInterrupted",       # poll_ec2_state: a worker stopped by someone else, or the command cancelled
+    "JobNotDelivered",      # poll_ec2_state: SSM never ran the command
     "AwsRequestFailed",
     "RdsStopTimeout",       # rds_stop: RDS kept refusing a stop past RDS_STOP_DEADLINE_SECONDS
     "Ec2StopTimeout",       # poll_ec2_state (stopWorkers): a worker stayed pending past EC2_READY_TIMEOUT_SECONDS
@@ -152,6 +154,11 @@ BEST_EFFORT_TASKS = {
     "Release lease",           # the hourly sweeper reclaims a lease whose holder ended
     "Cleanup: release lease",  # idem, at the end of cleanup
     "Publish skip",            # the RunSkipped metric of a skipped run
+    # Metrics never change an outcome: emit_metrics reports a CloudWatch refusal in
+    # its block (`published: false`); a failure of the function itself is noted
+    # here and the run goes on (to release its lease, or to finish its cleanup).
+    "Publish metrics",
+    "Cleanup: publish metrics",
 }
 # The one Choice that may end a run without releasing the lease: cleanup
 # failed, so the lease stays for the cleanup run this execution's end starts.

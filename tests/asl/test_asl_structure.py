@@ -54,15 +54,35 @@ def _follows(definition: dict[str, Any], chain: list[str], *, catches: bool = Fa
         assert after in asl_rules.successors(definition, before, catches=catches), (before, after)
 
 
+# A run's normal path with one lap of each poll loop.
+NORMAL_PATH = [
+    "Init", "Which mode?", "Take lease", "Check database", "DB found recorded?", "Record DB found",
+    "Database ready?", "Begin workers", "Start workers", "Workers found recorded?", "Record workers found",
+    "Workers ready?", "Launch job", "Check job", "Job over?", "Stop workers?", "Stop workers", "Workers stopped?",
+    "Stop database", "Database stopped?", "Publish metrics", "Release lease", "Done",
+]
+EMIT_METRICS = REPO_ROOT / "functions" / "emit_metrics" / "src" / "handler.rs"
+
+
+def test_emit_metrics_counts_the_transitions_of_this_path(definition: dict[str, Any]) -> None:
+    """emit_metrics estimates a run's Step Functions transitions (its cost) from
+    the states of the normal path; its constant and its list must be this file's."""
+    source = EMIT_METRICS.read_text(encoding="utf-8")
+    constant = re.search(r"pub const RUN_STATES_WITH_ONE_LAP: u32 = (\d+);", source)
+    assert constant, "RUN_STATES_WITH_ONE_LAP not found in emit_metrics"
+    assert int(constant.group(1)) == len(NORMAL_PATH)
+    # The doc comment above it names the same states in the same order.
+    comment = source[:constant.start()].rsplit("\n\n", 1)[-1]
+    words = " ".join(line.strip().removeprefix("///").strip() for line in comment.splitlines())
+    positions = [words.find(name) for name in NORMAL_PATH]
+    assert -1 not in positions and positions == sorted(positions), dict(zip(NORMAL_PATH, positions))
+    assert set(NORMAL_PATH) <= set(definition[S])
+
+
 def test_the_flow_is_the_designed_one(definition: dict[str, Any]) -> None:
     """The named steps, in order, as the design describes them."""
     states = definition[S]
-    _follows(definition, [
-        "Init", "Which mode?", "Take lease", "Check database", "DB found recorded?", "Record DB found",
-        "Database ready?", "Begin workers", "Start workers", "Workers found recorded?", "Record workers found",
-        "Workers ready?", "Launch job", "Check job", "Job over?", "Stop workers?", "Stop workers", "Workers stopped?",
-        "Stop database", "Database stopped?", "Publish metrics", "Release lease", "Done",
-    ])
+    _follows(definition, NORMAL_PATH)
     _follows(definition, ["Which mode?", "Dry run?", "Check database"])
     _follows(definition, ["Take lease", "Read lease", "Lease still held?", "Describe lease holder", "Holder running?",
                           "Skip: run in progress", "Publish skip", "Skipped"], catches=True)
@@ -287,7 +307,10 @@ BROKEN: list[tuple[str, Mutation, Callable, str]] = [
     ("all-not-last", lambda d: d[S]["Cleanup: stop database"]["Retry"].insert(0, dict(d[S]["Cleanup: stop database"]["Retry"][0], ErrorEquals=["States.ALL"])), asl_rules.check_retriers, "alone and last"),
     ("no-cleanup-catch", lambda d: d[S]["Check job"]["Catch"][0].update(ErrorEquals=["JobFailed"]), asl_rules.check_catches, "States.ALL to cleanup"),
     ("catch-replaces-document", lambda d: d[S]["Launch job"]["Catch"][0].pop("ResultPath"), asl_rules.check_catches, "ResultPath"),
-    ("catch-other-path", lambda d: d[S]["Publish metrics"]["Catch"][0].update(ResultPath="$.failed"), asl_rules.check_catches, "must write $.error"),
+    ("catch-other-path", lambda d: d[S]["Stop database"]["Catch"][-1].update(ResultPath="$.failed"), asl_rules.check_catches, "must write $.error"),
+    # metrics are best effort: a failure of emit_metrics never sends a run into cleanup, nor fails its cleanup
+    ("metrics-failure-cleans-up-again", lambda d: d[S]["Publish metrics"]["Catch"][0].update(Next="Cleanup: stop workers?", ResultPath="$.error"), asl_rules.check_catches, "'Publish metrics': a best-effort step goes on to 'Release lease'"),
+    ("cleanup-metrics-failure-keeps-the-lease", lambda d: d[S]["Cleanup: publish metrics"]["Catch"][0].update(ResultPath="$.cleanupErrors.publishMetrics"), asl_rules.check_catches, "its own key"),
     ("late-skip-cleanup", lambda d: d[S]["Check job"]["Catch"].insert(0, {"ErrorEquals": ["InvalidInput"], "ResultPath": "$.error", "Next": "Run failed"}), asl_rules.check_catches, "only the first Lambda Task"),
     ("first-skips-cleanup-too-often", lambda d: d[S]["Check database"]["Catch"][0]["ErrorEquals"].append("RdsReadyTimeout"), asl_rules.check_catches, "only the first Lambda Task"),
     ("first-skips-to-a-stop", lambda d: d[S]["Check database"]["Catch"][0].update(Next="Cleanup: publish metrics"), asl_rules.check_catches, "only the first Lambda Task"),

@@ -39,6 +39,7 @@ _STATUS_BY_CODE: dict[str, int] = {
     "InternalError": 500,
     "InternalFailure": 500,
     "InternalServerError": 500,
+    "InternalServiceFault": 500,  # CloudWatch (PutMetricData)
     "ServiceUnavailable": 503,
     "Unavailable": 503,
     "DryRunOperation": 412,

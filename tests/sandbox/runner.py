@@ -59,6 +59,7 @@ STATE_MACHINE_NAME = "makenaide-sandbox"
 SANDBOX_CONFIG: dict[str, str] = {
     "JOB_COMMANDS": json.dumps(["/opt/makenaide/bin/run-batch.sh"]),
     "JOB_WORKING_DIRECTORY": "/opt/makenaide",
+    "JOB_LOG_GROUP": "/makenaide/sandbox/job-output",  # created in setup, as the stack creates its group
     "JOB_TIMEOUT_SECONDS": "60",
     "JOB_TIMEOUT_MAX_SECONDS": "300",
     "RDS_READY_TIMEOUT_SECONDS": "20",
@@ -196,7 +197,14 @@ class Run:
             instance_id = made["Instances"][0]["InstanceId"]
             self.instance_ids[inst.name] = instance_id
             self.world.init_instance(instance_id, inst.state, inst.agent_online)
+            if inst.job is not None:
+                self.world.instance_jobs[instance_id] = inst.job
             self.initial[inst.name] = inst.state
+        # The job's output log group (JOB_LOG_GROUP), as the stack creates it; a scenario's
+        # `config` may name another one (the agent creates a missing group, as SSM's does).
+        logs = _client("logs", port)
+        logs.create_log_group(logGroupName=SANDBOX_CONFIG["JOB_LOG_GROUP"])
+        logs.put_retention_policy(logGroupName=SANDBOX_CONFIG["JOB_LOG_GROUP"], retentionInDays=30)
         # The run lease (substituted as ${LeaseTableName}; harmless when the definition has none).
         _client("dynamodb", port).create_table(
             TableName=definition.LEASE_TABLE_NAME,
@@ -325,6 +333,8 @@ class Run:
         for inst in s.instances:
             if inst.terminate_after is not None:
                 plan.append((inst.terminate_after, f"terminate[{inst.name}]", lambda name=inst.name: self._terminate_instance(name)))
+        for stop in s.external_stops:
+            plan.append((stop.after, f"externalStop[{stop.instance}]", lambda stop=stop: self._external_stop(stop.instance, stop.reason)))
         return sorted(plan, key=lambda item: item[0])
 
     def _now(self) -> float:
@@ -345,6 +355,17 @@ class Run:
             note = f"ec2Terminate: {name} ({instance_id}) is already {before}: nothing to do"
         else:
             note = f"ec2Terminate: {name} ({instance_id}) {before} -> shutting-down, terminated in {self.scenario.timings.ec2_terminate} s"
+        self.actions.append({"at": self._now(), "action": note})
+        self._say(f"runner: {note}")
+
+    def _external_stop(self, name: str, reason: str) -> None:
+        """Someone or something outside the workflow stops a worker (`stopping`, then `stopped`)."""
+        instance_id = self.instance_ids[name]
+        before = self.world.external_stop(instance_id, reason)
+        if before != "running":
+            note = f"ec2Stop ({reason}): {name} ({instance_id}) is {before}, not running: nothing to stop"
+        else:
+            note = f"ec2Stop ({reason}): {name} ({instance_id}) running -> stopping, stopped in {self.scenario.timings.ec2_stop} s"
         self.actions.append({"at": self._now(), "action": note})
         self._say(f"runner: {note}")
 
@@ -531,6 +552,8 @@ class Run:
             "resources": final,
             "instanceIds": self.instance_ids,
             "metrics": metrics,
+            "commands": self.world.commands_report({iid: name for name, iid in self.instance_ids.items()}),
+            "stateReasons": {name: dict(zip(("code", "transitionReason"), self.world.state_reason(iid), strict=True)) for name, iid in self.instance_ids.items()},
             "callCounts": main_report["callCounts"],
             "allCallCounts": _count_calls(calls),
             "calls": [
@@ -621,6 +644,9 @@ class Run:
         wanted = expect.get("causeContains", [])
         for text in [wanted] if isinstance(wanted, str) else wanted:
             check(f"{prefix}cause contains {text!r}", text in (ex["cause"] or ""), text, ex["cause"])
+        unwanted = expect.get("causeNotContains", [])
+        for text in [unwanted] if isinstance(unwanted, str) else unwanted:
+            check(f"{prefix}cause does not contain {text!r}", text not in (ex["cause"] or ""), f"no {text!r}", ex["cause"])
         counts = ex["callCounts"]
         for key, spec in expect.get("calls", {}).items():
             actual = counts.get(key, {}).get("ok", 0)
@@ -656,7 +682,7 @@ class Run:
         return (not left, [], left)
 
 
-_NOTE_FIELDS = ("status", "state", "pingStatus", "action", "ready", "done", "outcome", "reusedExisting", "commandStatus", "exitCode", "metricCount", "retryAfterSeconds")
+_NOTE_FIELDS = ("status", "state", "pingStatus", "action", "ready", "done", "outcome", "reusedExisting", "instanceState", "stateReason", "commandStatus", "statusDetails", "exitCode", "metricCount", "published", "retryAfterSeconds")
 
 
 def _brief(block: dict[str, Any]) -> str:
@@ -800,7 +826,11 @@ def render_text(report: dict[str, Any]) -> str:
     out.append("resources (initial -> final)")
     out.append(f"  rds {r['rds']['identifier']}: {r['rds']['initial']} -> {r['rds']['final']}")
     for name, inst in r["ec2"].items():
-        out.append(f"  ec2 {name} ({inst['instanceId']}): {inst['initial']} -> {inst['final']}")
+        reason = report.get("stateReasons", {}).get(name, {}).get("code")
+        out.append(f"  ec2 {name} ({inst['instanceId']}): {inst['initial']} -> {inst['final']}" + (f" ({reason})" if reason else ""))
+    for command in report.get("commands", []):
+        invocations = ", ".join(f"{i['instance']} {i['status']}/{i['statusDetails']} rc={i['responseCode']}" for i in command["invocations"])
+        out.append(f"ssm command {command['commandId'][:8]} {command['comment']!r}: {command['status']}/{command['statusDetails']} [{invocations}]")
     out.append(f"metrics published: {len(report['metrics'])}")
     for d in report["metrics"]:
         dims = ",".join(f"{k}={v}" for k, v in sorted(d["dimensions"].items()))

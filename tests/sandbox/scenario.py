@@ -9,15 +9,16 @@ from typing import Any
 
 from .lambda_host import FunctionFault
 from .server import AwsFault
-from .world import JobBehaviour, Timings
+from .world import STATUS_DETAILS, STOP_REASONS, JobBehaviour, Timings, canonical_detail, detail_of
 
 FUNCTIONS = ("rds_check", "ec2_start", "ssm_launch", "poll_ec2_state", "rds_stop", "emit_metrics")
 _TOP_KEYS = {
     "description", "rds", "ec2", "timings", "job", "faults", "input", "executionName", "config", "timeoutSeconds",
-    "abortAfterSeconds", "executionTimeoutSeconds", "concurrent", "rdsAutoStartAfterSeconds", "rdsBusyAfterSeconds", "expect",
+    "abortAfterSeconds", "executionTimeoutSeconds", "concurrent", "rdsAutoStartAfterSeconds", "rdsBusyAfterSeconds", "externalStop",
+    "expect",
 }
 # What can be expected of any one execution (the main one, a concurrent one, one an event started).
-EXECUTION_EXPECT_KEYS = {"status", "error", "causeContains", "calls", "attempts", "mutatingCalls", "state", "output", "maxSeconds"}
+EXECUTION_EXPECT_KEYS = {"status", "error", "causeContains", "causeNotContains", "calls", "attempts", "mutatingCalls", "state", "output", "maxSeconds"}
 # What only the top-level `expect` checks: the world at the end, and everything every execution did.
 _GLOBAL_EXPECT_KEYS = {"resources", "metrics", "nothingLeftRunning", "allCalls", "executionsStarted", "eventExecutions"}
 _EXPECT_KEYS = EXECUTION_EXPECT_KEYS | _GLOBAL_EXPECT_KEYS
@@ -35,6 +36,7 @@ class Instance:
     instance_type: str = "t3.medium"
     agent_online: bool = True  # only for an instance that starts `running`
     terminate_after: float | None = None  # terminated by someone outside the workflow after that long
+    job: JobBehaviour | None = None  # what commands on this instance do (None: the scenario's job)
 
 
 @dataclass
@@ -44,6 +46,15 @@ class Database:
     instance_class: str = "db.t3.micro"
     exists: bool = True
     start_ends_in: str = "available"  # the status `starting` leads to
+
+
+@dataclass
+class ExternalStop:
+    """Someone or something outside the workflow stops a worker (`externalStop`)."""
+
+    after: float
+    instance: str  # the instance's name in the scenario
+    reason: str  # the StateReason code, e.g. Server.ScheduledStop
 
 
 @dataclass
@@ -79,6 +90,7 @@ class Scenario:
     concurrent: list[ConcurrentRun] = field(default_factory=list)
     rds_auto_start_after: float | None = None  # RDS starts the stopped DB by itself (RDS-EVENT-0154)
     rds_busy_after: float | None = None  # an available DB turns backing-up for timings.rdsBusy
+    external_stops: list[ExternalStop] = field(default_factory=list)
 
 
 def _check_keys(where: str, data: dict[str, Any], allowed: set[str]) -> None:
@@ -127,6 +139,10 @@ def _check_expect(where: str, expect: Any, allowed: set[str], status_required: b
     for key in ("mutatingCalls", "executionsStarted"):
         if key in expect:
             _check_count(f"{where}.{key}", expect[key])
+    for key in ("causeContains", "causeNotContains"):
+        texts = expect.get(key, [])
+        if not isinstance(texts, (str, list)) or (isinstance(texts, list) and not all(isinstance(t, str) for t in texts)):
+            raise ScenarioError(f"{where}.{key}: a string or a list of strings")
     for key in ("state", "output"):
         if not isinstance(expect.get(key, {}), dict):
             raise ScenarioError(f"{where}.{key}: an object {{\"dotted.path\": value}}")
@@ -137,6 +153,49 @@ def _check_expect(where: str, expect: Any, allowed: set[str], status_required: b
         raise ScenarioError(f"{where}.eventExecutions: a list of expectations, one per execution an event started")
     for i, item in enumerate(wanted):
         _check_expect(f"{where}.eventExecutions[{i}]", item, EXECUTION_EXPECT_KEYS | {"input"}, status_required=False)
+
+
+# How a job ends: an instance's own job that says one of these replaces all of the scenario's.
+_ENDING_KEYS = {"outcome", "statusDetails", "exitCode", "shutdownInstance", "neverEnds"}
+_JOB_KEYS = {"duration", "outcome", "exitCode", "shutdownInstance", "neverEnds", "statusDetails", "stdout", "stderr", "pendingSeconds"}
+# StatusDetails a job can end with (the non-terminal ones are `pendingSeconds` and `neverEnds`).
+_TERMINAL_DETAILS = sorted(d for d, v in STATUS_DETAILS.items() if v.terminal)
+
+
+def _job(where: str, j: dict[str, Any]) -> JobBehaviour:
+    """A `job` block (the scenario's, or one instance's merged over it)."""
+    _check_keys(where, j, _JOB_KEYS)
+    outcome = j.get("outcome", "Success")
+    if outcome not in ("Success", "Failed"):
+        raise ScenarioError(f"{where}.outcome: Success or Failed, not {outcome!r}")
+    details = j.get("statusDetails")
+    if details is not None:
+        if "outcome" in j:
+            raise ScenarioError(f"{where}: give outcome or statusDetails, not both (statusDetails Success/Failed is an outcome)")
+        if not isinstance(details, str) or canonical_detail(details) not in STATUS_DETAILS or not detail_of(details).terminal:
+            raise ScenarioError(f"{where}.statusDetails: a terminal StatusDetails, one of {_TERMINAL_DETAILS} (or the docs' spelling, e.g. \"Delivery Timed Out\"), not {details!r}")
+        for key in ("shutdownInstance", "neverEnds"):
+            if j.get(key):
+                raise ScenarioError(f"{where}: statusDetails ends the command; {key} does not end it")
+    exit_code = j.get("exitCode")
+    if exit_code is not None and (isinstance(exit_code, bool) or not isinstance(exit_code, int)):
+        raise ScenarioError(f"{where}.exitCode: a whole number, not {exit_code!r}")
+    if exit_code is None and details is None:
+        exit_code = 0 if outcome == "Success" else 1
+    for key in ("stdout", "stderr"):
+        if key in j and not isinstance(j[key], str):
+            raise ScenarioError(f"{where}.{key}: the text the job writes, a string")
+    return JobBehaviour(
+        duration=_seconds(f"{where}.duration", j.get("duration", 2.0)),
+        outcome=outcome,
+        exit_code=exit_code,
+        shutdown_instance=bool(j.get("shutdownInstance", False)),
+        never_ends=bool(j.get("neverEnds", False)),
+        status_details=details,
+        stdout=j.get("stdout"),
+        stderr=j.get("stderr", ""),
+        pending_seconds=_seconds(f"{where}.pendingSeconds", j.get("pendingSeconds", 0)),
+    )
 
 
 def load(path: Path) -> Scenario:
@@ -160,9 +219,10 @@ def load(path: Path) -> Scenario:
     )
 
     instances: list[Instance] = []
-    for i, raw in enumerate(data.get("ec2", {}).get("instances", [{"name": "worker"}])):
+    raw_instances = data.get("ec2", {}).get("instances", [{"name": "worker"}])
+    for i, raw in enumerate(raw_instances):
         where = f"ec2.instances[{i}]"
-        _check_keys(where, raw, {"name", "state", "type", "agentOnline", "terminateAfterSeconds"})
+        _check_keys(where, raw, {"name", "state", "type", "agentOnline", "terminateAfterSeconds", "job"})
         terminate_after = raw.get("terminateAfterSeconds")
         instances.append(
             Instance(
@@ -176,6 +236,7 @@ def load(path: Path) -> Scenario:
     names = [inst.name for inst in instances]
     if len(names) != len(set(names)):
         raise ScenarioError(f"ec2.instances: the names of the instances must differ ({names})")
+    names_of_instances = names
 
     t = data.get("timings", {})
     _check_keys("timings", t, {"ec2Start", "ec2Stop", "ec2Terminate", "rdsStart", "rdsStop", "agentOnline", "initialTransition", "rdsBusy"})
@@ -191,18 +252,21 @@ def load(path: Path) -> Scenario:
         rds_busy=float(t.get("rdsBusy", defaults.rds_busy)),
     )
 
-    j = data.get("job", {})
-    _check_keys("job", j, {"duration", "outcome", "exitCode", "shutdownInstance", "neverEnds"})
-    outcome = j.get("outcome", "Success")
-    if outcome not in ("Success", "Failed"):
-        raise ScenarioError(f"job.outcome: Success or Failed, not {outcome!r}")
-    job = JobBehaviour(
-        duration=float(j.get("duration", 2.0)),
-        outcome=outcome,
-        exit_code=int(j.get("exitCode", 0 if outcome == "Success" else 1)),
-        shutdown_instance=bool(j.get("shutdownInstance", False)),
-        never_ends=bool(j.get("neverEnds", False)),
-    )
+    top_job = data.get("job", {})
+    if not isinstance(top_job, dict):
+        raise ScenarioError("job: an object")
+    job = _job("job", top_job)
+    for inst, raw in zip(instances, raw_instances, strict=True):
+        if "job" in raw:
+            if not isinstance(raw["job"], dict):
+                raise ScenarioError(f"ec2.instances[{inst.name}].job: an object")
+            # The instance's keys replace the scenario's; what it does not say, it inherits.
+            merged = {**top_job, **raw["job"]}
+            if _ENDING_KEYS & set(raw["job"]):
+                # Its own ending replaces the scenario's whole ending.
+                for key in _ENDING_KEYS - set(raw["job"]):
+                    merged.pop(key, None)
+            inst.job = _job(f"ec2.instances[{inst.name}].job", merged)
 
     faults = data.get("faults", {})
     _check_keys("faults", faults, {"aws", "functions"})
@@ -270,6 +334,24 @@ def load(path: Path) -> Scenario:
         return None if data.get(key) is None else _seconds(key, data[key], integer)
 
     execution_timeout = optional_seconds("executionTimeoutSeconds", integer=True)
+    raw_stops = data.get("externalStop", [])
+    raw_stops = [raw_stops] if isinstance(raw_stops, dict) else raw_stops
+    if not isinstance(raw_stops, list):
+        raise ScenarioError("externalStop: an object {afterSeconds, instance, reason}, or a list of them")
+    external_stops: list[ExternalStop] = []
+    for i, raw in enumerate(raw_stops):
+        where = f"externalStop[{i}]"
+        if not isinstance(raw, dict):
+            raise ScenarioError(f"{where}: an object {{afterSeconds, instance, reason}}")
+        _check_keys(where, raw, {"afterSeconds", "instance", "reason"})
+        if "afterSeconds" not in raw or "instance" not in raw:
+            raise ScenarioError(f"{where}: afterSeconds and instance are required")
+        if raw["instance"] not in names_of_instances:
+            raise ScenarioError(f"{where}.instance: one of the ec2.instances names {names_of_instances}, not {raw['instance']!r}")
+        reason = raw.get("reason", "Client.UserInitiatedShutdown")
+        if reason not in STOP_REASONS:
+            raise ScenarioError(f"{where}.reason: a StateReason code EC2 gives a stop, one of {list(STOP_REASONS)}, not {reason!r}")
+        external_stops.append(ExternalStop(_seconds(f"{where}.afterSeconds", raw["afterSeconds"]), raw["instance"], reason))
     config = {str(k): (v if isinstance(v, str) else json.dumps(v)) for k, v in data.get("config", {}).items()}
     return Scenario(
         path=path,
@@ -291,4 +373,5 @@ def load(path: Path) -> Scenario:
         concurrent=concurrent,
         rds_auto_start_after=optional_seconds("rdsAutoStartAfterSeconds"),
         rds_busy_after=optional_seconds("rdsBusyAfterSeconds"),
+        external_stops=external_stops,
     )

@@ -215,6 +215,8 @@ impl StopPolicy {
 pub struct JobConfig {
     pub commands: Vec<String>,
     pub working_directory: String,
+    /// `JOB_LOG_GROUP`; `None` when empty.
+    pub output_log_group: Option<String>,
 }
 
 impl JobConfig {
@@ -236,9 +238,24 @@ impl JobConfig {
                 "must be an absolute path",
             ));
         }
+        let output_log_group = env
+            .or_default(settings::JOB_LOG_GROUP, String::new())?
+            .trim()
+            .to_string();
+        let valid_group = output_log_group.len() <= 512
+            && output_log_group
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-/.#".contains(c));
+        if !valid_group {
+            return Err(StepError::config(
+                settings::JOB_LOG_GROUP,
+                "is not a CloudWatch Logs group name (at most 512 of a-z A-Z 0-9 _ - / . #)",
+            ));
+        }
         Ok(Self {
             commands,
             working_directory,
+            output_log_group: Some(output_log_group).filter(|group| !group.is_empty()),
         })
     }
 }
@@ -422,6 +439,25 @@ mod tests {
         ];
         let job = JobConfig::from_env(&Env::from_pairs(&env)).unwrap();
         assert_eq!(job.commands, ["./run-batch.sh", "echo done"]);
+        assert_eq!(job.output_log_group, None);
+        let with_group = [
+            ("JOB_COMMANDS", r#"["x"]"#),
+            ("JOB_WORKING_DIRECTORY", "/opt"),
+            ("JOB_LOG_GROUP", "/makenaide/job-output"),
+        ];
+        let job = JobConfig::from_env(&Env::from_pairs(&with_group)).unwrap();
+        assert_eq!(
+            job.output_log_group.as_deref(),
+            Some("/makenaide/job-output")
+        );
+        let bad_group = [
+            ("JOB_COMMANDS", r#"["x"]"#),
+            ("JOB_WORKING_DIRECTORY", "/opt"),
+            ("JOB_LOG_GROUP", "my group; rm -rf /"),
+        ];
+        assert!(
+            message(JobConfig::from_env(&Env::from_pairs(&bad_group))).contains("JOB_LOG_GROUP")
+        );
         let env = [
             ("JOB_COMMANDS", "./run.sh"),
             ("JOB_WORKING_DIRECTORY", "/opt"),

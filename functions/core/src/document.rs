@@ -158,6 +158,10 @@ pub struct RdsReport {
     #[serde(default)]
     pub found_running: Option<bool>,
     pub instance_class: Option<String>,
+    /// Multi-AZ DBs bill a standby too. Absent in documents of older
+    /// versions: then the DB is unpriced.
+    #[serde(default)]
+    pub multi_az: Option<bool>,
     pub dry_run: bool,
     pub first_checked_at: Timestamp,
     pub checked_at: Timestamp,
@@ -224,7 +228,8 @@ pub struct JobReport {
 pub enum JobOutcome {
     /// Every invocation of the command succeeded.
     Success,
-    /// The instance stopped while its command was still in progress: the job
+    /// The instance's own OS shut it down while its command was still in
+    /// progress (`StateReason` `Client.InstanceInitiatedShutdown`): the job
     /// shut the machine down itself.
     InstanceStoppedItself,
     /// Dry run: nothing was launched.
@@ -237,7 +242,12 @@ pub enum JobOutcome {
 pub struct InvocationReport {
     pub instance_id: String,
     pub instance_state: String,
+    /// EC2's `StateReason` code: who stopped the worker.
+    #[serde(default)]
+    pub state_reason: Option<String>,
     pub command_status: Option<String>,
+    #[serde(default)]
+    pub status_details: Option<String>,
     pub exit_code: Option<i32>,
 }
 

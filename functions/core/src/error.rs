@@ -29,11 +29,13 @@ pub enum ErrorName {
     Ec2StopTimeout,
     JobFailed,
     JobTimeout,
+    JobInterrupted,
+    JobNotDelivered,
     LaunchWindowMissed,
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 19] = [
+    pub const ALL: [ErrorName; 21] = [
         Self::InvalidInput,
         Self::ConfigError,
         Self::AccessDenied,
@@ -52,6 +54,8 @@ impl ErrorName {
         Self::Ec2StopTimeout,
         Self::JobFailed,
         Self::JobTimeout,
+        Self::JobInterrupted,
+        Self::JobNotDelivered,
         Self::LaunchWindowMissed,
     ];
 
@@ -75,6 +79,8 @@ impl ErrorName {
             Self::Ec2StopTimeout => "Ec2StopTimeout",
             Self::JobFailed => "JobFailed",
             Self::JobTimeout => "JobTimeout",
+            Self::JobInterrupted => "JobInterrupted",
+            Self::JobNotDelivered => "JobNotDelivered",
             Self::LaunchWindowMissed => "LaunchWindowMissed",
         }
     }
@@ -124,8 +130,18 @@ impl ErrorName {
             Self::Ec2StopTimeout => {
                 "a worker stayed `pending` (it cannot be stopped before it runs) until EC2_READY_TIMEOUT_SECONDS after the stop began; the other workers were stopped"
             }
-            Self::JobFailed => "the batch job's command finished unsuccessfully",
-            Self::JobTimeout => "the batch job did not end before its deadline",
+            Self::JobFailed => {
+                "the batch job's command finished unsuccessfully; the cause has its exit code and the last lines of its stderr (secrets masked)"
+            }
+            Self::JobTimeout => {
+                "the batch job did not end before its deadline, or SSM ended it at its own execution timeout (`Execution Timed Out`)"
+            }
+            Self::JobInterrupted => {
+                "something other than the job ended it: a worker stopped with an EC2 `StateReason` other than `Client.InstanceInitiatedShutdown` (an operator, a scheduled retirement, a Spot interruption; the cause names it), or the command was cancelled"
+            }
+            Self::JobNotDelivered => {
+                "the job never ran: SSM could not deliver the command (`Delivery Timed Out`, `Undeliverable`), the worker refused it (`InvalidPlatform`, `AccessDenied`), or the worker stopped before its agent took it"
+            }
             Self::LaunchWindowMissed => {
                 "the run was not ready to launch the job within LAUNCH_WINDOW_SECONDS of its start (a slow DB, capacity waits, a late redrive): nothing more is started, what was started is stopped"
             }

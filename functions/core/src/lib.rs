@@ -10,6 +10,7 @@ pub mod document;
 pub mod error;
 pub mod input;
 pub mod ports;
+pub mod redact;
 pub mod runtime;
 pub mod settings;
 pub mod states;

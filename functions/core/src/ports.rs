@@ -118,6 +118,9 @@ pub struct ShellCommand {
     pub working_directory: String,
     pub execution_timeout_seconds: u64,
     pub comment: String,
+    /// The CloudWatch Logs group the agent sends the job's whole output to
+    /// (`CloudWatchOutputConfig`); `None`: no CloudWatch output.
+    pub output_log_group: Option<String>,
 }
 
 /// One instance's invocation of a command.
@@ -127,6 +130,9 @@ pub struct CommandInvocation {
     pub status: Option<String>,
     pub status_details: Option<String>,
     pub exit_code: Option<i32>,
+    /// `StandardErrorContent`: what the job wrote to stderr, as far as SSM
+    /// keeps it in the API answer (its first 8,000 characters).
+    pub stderr: Option<String>,
 }
 
 /// One data point, in the project's own terms.
@@ -175,11 +181,11 @@ pub trait SsmPort {
     /// Ping status per instance id; an instance whose agent never
     /// registered is absent.
     async fn ping_statuses(&self, ids: &[String]) -> Result<HashMap<String, String>, StepError>;
-    /// A command already sent with exactly this `comment` to `instance_id`
-    /// since `invoked_after` (the idempotency key of `ssm_launch`).
+    /// A command already sent with exactly this `comment` since
+    /// `invoked_after` (the idempotency key of `ssm_launch`), whatever the
+    /// state of its invocations (a `Pending` one included).
     async fn find_command(
         &self,
-        instance_id: &str,
         comment: &str,
         invoked_after: Timestamp,
     ) -> Result<Option<Command>, StepError>;

@@ -114,6 +114,7 @@ pub const DEFAULT_STOP_POLICY: &str = "always";
 pub const RDS_STOP_POLICY: &str = "RDS_STOP_POLICY";
 pub const EC2_STOP_POLICY: &str = "EC2_STOP_POLICY";
 pub const DEFAULT_METRICS_NAMESPACE: &str = "Makenaide/Orchestrator";
+pub const JOB_LOG_GROUP: &str = "JOB_LOG_GROUP";
 pub const DEFAULT_WORKFLOW_NAME: &str = "makenaide";
 pub const DEFAULT_SCHEDULE_INTERVAL_HOURS: f64 = 4.0;
 /// A month: the longest interval the savings baseline makes sense for.
@@ -148,6 +149,11 @@ pub const SETTINGS: &[Setting] = &[
             format: "absolute path",
         },
         meaning: "directory the commands run in",
+    },
+    Setting {
+        variable: JOB_LOG_GROUP,
+        kind: Kind::Text { default: "" },
+        meaning: "CloudWatch Logs group the SSM agent sends the job's whole stdout and stderr to (`CloudWatchOutputConfig`); empty: none. The stack creates it and sets this",
     },
     Setting {
         variable: JOB_TIMEOUT.variable,
@@ -230,14 +236,77 @@ pub const SETTINGS: &[Setting] = &[
             default: DEFAULT_SCHEDULE_INTERVAL_HOURS,
             max: MAX_SCHEDULE_INTERVAL_HOURS,
         },
-        meaning: "hours between scheduled runs: the 24/7 baseline for \"saved\"",
+        meaning: "hours between scheduled runs (synth warns when the cron disagrees); no longer used by the cost metrics: savings belong to a period (README, \"Dollars\")",
     },
     Setting {
         variable: "PRICE_OVERRIDES",
         kind: Kind::JsonObject,
-        meaning: "instance type or DB class -> USD per hour, e.g. `{\"t3.medium\":0.052,\"db.t3.micro\":0.025}`",
+        meaning: "instance type or DB class -> USD per hour as deployed (a Multi-AZ DB's Multi-AZ price), e.g. `{\"t3.medium\":0.052,\"db.t3.micro\":0.025}`; wins over the price table `functions/core/prices/prices.tsv`",
     },
 ];
+
+/// How long one AWS call may take, SDK retries included, and how many calls
+/// each function makes one after another (calls for several workers go out
+/// together, so the count does not grow with the workers): together they
+/// bound a step's time, which must fit its Lambda timeout with a margin.
+/// `aws::sdk_config` applies the budget; the CDK app reads it from
+/// `settings.json` and refuses a Lambda timeout below
+/// [`CallBudget::lambda_timeout_seconds`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallBudget {
+    pub connect_seconds: u64,
+    /// One attempt of one call.
+    pub attempt_seconds: u64,
+    /// Attempts of one call (the first and the SDK's retries).
+    pub max_attempts: u32,
+    /// One call, all its attempts and backoff included.
+    pub operation_seconds: u64,
+    /// Start-up, JSON and logging around the calls.
+    pub margin_seconds: u64,
+}
+
+pub const CALL_BUDGET: CallBudget = CallBudget {
+    connect_seconds: 2,
+    attempt_seconds: 3,
+    max_attempts: 3,
+    operation_seconds: 6,
+    margin_seconds: 2,
+};
+
+/// The AWS calls each function makes one after another, at most.
+pub const SEQUENTIAL_CALLS: &[(&str, u64)] = &[
+    // DescribeDBInstances, StartDBInstance
+    ("rds_check", 2),
+    // DescribeInstances, DescribeInstanceInformation (one page), StartInstances
+    ("ec2_start", 3),
+    // ListCommands (one page: one execution's window), SendCommand
+    ("ssm_launch", 2),
+    // job: DescribeInstances, then every worker's GetCommandInvocation together;
+    // stopWorkers: every worker's DescribeInstances then StopInstances together
+    ("poll_ec2_state", 2),
+    // DescribeDBInstances, StopDBInstance
+    ("rds_stop", 2),
+    // PutMetricData
+    ("emit_metrics", 1),
+];
+
+impl CallBudget {
+    /// The shortest Lambda timeout that fits every function's calls.
+    pub const fn lambda_timeout_seconds(&self) -> u64 {
+        let mut most = 0;
+        let mut index = 0;
+        while index < SEQUENTIAL_CALLS.len() {
+            if SEQUENTIAL_CALLS[index].1 > most {
+                most = SEQUENTIAL_CALLS[index].1;
+            }
+            index += 1;
+        }
+        most * self.operation_seconds + self.margin_seconds
+    }
+}
+
+/// The Lambda timeout the CDK app deploys by default.
+pub const DEFAULT_LAMBDA_TIMEOUT_SECONDS: u64 = 20;
 
 /// The smallest job deadline an execution may ask for.
 pub const JOB_TIMEOUT_MIN_SECONDS: u64 = 60;
@@ -373,10 +442,25 @@ pub fn to_json() -> Value {
         entry["meaning"] = json!(field.meaning);
         input.insert(field.name.to_string(), entry);
     }
+    let budget = CALL_BUDGET;
+    let sequential_calls: Map<String, Value> = SEQUENTIAL_CALLS
+        .iter()
+        .map(|(function, calls)| (function.to_string(), json!(calls)))
+        .collect();
     json!({
         "$comment": "Generated from functions/core/src/settings.rs (UPDATE_SETTINGS=1 cargo test -p makenaide_core settings). Do not edit by hand.",
         "environment": environment,
         "input": input,
+        "callBudget": {
+            "connectSeconds": budget.connect_seconds,
+            "attemptSeconds": budget.attempt_seconds,
+            "maxAttempts": budget.max_attempts,
+            "operationSeconds": budget.operation_seconds,
+            "marginSeconds": budget.margin_seconds,
+            "sequentialCalls": sequential_calls,
+            "lambdaTimeoutSeconds": budget.lambda_timeout_seconds(),
+            "defaultLambdaTimeoutSeconds": DEFAULT_LAMBDA_TIMEOUT_SECONDS,
+        },
     })
 }
 
@@ -459,5 +543,45 @@ mod tests {
             assert!(JOB_TIMEOUT.default <= JOB_TIMEOUT_MAX.default);
             assert!(JOB_TIMEOUT_MIN_SECONDS <= JOB_TIMEOUT.default);
         }
+    }
+
+    #[test]
+    fn the_call_budget_fits_the_lambda_timeout() {
+        let budget = CALL_BUDGET;
+        // One call's attempts fit its operation timeout only with a backoff
+        // between them, so the operation timeout is the binding bound.
+        assert!(budget.attempt_seconds <= budget.operation_seconds);
+        assert!(budget.connect_seconds <= budget.attempt_seconds);
+        assert!(
+            budget.max_attempts >= 2,
+            "a throttle must get one quick retry"
+        );
+        // Every function is listed once.
+        let mut functions: Vec<&str> = SEQUENTIAL_CALLS.iter().map(|(f, _)| *f).collect();
+        functions.sort_unstable();
+        assert_eq!(
+            functions,
+            [
+                "ec2_start",
+                "emit_metrics",
+                "poll_ec2_state",
+                "rds_check",
+                "rds_stop",
+                "ssm_launch"
+            ]
+        );
+        for (function, calls) in SEQUENTIAL_CALLS {
+            let needed = calls * budget.operation_seconds + budget.margin_seconds;
+            assert!(
+                needed <= DEFAULT_LAMBDA_TIMEOUT_SECONDS,
+                "{function}: {calls} calls of up to {} s need {needed} s, over the default Lambda timeout {DEFAULT_LAMBDA_TIMEOUT_SECONDS} s",
+                budget.operation_seconds
+            );
+        }
+        assert!(budget.lambda_timeout_seconds() <= DEFAULT_LAMBDA_TIMEOUT_SECONDS);
+        assert_eq!(
+            budget.lambda_timeout_seconds(),
+            3 * budget.operation_seconds + budget.margin_seconds
+        );
     }
 }

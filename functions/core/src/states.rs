@@ -69,27 +69,91 @@ pub fn ssm_agent_online(ping_status: Option<&str>) -> bool {
     ping_status == Some("Online")
 }
 
-/// Where an SSM command invocation is.
+/// Where an SSM command invocation is, as its `Status` and `StatusDetails`
+/// say together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommandClass {
-    /// Pending, InProgress, Delayed, Cancelling, or not visible yet.
+    /// The agent has not taken it (yet): `Pending`, `Delayed`, or not
+    /// visible yet.
+    NotStarted,
+    /// `In Progress`, `Cancelling`.
     Running,
     Succeeded,
+    /// It ran and ended unsuccessfully (a non-zero exit code).
     Failed,
-    Cancelled,
+    /// It never ran and never will: the agent did not take it in time
+    /// (`Delivery Timed Out`), could not be reached (`Undeliverable`), or
+    /// refused it (`InvalidPlatform`, `AccessDenied`).
+    NotDelivered,
+    /// Its own execution timeout ended it (`Execution Timed Out`).
     TimedOut,
+    /// Someone cancelled it (`CancelCommand`).
+    Cancelled,
+    /// SSM stopped it because the command as a whole passed its
+    /// `MaxErrors` (another invocation failed).
+    Terminated,
 }
 
-pub fn classify_command_status(status: Option<&str>) -> CommandClass {
-    match status {
-        Some("Success") => CommandClass::Succeeded,
-        Some("Failed") | Some("Undeliverable") | Some("Terminated") => CommandClass::Failed,
-        Some("Cancelled") => CommandClass::Cancelled,
-        Some("TimedOut") | Some("DeliveryTimedOut") | Some("ExecutionTimedOut") => {
-            CommandClass::TimedOut
-        }
-        _ => CommandClass::Running,
+/// `StatusDetails` is spelled with spaces in the SSM API reference
+/// ("Delivery Timed Out", "In Progress") and without in other places and
+/// older answers ("DeliveryTimedOut"); "Canceled" and "Cancelled" both
+/// occur. Compare letters only.
+fn normalize(text: &str) -> String {
+    let letters: String = text
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if letters == "canceled" {
+        "cancelled".to_string()
+    } else {
+        letters
     }
+}
+
+/// The one table of what SSM's statuses mean (pure). `StatusDetails` says
+/// more than `Status` (a `TimedOut` status is either a delivery or an
+/// execution timeout), so it decides; `Status` only when the details are
+/// missing or unknown. Anything unknown counts as still running: the job
+/// deadline bounds the wait.
+pub fn classify_command(status: Option<&str>, details: Option<&str>) -> CommandClass {
+    use CommandClass::*;
+    let by_details = match details.map(normalize).as_deref() {
+        Some("success") => Some(Succeeded),
+        Some("pending" | "delayed") => Some(NotStarted),
+        Some("inprogress" | "cancelling") => Some(Running),
+        Some("deliverytimedout" | "undeliverable" | "invalidplatform" | "accessdenied") => {
+            Some(NotDelivered)
+        }
+        Some("executiontimedout") => Some(TimedOut),
+        Some("failed") => Some(Failed),
+        Some("cancelled") => Some(Cancelled),
+        Some("terminated") => Some(Terminated),
+        _ => None,
+    };
+    by_details.unwrap_or(match status.map(normalize).as_deref() {
+        None | Some("pending" | "delayed") => NotStarted,
+        Some("success") => Succeeded,
+        Some("failed") => Failed,
+        Some("timedout") => TimedOut,
+        Some("cancelled") => Cancelled,
+        _ => Running,
+    })
+}
+
+/// The EC2 `StateReason` code of a stop the instance's own operating
+/// system made (the job ran `shutdown -h now`): the only stop that is the
+/// job's own end.
+pub const OWN_SHUTDOWN_REASON: &str = "Client.InstanceInitiatedShutdown";
+
+/// Whether a stop with this `StateReason` code is the job ending itself.
+pub fn stopped_by_its_own_os(state_reason: Option<&str>) -> bool {
+    state_reason.is_some_and(|reason| {
+        reason
+            .split(':')
+            .next()
+            .is_some_and(|code| code.trim() == OWN_SHUTDOWN_REASON)
+    })
 }
 
 #[cfg(test)]
@@ -158,23 +222,62 @@ mod tests {
     #[test]
     fn command_status_table() {
         use CommandClass::*;
+        // (Status, StatusDetails) as GetCommandInvocation answers them.
         let table = [
-            (Some("Pending"), Running),
-            (Some("InProgress"), Running),
-            (Some("Delayed"), Running),
-            (Some("Cancelling"), Running),
-            (None, Running),
-            (Some("Success"), Succeeded),
-            (Some("Failed"), Failed),
-            (Some("Undeliverable"), Failed),
-            (Some("Terminated"), Failed),
-            (Some("Cancelled"), Cancelled),
-            (Some("TimedOut"), TimedOut),
-            (Some("DeliveryTimedOut"), TimedOut),
-            (Some("ExecutionTimedOut"), TimedOut),
+            (None, None, NotStarted),
+            (Some("Pending"), Some("Pending"), NotStarted),
+            (Some("Delayed"), Some("Delayed"), NotStarted),
+            (Some("InProgress"), Some("In Progress"), Running),
+            (Some("Cancelling"), Some("Cancelling"), Running),
+            (Some("Success"), Some("Success"), Succeeded),
+            (Some("Failed"), Some("Failed"), Failed),
+            (Some("Failed"), Some("Undeliverable"), NotDelivered),
+            (Some("Failed"), Some("Terminated"), Terminated),
+            (Some("Failed"), Some("InvalidPlatform"), NotDelivered),
+            (Some("Failed"), Some("Invalid Platform"), NotDelivered),
+            (Some("Failed"), Some("AccessDenied"), NotDelivered),
+            (Some("Failed"), Some("Access Denied"), NotDelivered),
+            (Some("TimedOut"), Some("Delivery Timed Out"), NotDelivered),
+            (Some("TimedOut"), Some("DeliveryTimedOut"), NotDelivered),
+            (Some("TimedOut"), Some("Execution Timed Out"), TimedOut),
+            (Some("TimedOut"), Some("ExecutionTimedOut"), TimedOut),
+            (Some("Cancelled"), Some("Cancelled"), Cancelled),
+            (Some("Cancelled"), Some("Canceled"), Cancelled),
+            // Details missing or unknown: the status decides.
+            (Some("Success"), None, Succeeded),
+            (Some("Failed"), None, Failed),
+            (Some("TimedOut"), None, TimedOut),
+            (Some("Cancelled"), Some("Something New"), Cancelled),
+            (Some("InProgress"), None, Running),
+            (Some("SomethingNew"), None, Running),
         ];
-        for (status, expected) in table {
-            assert_eq!(classify_command_status(status), expected, "{status:?}");
+        for (status, details, expected) in table {
+            assert_eq!(
+                classify_command(status, details),
+                expected,
+                "{status:?} / {details:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_os_shutdown_is_the_jobs_own_stop() {
+        let table = [
+            (Some("Client.InstanceInitiatedShutdown"), true),
+            (
+                Some("Client.InstanceInitiatedShutdown: Instance initiated shutdown"),
+                true,
+            ),
+            (Some("Client.UserInitiatedShutdown"), false),
+            (Some("Server.ScheduledStop"), false),
+            (Some("Server.SpotInstanceShutdown"), false),
+            (Some("Client.UserInitiatedHibernate"), false),
+            (Some("Server.InternalError"), false),
+            (Some(""), false),
+            (None, false),
+        ];
+        for (reason, own) in table {
+            assert_eq!(stopped_by_its_own_os(reason), own, "{reason:?}");
         }
     }
 

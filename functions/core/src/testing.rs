@@ -41,7 +41,6 @@ pub enum Call {
         instance_ids: Vec<String>,
     },
     FindCommand {
-        instance_id: String,
         comment: String,
         invoked_after: Timestamp,
     },
@@ -470,26 +469,22 @@ impl SsmPort for FakeAws {
             .collect())
     }
 
+    /// Like ListCommands with `InvokedAfter`: by the time SSM accepted the
+    /// command (milliseconds), whatever its invocations' states.
     async fn find_command(
         &self,
-        instance_id: &str,
         comment: &str,
         invoked_after: Timestamp,
     ) -> Result<Option<Command>, StepError> {
         let mut world = self.world();
         world.record(Call::FindCommand {
-            instance_id: instance_id.to_string(),
             comment: comment.to_string(),
             invoked_after,
         })?;
         Ok(world
             .commands
             .iter()
-            .find(|c| {
-                c.comment == comment
-                    && c.instance_ids.iter().any(|id| id == instance_id)
-                    && c.requested_at.is_none_or(|at| at >= invoked_after)
-            })
+            .find(|c| c.comment == comment && c.requested_at.is_none_or(|at| at >= invoked_after))
             .cloned())
     }
 
@@ -511,6 +506,7 @@ impl SsmPort for FakeAws {
                     status: Some("Pending".into()),
                     status_details: Some("Pending".into()),
                     exit_code: None,
+                    stderr: None,
                 },
             );
         }
@@ -697,23 +693,20 @@ mod tests {
                 working_directory: "/".into(),
                 execution_timeout_seconds: 60,
                 comment: "makenaide:run-1".into(),
+                output_log_group: None,
             })
             .await
             .unwrap();
         assert_eq!(sent.requested_at, Some(t0));
         let invocation = fake.command_invocation(&sent.command_id, "i-1").await;
         assert_eq!(invocation.unwrap().status.as_deref(), Some("Pending"));
-        let found = |instance, comment, after| fake.find_command(instance, comment, after);
-        assert!(found("i-1", "makenaide:run-1", t0).await.unwrap().is_some());
-        assert!(found("i-2", "makenaide:run-1", t0).await.unwrap().is_none());
-        assert!(found("i-1", "makenaide:run-2", t0).await.unwrap().is_none());
-        let later = t0.plus_seconds(1);
-        assert!(
-            found("i-1", "makenaide:run-1", later)
-                .await
-                .unwrap()
-                .is_none()
-        );
+        let found = |comment, after| fake.find_command(comment, after);
+        // Found while its invocation is still Pending.
+        assert!(found("makenaide:run-1", t0).await.unwrap().is_some());
+        assert!(found("makenaide:run-2", t0).await.unwrap().is_none());
+        // Milliseconds count: one after the command was accepted is too late.
+        let later = Timestamp::from_millis(t0.as_millis() + 1);
+        assert!(found("makenaide:run-1", later).await.unwrap().is_none());
         assert_eq!(fake.mutating_calls().len(), 1);
     }
 }

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use makenaide_core::config::{Env, MetricsConfig, Timing};
-use makenaide_core::cost::{ResourceCost, Usage, run_cost};
+use makenaide_core::cost::{
+    Deployment, OrchestratorUsage, PriceTable, RunCost, Service, Usage, run_cost,
+};
 use makenaide_core::document::{JobOutcome, StateDocument, StopAction};
 use makenaide_core::input::{RunInput, RunMode, parse_run_input};
 use makenaide_core::ports::{Metric, MetricUnit, MetricsPort};
@@ -21,11 +23,18 @@ const WORKFLOW_DIMENSION: &str = "Workflow";
 
 const SUCCEEDED: &str = "Succeeded";
 
+/// The log line of a publication that failed; the stack's metric filter
+/// on this function's log group counts it (cdk/lib/stack.ts).
+pub const METRICS_NOT_PUBLISHED: &str = "metrics not published";
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub metrics: MetricsConfig,
     /// Only to read `dryRun` from the raw input exactly as the first step did.
     pub timing: Timing,
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (MB), set by Lambda; every step has
+    /// the same. `None`: the Lambda cost of a run is unknown.
+    pub lambda_memory_mb: Option<u32>,
 }
 
 impl Settings {
@@ -33,6 +42,8 @@ impl Settings {
         Ok(Self {
             metrics: MetricsConfig::from_env(env)?,
             timing: Timing::from_env(env)?,
+            lambda_memory_mb: Some(env.or_default("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0u32)?)
+                .filter(|mb| *mb > 0),
         })
     }
 }
@@ -86,14 +97,25 @@ pub struct Summary {
     pub dry_run: bool,
     pub durations: Durations,
     pub running_seconds: RunningSeconds,
-    /// `None` in a dry run or when a resource has no known price.
-    pub cost_usd: Option<f64>,
-    pub saved_usd: Option<f64>,
-    pub unpriced: Vec<String>,
-    pub cost_breakdown: Vec<ResourceCost>,
+    /// What the run cost, component by component; `None` for a dry run and
+    /// for executions that are not runs (skip, cleanup run, sweep).
+    pub cost: Option<RunCost>,
     pub namespace: String,
     pub dimensions: BTreeMap<String, String>,
     pub metric_count: usize,
+    /// False when CloudWatch refused the data points after the SDK's own
+    /// retries: metrics are best effort and never change a run's outcome.
+    pub published: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_error: Option<PublishError>,
+}
+
+/// Why the data points were not published.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishError {
+    pub error_type: String,
+    pub error_message: String,
 }
 
 /// Seconds from `from` to `to`; clock skew between services never makes a
@@ -216,20 +238,110 @@ fn running_seconds(doc: &StateDocument, now: Timestamp, dry_run: bool) -> Runnin
 fn usages(doc: &StateDocument, running: &RunningSeconds) -> Vec<Usage> {
     let db = doc.rds.iter().map(|rds| Usage {
         resource_id: rds.db_instance_identifier.clone(),
+        service: Service::Rds,
         kind: rds.instance_class.clone(),
+        deployment: rds.multi_az.map(Deployment::from_multi_az),
         running_seconds: running.rds,
+        started_by_run: rds.started_by_workflow,
     });
-    let workers = doc
-        .ec2
-        .iter()
-        .flat_map(|ec2| &ec2.instances)
-        .map(|worker| Usage {
+    let workers = doc.ec2.iter().flat_map(|ec2| {
+        ec2.instances.iter().map(|worker| Usage {
             resource_id: worker.instance_id.clone(),
+            service: Service::Ec2,
             kind: worker.instance_type.clone(),
+            deployment: None,
             running_seconds: running.ec2.get(&worker.instance_id).copied().unwrap_or(0.0),
-        });
+            started_by_run: ec2.started_by_workflow.contains(&worker.instance_id),
+        })
+    });
     db.chain(workers).collect()
 }
+
+/// States a run enters with one lap of each poll loop, on the normal path of
+/// `statemachine/workflow.asl.json`: Init, Which mode?, Take lease, Check
+/// database, DB found recorded?, Record DB found, Database ready?, Begin
+/// workers, Start workers, Workers found recorded?, Record workers found,
+/// Workers ready?, Launch job, Check job, Job over?, Stop workers?, Stop
+/// workers, Workers stopped?, Stop database, Database stopped?, Publish
+/// metrics, Release lease, Done. A failed run's cleanup path is within a
+/// state or two of the same length. `tests/asl` checks this number against
+/// the file.
+pub const RUN_STATES_WITH_ONE_LAP: u32 = 23;
+/// Each further lap of the DB's or the workers' start loop: its Wait, its
+/// Task, its "found recorded?" Choice and its "ready?" Choice.
+const STATES_PER_EXTRA_START_LAP: u32 = 4;
+/// Each further lap of the job poll and of the two stop loops: Wait, Task,
+/// Choice. (The sandbox's happy path, 3 extra laps of each of the first three
+/// loops, enters 23 + 4 * 6 + 3 * 3 = 56 states, the count its runner reports.)
+const STATES_PER_EXTRA_LAP: u32 = 3;
+/// Lambda invocations of a run with one lap of each loop: rds_check,
+/// ec2_start, ssm_launch, poll_ec2_state twice (job, stopWorkers), rds_stop,
+/// emit_metrics.
+const INVOCATIONS_WITH_ONE_LAP: u32 = 7;
+/// Billed seconds assumed per Lambda invocation: an upper estimate, not a
+/// measurement (each step makes one to a few AWS calls; its real billed
+/// duration is in the invocation's REPORT log line). At 128 MB even a run
+/// with 70 invocations spends about $0.0001 on Lambda duration this way.
+pub const ASSUMED_SECONDS_PER_INVOCATION: f64 = 1.0;
+
+/// Extra laps of a poll loop, from the time it spent and its interval: each
+/// lap waits `interval` seconds (the steps themselves take milliseconds).
+fn extra_laps(first: Timestamp, last: Timestamp, interval: u64) -> u32 {
+    if interval == 0 {
+        return 0;
+    }
+    (span(first, last) / interval as f64).round() as u32
+}
+
+/// What the orchestrator itself did in a run, estimated from the document
+/// (pure). Step Functions bills each state entered, retries included; the
+/// retries of a step are not in the document, so they are not counted.
+fn orchestrator_usage(doc: &StateDocument, lambda_memory_mb: Option<u32>) -> OrchestratorUsage {
+    let start_laps = [
+        doc.rds
+            .as_ref()
+            .map(|r| extra_laps(r.first_checked_at, r.checked_at, r.retry_after_seconds)),
+        doc.ec2
+            .as_ref()
+            .map(|e| extra_laps(e.first_checked_at, e.checked_at, e.retry_after_seconds)),
+    ];
+    let other_laps = [
+        doc.job
+            .as_ref()
+            .zip(doc.poll.as_ref())
+            .map(|(job, poll)| extra_laps(job.sent_at, poll.checked_at, poll.retry_after_seconds)),
+        doc.workers_stop
+            .as_ref()
+            .map(|w| extra_laps(w.first_tried_at, w.checked_at, w.retry_after_seconds)),
+        doc.rds_stop.as_ref().and_then(|r| {
+            r.first_tried_at
+                .map(|first| extra_laps(first, r.stopped_at, r.retry_after_seconds))
+        }),
+    ];
+    let start_laps: u32 = start_laps.into_iter().flatten().sum();
+    let other_laps: u32 = other_laps.into_iter().flatten().sum();
+    let invocations = INVOCATIONS_WITH_ONE_LAP + start_laps + other_laps;
+    OrchestratorUsage {
+        state_transitions: RUN_STATES_WITH_ONE_LAP
+            + STATES_PER_EXTRA_START_LAP * start_laps
+            + STATES_PER_EXTRA_LAP * other_laps,
+        lambda_invocations: invocations,
+        lambda_gb_seconds: lambda_memory_mb.map(|mb| {
+            f64::from(invocations) * ASSUMED_SECONDS_PER_INVOCATION * f64::from(mb) / 1024.0
+        }),
+        lambda_architecture: LAMBDA_ARCHITECTURE,
+        // One call per run; the SDK's retries of it are not counted.
+        put_metric_data_requests: 1,
+    }
+}
+
+/// The functions run on the architecture they were built for (arm64 as
+/// deployed; the sandbox runs host binaries).
+const LAMBDA_ARCHITECTURE: &str = if cfg!(target_arch = "aarch64") {
+    "arm64"
+} else {
+    "x86_64"
+};
 
 /// How many configured resources were running when a sweep looked (pure):
 /// the DB's status before `rds_stop` acted, and each worker's state before
@@ -308,14 +420,22 @@ pub fn summarize(doc: &StateDocument, now: Timestamp, settings: &Settings) -> Su
     let (publication, fixed_outcome) = publication(doc, run.as_ref());
     let dry_run = is_dry_run(doc, run.as_ref());
     let running = running_seconds(doc, now, dry_run);
-    // A dry run ran nothing: it neither cost nor saved anything.
-    let cost = (!dry_run).then(|| {
-        run_cost(
+    // A dry run ran nothing: no dollars. Skips, cleanup runs and sweeps
+    // publish their counts only.
+    let cost = (!dry_run && publication == Publication::Run).then(|| {
+        let mut cost = run_cost(
             &usages(doc, &running),
+            &orchestrator_usage(doc, settings.lambda_memory_mb),
             &config.region,
             &config.price_overrides,
-            config.schedule_interval_hours,
-        )
+            PriceTable::builtin(),
+        );
+        // The always-on rate must cover every configured resource: a run that
+        // failed before it saw the workers would understate it.
+        if doc.rds.is_none() || doc.ec2.is_none() {
+            cost.always_on_usd_per_hour = None;
+        }
+        cost
     });
     let mut summary = Summary {
         publication,
@@ -328,26 +448,25 @@ pub fn summarize(doc: &StateDocument, now: Timestamp, settings: &Settings) -> Su
         dry_run,
         durations: durations(doc, now),
         running_seconds: running,
-        cost_usd: cost.as_ref().and_then(|c| c.cost_usd),
-        saved_usd: cost.as_ref().and_then(|c| c.saved_usd),
-        unpriced: cost
-            .as_ref()
-            .map(|c| c.unpriced.clone())
-            .unwrap_or_default(),
-        cost_breakdown: cost.map(|c| c.resources).unwrap_or_default(),
+        cost,
         namespace: config.namespace.clone(),
         dimensions: BTreeMap::from([(
             WORKFLOW_DIMENSION.to_string(),
             config.workflow_name.clone(),
         )]),
         metric_count: 0,
+        published: false,
+        publish_error: None,
     };
     summary.metric_count = metrics(&summary).len();
     summary
 }
 
 /// The data points (pure): outcome counts always; a duration only when
-/// known; dollars only when priced (never in a dry run).
+/// known; dollars only when priced (never in a dry run): `RunCostUsd`, what
+/// this run cost, and `AlwaysOnUsdPerHour`, what its resources cost per hour
+/// kept running. The savings of a period come from both on the dashboard
+/// (`cost::savings_per_period`), never from one run.
 fn metrics(summary: &Summary) -> Vec<Metric> {
     let count = |yes: bool| if yes { 1.0 } else { 0.0 };
     let counted = |name: &'static str, value: f64| Metric {
@@ -400,9 +519,13 @@ fn metrics(summary: &Summary) -> Vec<Metric> {
         ("RdsRunningSeconds", Some(running.rds)),
         ("Ec2RunningSeconds", Some(running.ec2.values().sum())),
     ];
+    let cost = summary.cost.as_ref();
     let dollars = [
-        ("RunCostUsd", summary.cost_usd),
-        ("SavedUsd", summary.saved_usd),
+        ("RunCostUsd", cost.and_then(|c| c.total_usd)),
+        (
+            "AlwaysOnUsdPerHour",
+            cost.and_then(|c| c.total_usd.and(c.always_on_usd_per_hour)),
+        ),
     ];
     let optional = seconds
         .into_iter()
@@ -425,23 +548,45 @@ pub async fn handle(
     now: Timestamp,
 ) -> Result<Summary, StepError> {
     let doc = StateDocument::from_event(event)?;
-    let summary = summarize(&doc, now, settings);
+    let mut summary = summarize(&doc, now, settings);
     let dimensions: Vec<(&str, &str)> = summary
         .dimensions
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect();
-    cloudwatch
+    // Best effort: the SDK has already retried (throttling, 5xx); a metrics
+    // problem must not fail a run whose resources are stopped, nor send it
+    // through cleanup again. One error line, counted by the stack's filter.
+    match cloudwatch
         .put_metrics(&summary.namespace, &dimensions, &metrics(&summary))
-        .await?;
+        .await
+    {
+        Ok(()) => summary.published = true,
+        Err(error) => {
+            tracing::error!(
+                error_type = error.name.as_str(),
+                error_message = %error.message,
+                outcome = %summary.outcome,
+                // The metric filter's Workflow dimension, as on the other metrics.
+                workflow = %settings.metrics.workflow_name,
+                "{METRICS_NOT_PUBLISHED}"
+            );
+            summary.publish_error = Some(PublishError {
+                error_type: error.name.as_str().to_string(),
+                error_message: error.message,
+            });
+        }
+    }
+    let cost = summary.cost.as_ref();
     tracing::info!(
         outcome = %summary.outcome,
         dry_run = summary.dry_run,
+        published = summary.published,
         metric_count = summary.metric_count,
-        cost_usd = ?summary.cost_usd,
-        saved_usd = ?summary.saved_usd,
-        unpriced = ?summary.unpriced,
-        "published run metrics"
+        cost_usd = ?cost.and_then(|c| c.total_usd),
+        always_on_usd_per_hour = ?cost.and_then(|c| c.always_on_usd_per_hour),
+        unpriced = ?cost.map(|c| &c.unpriced),
+        "run metrics"
     );
     Ok(summary)
 }
@@ -457,12 +602,37 @@ mod tests {
     const W1: &str = "i-0123456789abcdef0";
     const W2: &str = "i-0fedcba9876543210";
 
+    /// Resource prices by override, so the tests do not move when the
+    /// committed table is regenerated; the orchestrator's prices come from
+    /// the table (`orchestrator_usd` below).
+    const PRICES: &str = r#"{"t3.medium": 0.0416, "db.t3.micro": 0.018}"#;
+
     fn settings() -> Settings {
         Settings::from_env(&Env::from_pairs(&[
             ("AWS_REGION", "us-east-1"),
-            ("SCHEDULE_INTERVAL_HOURS", "4"),
+            ("PRICE_OVERRIDES", PRICES),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
         ]))
         .unwrap()
+    }
+
+    /// The orchestrator's cost at the table's us-east-1 prices.
+    fn orchestrator_usd(transitions: f64, invocations: f64, gb_seconds: f64) -> f64 {
+        let table = PriceTable::builtin();
+        let price = |service: &str, kind: &str| table.get("us-east-1", service, kind, "-").unwrap();
+        transitions * price("stepfunctions", "standard-transition")
+            + gb_seconds * price("lambda", &format!("{LAMBDA_ARCHITECTURE}-gb-second"))
+            + invocations * price("lambda", "request")
+            + price("cloudwatch", "put-metric-data")
+    }
+
+    /// The happy run: 30 more laps of the DB loop (900.5 s / 30 s), 4 of the
+    /// workers' (64 s / 15 s), 29 of the job's (1713.3 s / 60 s): 246
+    /// transitions (23, plus 4 for each of the 34 start laps, plus 3 for each
+    /// of the 29 job laps) and 70 invocations (7 plus 63) of 1 s at 128 MB,
+    /// 8.75 GB-s.
+    fn happy_orchestrator_usd() -> f64 {
+        orchestrator_usd(246.0, 70.0, 8.75)
     }
 
     /// `hh:mm:ss[.mmm]` on the day of the test run.
@@ -488,7 +658,7 @@ mod tests {
             "rds": {
                 "dbInstanceIdentifier": "makenaide-db", "status": "available", "ready": true,
                 "action": "none", "startedByWorkflow": true, "availableAtFirstCheck": false,
-                "instanceClass": "db.t3.micro", "dryRun": false,
+                "instanceClass": "db.t3.micro", "multiAz": false, "dryRun": false,
                 "firstCheckedAt": "2026-11-22T01:00:01.000Z",
                 "checkedAt": "2026-11-22T01:15:01.500Z",
                 "deadline": "2026-11-22T01:30:01.000Z",
@@ -573,7 +743,7 @@ mod tests {
             "rds": {
                 "dbInstanceIdentifier": "makenaide-db", "status": "stopped", "ready": true,
                 "action": "wouldStart", "startedByWorkflow": false, "availableAtFirstCheck": false,
-                "instanceClass": "db.t3.micro", "dryRun": true,
+                "instanceClass": "db.t3.micro", "multiAz": false, "dryRun": true,
                 "firstCheckedAt": "2026-11-22T01:00:01.000Z", "checkedAt": "2026-11-22T01:00:01.000Z",
                 "deadline": "2026-11-22T01:30:01.000Z", "readyAt": "2026-11-22T01:00:01.000Z",
                 "retryAfterSeconds": 30
@@ -761,14 +931,10 @@ mod tests {
                 .collect();
             assert_eq!(ec2, case.ec2_running, "{name}");
             if case.dry_run {
-                assert_eq!(
-                    (summary.cost_usd, summary.saved_usd),
-                    (None, None),
-                    "{name}"
-                );
-                assert!(summary.cost_breakdown.is_empty(), "{name}");
+                assert_eq!(summary.cost, None, "{name}");
             } else {
-                assert!(summary.cost_usd.is_some(), "{name}");
+                let cost = summary.cost.as_ref().unwrap();
+                assert!(cost.total_usd.is_some(), "{name}: {:?}", cost.unpriced);
             }
         }
     }
@@ -776,16 +942,39 @@ mod tests {
     #[test]
     fn happy_path_summary_with_cost() {
         let summary = summarize(&doc(happy()), at("01:45:02"), &settings());
-        // us-east-1: t3.medium $0.0416/h for 1800 s = 0.0208; db.t3.micro
-        // $0.018/h for 2700 s = 0.0135; run 0.0343. 24/7 for the 4 h
-        // interval: 0.1664 + 0.072 = 0.2384; saved 0.2384 - 0.0343 = 0.2041.
-        assert!(close(summary.cost_usd.unwrap(), 0.0343));
-        assert!(close(summary.saved_usd.unwrap(), 0.2041));
-        assert!(summary.unpriced.is_empty());
-        let breakdown: Vec<(&str, Option<&str>, f64)> = summary
-            .cost_breakdown
+        // t3.medium $0.0416/h for 1800 s = 0.0208; db.t3.micro $0.018/h for
+        // 2700 s = 0.0135 (both above their billing minimums); plus the
+        // orchestrator. Always on: 0.0416 + 0.018 per hour.
+        let cost = summary.cost.as_ref().unwrap();
+        assert!(close(cost.resources_usd.unwrap(), 0.0343));
+        assert!(close(
+            cost.orchestrator_usd.unwrap(),
+            happy_orchestrator_usd()
+        ));
+        assert!(close(
+            cost.total_usd.unwrap(),
+            0.0343 + happy_orchestrator_usd()
+        ));
+        assert!(close(cost.always_on_usd_per_hour.unwrap(), 0.0596));
+        assert!(cost.unpriced.is_empty(), "{:?}", cost.unpriced);
+        let quantities: Vec<(&str, Option<f64>)> = cost
+            .orchestrator
             .iter()
-            .map(|r| (r.resource_id.as_str(), r.kind.as_deref(), r.running_seconds))
+            .map(|c| (c.component, c.quantity))
+            .collect();
+        assert_eq!(
+            quantities,
+            [
+                ("stepFunctionsTransitions", Some(246.0)),
+                ("lambdaDuration", Some(8.75)),
+                ("lambdaRequests", Some(70.0)),
+                ("putMetricDataRequests", Some(1.0)),
+            ]
+        );
+        let breakdown: Vec<(&str, Option<&str>, f64)> = cost
+            .resources
+            .iter()
+            .map(|r| (r.resource_id.as_str(), r.kind.as_deref(), r.billed_seconds))
             .collect();
         assert_eq!(
             breakdown,
@@ -811,9 +1000,83 @@ mod tests {
         assert_eq!(value["namespace"], "Makenaide/Orchestrator");
         assert_eq!(value["dimensions"], json!({"Workflow": "makenaide"}));
         assert_eq!(value["metricCount"], 10);
-        assert_eq!(value["costBreakdown"][1]["usdPerHour"], 0.0416);
-        assert!(value["costUsd"].is_f64() && value["savedUsd"].is_f64());
-        assert_eq!(value["unpriced"], json!([]));
+        assert_eq!(value["cost"]["resources"][0]["deployment"], "single-az");
+        assert_eq!(value["cost"]["resources"][1]["usdPerHour"], 0.0416);
+        assert_eq!(value["cost"]["orchestrator"][0]["priceRegion"], "us-east-1");
+        assert!(value["cost"]["totalUsd"].is_f64() && value["cost"]["alwaysOnUsdPerHour"].is_f64());
+        assert_eq!(value["cost"]["unpriced"], json!([]));
+    }
+
+    #[test]
+    fn a_short_run_pays_the_billing_minimums_and_a_multi_az_db_costs_as_one() {
+        // The DB started by the run ran 2 minutes (billed 10), the worker
+        // 20 s (billed 60 s); the DB is Multi-AZ, priced as deployed.
+        let mut value = happy();
+        value["rds"]["multiAz"] = json!(true);
+        value["rdsStop"]["stoppedAt"] = json!("2026-11-22T01:02:01.000Z");
+        let short = Settings::from_env(&Env::from_pairs(&[
+            ("AWS_REGION", "us-east-1"),
+            (
+                "PRICE_OVERRIDES",
+                r#"{"t3.medium": 0.0416, "db.t3.micro": 0.036}"#,
+            ),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ]))
+        .unwrap();
+        let summary = summarize(&doc(value.clone()), at("01:15:22"), &short);
+        let cost = summary.cost.unwrap();
+        let db = &cost.resources[0];
+        assert_eq!((db.running_seconds, db.billed_seconds), (120.0, 600.0));
+        assert_eq!(db.deployment, Some(Deployment::MultiAz));
+        let worker = &cost.resources[1];
+        assert_eq!(
+            (worker.running_seconds, worker.billed_seconds),
+            (20.0, 60.0)
+        );
+        assert!(close(
+            cost.resources_usd.unwrap(),
+            0.036 / 6.0 + 0.0416 / 60.0
+        ));
+
+        // Without a price for the Multi-AZ class in the table, it is unpriced
+        // rather than priced as Single-AZ.
+        value["rds"]["instanceClass"] = json!("db.t4g.large");
+        let summary = summarize(&doc(value), at("01:15:22"), &settings());
+        let cost = summary.cost.unwrap();
+        assert_eq!(cost.total_usd, None);
+        assert_eq!(
+            cost.unpriced,
+            ["makenaide-db (db.t4g.large: no price for this region)"]
+        );
+    }
+
+    #[test]
+    fn the_always_on_rate_needs_every_resource() {
+        // Failed before the workers were seen: the run's cost is known, the
+        // always-on rate of the configured resources is not.
+        let before_ec2 = cases()
+            .into_iter()
+            .find(|c| c.name == "failure before the EC2 phase")
+            .unwrap();
+        let summary = summarize(&doc(before_ec2.doc), at("01:30:12"), &settings());
+        let cost = summary.cost.as_ref().unwrap();
+        assert!(cost.total_usd.is_some());
+        assert_eq!(cost.always_on_usd_per_hour, None);
+        let names: Vec<&str> = metrics(&summary).iter().map(|m| m.name).collect();
+        assert!(names.contains(&"RunCostUsd") && !names.contains(&"AlwaysOnUsdPerHour"));
+    }
+
+    #[test]
+    fn the_orchestrator_usage_counts_the_laps_of_the_poll_loops() {
+        // tests/asl/test_asl_structure.py counts the states of the normal
+        // path in workflow.asl.json and compares RUN_STATES_WITH_ONE_LAP.
+        let usage = orchestrator_usage(&doc(happy()), Some(128));
+        assert_eq!(usage.state_transitions, 246);
+        assert_eq!(usage.lambda_invocations, 70);
+        assert_eq!(
+            orchestrator_usage(&doc(happy()), None).lambda_gb_seconds,
+            None
+        );
     }
 
     #[test]
@@ -850,17 +1113,21 @@ mod tests {
     }
 
     #[test]
-    fn a_run_that_never_touched_anything_costs_nothing() {
+    fn a_run_that_never_touched_anything_costs_only_the_orchestrator() {
         let value = json!({"input": {},
                            "execution": {"name": "run-1", "startTime": "2026-11-22T01:00:00Z"},
                            "error": {"Error": "AccessDenied", "Cause": "x"}});
         let summary = summarize(&doc(value), at("01:00:10"), &settings());
         assert_eq!(summary.outcome, "AccessDenied");
         assert_eq!(summary.durations.total_seconds, Some(10.0));
-        assert_eq!(
-            (summary.cost_usd, summary.saved_usd),
-            (Some(0.0), Some(0.0))
-        );
+        // No resource ran: only the orchestrator cost anything.
+        let cost = summary.cost.as_ref().unwrap();
+        assert_eq!(cost.resources_usd, Some(0.0));
+        assert!(close(
+            cost.total_usd.unwrap(),
+            orchestrator_usd(23.0, 7.0, 0.875)
+        ));
+        assert_eq!(cost.always_on_usd_per_hour, None);
         let names: Vec<&str> = metrics(&summary).iter().map(|m| m.name).collect();
         assert_eq!(
             names,
@@ -871,7 +1138,6 @@ mod tests {
                 "RdsRunningSeconds",
                 "Ec2RunningSeconds",
                 "RunCostUsd",
-                "SavedUsd"
             ]
         );
     }
@@ -929,11 +1195,12 @@ mod tests {
                 ("JobDurationSeconds", Seconds, 1713.3),
                 ("RdsRunningSeconds", Seconds, 2700.0),
                 ("Ec2RunningSeconds", Seconds, 1800.0),
-                ("RunCostUsd", NoUnit, 0.0343),
-                ("SavedUsd", NoUnit, 0.2041),
+                ("RunCostUsd", NoUnit, 0.0343 + happy_orchestrator_usd()),
+                ("AlwaysOnUsdPerHour", NoUnit, 0.0596),
             ],
         );
         assert_eq!(summary.metric_count, 10);
+        assert!(summary.published && summary.publish_error.is_none());
         assert_eq!(summary.namespace, "Makenaide/Orchestrator");
     }
 
@@ -989,34 +1256,145 @@ mod tests {
             .unwrap();
         let names: Vec<&str> = published(&aws).into_iter().map(|d| d.0).collect();
         assert!(
-            !names.iter().any(|n| *n == "RunCostUsd" || *n == "SavedUsd"),
+            !names
+                .iter()
+                .any(|n| *n == "RunCostUsd" || *n == "AlwaysOnUsdPerHour"),
             "{names:?}"
         );
         assert_eq!(names.len(), 8);
         assert_eq!(summary.metric_count, 8);
-        assert_eq!((summary.cost_usd, summary.saved_usd), (None, None));
-        assert_eq!(summary.unpriced, [format!("{W1} (x9.huge)")]);
+        let cost = summary.cost.unwrap();
+        assert_eq!((cost.total_usd, cost.always_on_usd_per_hour), (None, None));
+        assert_eq!(
+            cost.unpriced,
+            [format!("{W1} (x9.huge: no price for this region)")]
+        );
     }
 
     #[tokio::test]
-    async fn a_failed_publish_keeps_its_name() {
-        for name in [ErrorName::AwsThrottled, ErrorName::AccessDenied] {
-            let aws = FakeAws::new().fail_next(Operation::PutMetricData, 1, name);
-            let error = handle(&aws, &settings(), happy(), at("01:45:02"))
-                .await
-                .unwrap_err();
-            assert_eq!(error.name, name);
-            assert!(
-                error.message.contains("cloudwatch:PutMetricData"),
-                "{}",
-                error.message
-            );
-            // The state machine's retry of the step publishes.
-            let summary = handle(&aws, &settings(), happy(), at("01:45:03"))
+    async fn a_failed_publish_is_reported_not_raised() {
+        // The SDK has retried already; whatever CloudWatch answers last, the
+        // run keeps its outcome and the block says why nothing was published.
+        for name in [
+            ErrorName::AwsThrottled,
+            ErrorName::AwsServiceUnavailable,
+            ErrorName::AccessDenied,
+        ] {
+            let aws = FakeAws::new().fail_always(Operation::PutMetricData, name);
+            let summary = handle(&aws, &settings(), happy(), at("01:45:02"))
                 .await
                 .unwrap();
             assert_eq!(summary.outcome, "Succeeded");
+            assert!(!summary.published);
+            let error = summary.publish_error.as_ref().unwrap();
+            assert_eq!(error.error_type, name.as_str());
+            assert!(
+                error.error_message.contains("cloudwatch:PutMetricData"),
+                "{}",
+                error.error_message
+            );
+            // One attempt per invocation: the retries are the SDK's.
+            assert_eq!(aws.count(Operation::PutMetricData), 1);
+            let value = serde_json::to_value(&summary).unwrap();
+            assert_eq!(value["published"], false);
+            assert_eq!(value["publishError"]["errorType"], name.as_str());
+            // The cost is still in the state.
+            assert!(value["cost"]["totalUsd"].is_f64());
         }
+        // A failed run's cleanup publishes its failure the same way.
+        let mut failed = happy();
+        failed["error"] = json!({"Error": "JobFailed", "Cause": "exit 2"});
+        let aws = FakeAws::new().fail_always(Operation::PutMetricData, ErrorName::AccessDenied);
+        let summary = handle(&aws, &settings(), failed, at("01:45:02"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (summary.outcome.as_str(), summary.published),
+            ("JobFailed", false)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_published_block_has_no_error() {
+        let aws = FakeAws::new();
+        let summary = handle(&aws, &settings(), happy(), at("01:45:02"))
+            .await
+            .unwrap();
+        let value = serde_json::to_value(&summary).unwrap();
+        assert_eq!(value["published"], true);
+        assert!(value.get("publishError").is_none());
+    }
+
+    thread_local! {
+        /// What this test thread logged (see `capture_logs`).
+        static LOGGED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    /// Writes to the calling thread's `LOGGED`.
+    struct ThreadLog;
+
+    impl std::io::Write for ThreadLog {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            LOGGED.with(|logged| logged.borrow_mut().extend_from_slice(bytes));
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Logs as deployed (lambda_runtime's default subscriber with
+    /// AWS_LAMBDA_LOG_FORMAT=JSON) into a per-thread buffer. One global
+    /// subscriber for the whole test binary: a thread-scoped one loses events
+    /// to tracing's callsite cache when other tests log at the same time.
+    fn capture_logs() {
+        static GLOBAL: std::sync::Once = std::sync::Once::new();
+        GLOBAL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_target(false)
+                .without_time()
+                .with_writer(|| ThreadLog)
+                .json()
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+        });
+        LOGGED.with(|logged| logged.borrow_mut().clear());
+    }
+
+    fn logged() -> String {
+        LOGGED.with(|logged| String::from_utf8(logged.borrow().clone()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_logs_one_error_line_the_stack_counts() {
+        // The stack's metric filter matches `$.level = "ERROR"` and
+        // `$.fields.message` = this message, with `$.fields.workflow` as the
+        // Workflow dimension.
+        capture_logs();
+        let aws = FakeAws::new().fail_always(Operation::PutMetricData, ErrorName::AccessDenied);
+        handle(&aws, &settings(), happy(), at("01:45:02"))
+            .await
+            .unwrap();
+        let text = logged();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let errors: Vec<&Value> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
+        assert_eq!(errors.len(), 1, "logged: {text:?}");
+        assert_eq!(errors[0]["fields"]["message"], METRICS_NOT_PUBLISHED);
+        assert_eq!(errors[0]["fields"]["error_type"], "AccessDenied");
+        assert_eq!(errors[0]["fields"]["outcome"], "Succeeded");
+        assert_eq!(errors[0]["fields"]["workflow"], "makenaide");
+
+        // A publication that goes through logs no error.
+        capture_logs();
+        handle(&FakeAws::new(), &settings(), happy(), at("01:45:02"))
+            .await
+            .unwrap();
+        let text = logged();
+        assert!(text.contains("run metrics"), "{text}");
+        assert!(!text.contains("\"ERROR\""), "{text}");
     }
 
     const ENDED: &str = "arn:aws:states:us-east-1:123456789012:execution:makenaide:run-1";

@@ -4,12 +4,17 @@
 //! historic job ends with `shutdown -h now`, so the command never reports).
 //! Never waits: the state machine loops on `retryAfterSeconds`.
 
+use futures_util::future::join_all;
 use makenaide_core::document::{
     InvocationReport, JobOutcome, JobReport, PollReport, StateDocument, WorkersStopReport,
 };
 use makenaide_core::input::{read_event, require_run_mode};
 use makenaide_core::ports::{Ec2Port, SsmPort};
-use makenaide_core::states::{CommandClass, Ec2Class, classify_command_status, classify_ec2_state};
+use makenaide_core::redact::stderr_for_cause;
+use makenaide_core::states::{
+    CommandClass, Ec2Class, OWN_SHUTDOWN_REASON, classify_command, classify_ec2_state,
+    stopped_by_its_own_os,
+};
 use makenaide_core::{ErrorName, StepError, Timestamp};
 use serde::Serialize;
 use serde_json::Value;
@@ -57,27 +62,39 @@ pub async fn dispatch(
 /// Why one worker's part of the job ends the step, most informative first:
 /// when several workers fail differently the step reports the first kind
 /// (ties go to the first worker in `job.instanceIds`) and mentions the rest.
-/// A job that failed says most about the run (exit code), SSM's own timeout
-/// next, a worker that vanished last (it also explains itself on the next
-/// run's `ec2_start`).
+/// A job that failed says most about the run (exit code, stderr); an
+/// outside stop or cancel explains everything after it; an invocation SSM
+/// terminated because another one failed comes last, after the failure
+/// that caused it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Failure {
-    /// `Failed`, `Undeliverable`, `Terminated`: the command ran and failed.
+    /// The command ran and failed (`Failed`).
     CommandFailed,
+    /// The worker stopped under its running command, and not by its own
+    /// OS: an operator, a scheduled retirement, a Spot interruption.
+    Interrupted,
+    /// Someone cancelled the command.
     Cancelled,
-    /// The worker stopped before its command was ever delivered: the job
-    /// did not run, so the stop cannot be the job's own `shutdown`.
+    /// SSM never got the command to run (`Delivery Timed Out`,
+    /// `Undeliverable`, `InvalidPlatform`, `AccessDenied`).
+    NotDelivered,
+    /// The worker stopped before its agent took the command.
     NeverStarted,
-    /// SSM's own `executionTimeout` (or delivery timeout) ended the command.
+    /// SSM's own execution timeout ended the command.
     TimedOut,
     /// The worker is `shutting-down` or `terminated`.
     InstanceGone,
+    /// SSM stopped this invocation because the command passed `MaxErrors`
+    /// (another invocation failed).
+    Terminated,
 }
 
 impl Failure {
     fn name(self) -> ErrorName {
         match self {
-            Self::CommandFailed | Self::Cancelled | Self::NeverStarted => ErrorName::JobFailed,
+            Self::CommandFailed | Self::Terminated => ErrorName::JobFailed,
+            Self::Interrupted | Self::Cancelled => ErrorName::JobInterrupted,
+            Self::NotDelivered | Self::NeverStarted => ErrorName::JobNotDelivered,
             Self::TimedOut => ErrorName::JobTimeout,
             Self::InstanceGone => ErrorName::Ec2UnrecoverableState,
         }
@@ -88,35 +105,38 @@ impl Failure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
     Succeeded,
-    /// The worker went down under its started command: the job shut it down.
+    /// The worker's own OS shut it down under its started command: the job
+    /// ended itself (`shutdown -h now`).
     StoppedItself,
     InProgress,
     Fail(Failure),
 }
 
-/// Command statuses of an invocation the agent has not started: `None`
-/// (not visible yet), `Pending`, `Delayed` (delivery being retried).
-fn never_started(status: Option<&str>) -> bool {
-    matches!(status, None | Some("Pending") | Some("Delayed"))
-}
-
-fn decide(instance_state: &str, command_status: Option<&str>) -> Verdict {
-    let instance = classify_ec2_state(instance_state);
+fn decide(invocation: &InvocationReport) -> Verdict {
+    let instance = classify_ec2_state(&invocation.instance_state);
     if instance == Ec2Class::Gone {
         return Verdict::Fail(Failure::InstanceGone);
     }
-    match classify_command_status(command_status) {
+    let down = matches!(instance, Ec2Class::Stopping | Ec2Class::Stopped);
+    match classify_command(
+        invocation.command_status.as_deref(),
+        invocation.status_details.as_deref(),
+    ) {
         CommandClass::Succeeded => Verdict::Succeeded,
         CommandClass::Failed => Verdict::Fail(Failure::CommandFailed),
-        CommandClass::Cancelled => Verdict::Fail(Failure::Cancelled),
+        CommandClass::NotDelivered => Verdict::Fail(Failure::NotDelivered),
         CommandClass::TimedOut => Verdict::Fail(Failure::TimedOut),
-        CommandClass::Running => match instance {
-            Ec2Class::Stopping | Ec2Class::Stopped if never_started(command_status) => {
-                Verdict::Fail(Failure::NeverStarted)
+        CommandClass::Cancelled => Verdict::Fail(Failure::Cancelled),
+        CommandClass::Terminated => Verdict::Fail(Failure::Terminated),
+        CommandClass::NotStarted if down => Verdict::Fail(Failure::NeverStarted),
+        CommandClass::Running if down => {
+            if stopped_by_its_own_os(invocation.state_reason.as_deref()) {
+                Verdict::StoppedItself
+            } else {
+                Verdict::Fail(Failure::Interrupted)
             }
-            Ec2Class::Stopping | Ec2Class::Stopped => Verdict::StoppedItself,
-            _ => Verdict::InProgress,
-        },
+        }
+        CommandClass::NotStarted | CommandClass::Running => Verdict::InProgress,
     }
 }
 
@@ -126,10 +146,7 @@ fn describe(invocation: &InvocationReport) -> String {
         "{} {}, command {}",
         invocation.instance_id,
         invocation.instance_state,
-        invocation
-            .command_status
-            .as_deref()
-            .unwrap_or("not visible yet")
+        status_text(invocation)
     );
     if let Some(code) = invocation.exit_code {
         text.push_str(&format!(" (exit code {code})"));
@@ -137,33 +154,111 @@ fn describe(invocation: &InvocationReport) -> String {
     text
 }
 
-fn failure_message(failure: Failure, command_id: &str, invocation: &InvocationReport) -> String {
-    let id = &invocation.instance_id;
+/// `Failed (Undeliverable)`, or the status alone when the details say the same.
+fn status_text(invocation: &InvocationReport) -> String {
     let status = invocation
         .command_status
         .as_deref()
-        .unwrap_or("not visible");
+        .unwrap_or("not visible yet");
+    match invocation.status_details.as_deref() {
+        Some(details) if !details.is_empty() && details.replace(' ', "") != status => {
+            format!("{status} ({details})")
+        }
+        _ => status.to_string(),
+    }
+}
+
+/// What a `StateReason` code means, for a person reading the cause.
+fn stop_reason_text(reason: Option<&str>) -> String {
+    let Some(reason) = reason.filter(|r| !r.is_empty()) else {
+        return "EC2 gives no StateReason".to_string();
+    };
+    let code = reason.split(':').next().unwrap_or(reason).trim();
+    let meaning = match code {
+        "Client.UserInitiatedShutdown" => {
+            "stopped through the EC2 API: an operator, a script or another run"
+        }
+        "Client.UserInitiatedHibernate" => "hibernated through the EC2 API",
+        "Server.ScheduledStop" => "stopped by EC2 for a scheduled retirement",
+        "Server.SpotInstanceShutdown" => "a Spot interruption",
+        "Server.InternalError" | "Client.InternalError" => "an EC2 internal error",
+        _ => "see the EC2 StateReason documentation",
+    };
+    format!("StateReason {code}: {meaning}")
+}
+
+/// The cause of a command SSM could not run, by its `StatusDetails`.
+fn not_delivered_text(details: Option<&str>) -> &'static str {
+    let letters: String = details
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    match letters.as_str() {
+        "deliverytimedout" => {
+            "its SSM agent did not take it before the delivery timeout (is the agent running and Online?)"
+        }
+        "undeliverable" => {
+            "SSM could not deliver it (the instance is not a managed node, or is unreachable)"
+        }
+        "invalidplatform" => {
+            "AWS-RunShellScript does not run on the instance's platform (it needs Linux)"
+        }
+        "accessdenied" => "the instance refused it (check the instance profile's SSM permissions)",
+        _ => "SSM could not run it",
+    }
+}
+
+fn failure_message(
+    failure: Failure,
+    command_id: &str,
+    invocation: &InvocationReport,
+    stderr: Option<&str>,
+) -> String {
+    let id = &invocation.instance_id;
+    let status = status_text(invocation);
     let exit = match invocation.exit_code {
         Some(code) => format!("exit code {code}"),
         None => "no exit code".to_string(),
     };
     match failure {
         Failure::CommandFailed => {
-            format!("the job failed on {id}: command {command_id} is {status} with {exit}")
+            let mut text =
+                format!("the job failed on {id}: command {command_id} is {status} with {exit}");
+            if let Some(stderr) = stderr.map(stderr_for_cause).filter(|s| !s.is_empty()) {
+                text.push_str(&format!("; its stderr ends with:\n{stderr}\n"));
+            }
+            text
         }
+        Failure::Interrupted => format!(
+            "the job on {id} was interrupted: the worker is {} ({}), not shut down by its own OS ({OWN_SHUTDOWN_REASON}); command {command_id} was {status}",
+            invocation.instance_state,
+            stop_reason_text(invocation.state_reason.as_deref())
+        ),
         Failure::Cancelled => {
-            format!("the job was cancelled on {id}: command {command_id} is {status}")
+            format!(
+                "the job on {id} was cancelled (CancelCommand): command {command_id} is {status}"
+            )
         }
+        Failure::NotDelivered => format!(
+            "the job did not run on {id}: command {command_id} is {status}: {}",
+            not_delivered_text(invocation.status_details.as_deref())
+        ),
         Failure::NeverStarted => format!(
-            "the job did not run on {id}: the instance is {} while command {command_id} is still {status}",
-            invocation.instance_state
+            "the job did not run on {id}: the instance is {} ({}) while command {command_id} is still {status}",
+            invocation.instance_state,
+            stop_reason_text(invocation.state_reason.as_deref())
         ),
         Failure::TimedOut => format!(
-            "command {command_id} on {id} is {status}: SSM ended it at its own timeout ({exit})"
+            "command {command_id} on {id} is {status}: SSM ended it at its own execution timeout ({exit})"
         ),
         Failure::InstanceGone => format!(
             "worker {id} is {} and can never run again (command {command_id} is {status})",
             invocation.instance_state
+        ),
+        Failure::Terminated => format!(
+            "SSM terminated command {command_id} on {id} ({status}) because the command passed its MaxErrors: another worker's invocation failed"
         ),
     }
 }
@@ -171,16 +266,15 @@ fn failure_message(failure: Failure, command_id: &str, invocation: &InvocationRe
 /// Whether the job is over (pure): `Ok(Some(outcome))` when done,
 /// `Ok(None)` to look again, or the error that ends the step. A failure
 /// wins over the deadline: it is the better explanation.
+/// `stderr[i]` is what `invocations[i]`'s job wrote to stderr, if known.
 fn assess(
     job: &JobReport,
     command_id: &str,
     invocations: &[InvocationReport],
+    stderr: &[Option<String>],
     now: Timestamp,
 ) -> Result<Option<JobOutcome>, StepError> {
-    let verdicts: Vec<Verdict> = invocations
-        .iter()
-        .map(|i| decide(&i.instance_state, i.command_status.as_deref()))
-        .collect();
+    let verdicts: Vec<Verdict> = invocations.iter().map(decide).collect();
     let worst = verdicts
         .iter()
         .enumerate()
@@ -190,7 +284,12 @@ fn assess(
         })
         .min();
     if let Some((failure, index)) = worst {
-        let mut message = failure_message(failure, command_id, &invocations[index]);
+        let mut message = failure_message(
+            failure,
+            command_id,
+            &invocations[index],
+            stderr.get(index).and_then(Option::as_deref),
+        );
         let others: Vec<String> = invocations
             .iter()
             .enumerate()
@@ -287,21 +386,33 @@ pub async fn handle(
 
     let views = aws.describe_instances(&job.instance_ids).await?;
     let mut invocations = Vec::with_capacity(views.len());
-    for view in views {
-        let invocation = aws
-            .command_invocation(command_id, &view.instance_id)
-            .await?;
+    // Kept out of the state document: only a failure's cause shows it,
+    // masked and bounded.
+    let mut stderr = Vec::with_capacity(views.len());
+    // Every worker's invocation in one round: the step's time does not grow
+    // with the workers (settings::SEQUENTIAL_CALLS).
+    let answers = join_all(
+        views
+            .iter()
+            .map(|view| aws.command_invocation(command_id, &view.instance_id)),
+    )
+    .await;
+    for (view, answer) in views.into_iter().zip(answers) {
+        let invocation = answer?;
         invocations.push(InvocationReport {
             instance_id: view.instance_id,
             instance_state: view.state,
+            state_reason: view.state_reason,
             command_status: invocation.status,
+            status_details: invocation.status_details,
             exit_code: invocation.exit_code,
         });
+        stderr.push(invocation.stderr);
     }
-    let outcome = assess(job, command_id, &invocations, now)?;
+    let outcome = assess(job, command_id, &invocations, &stderr, now)?;
     tracing::info!(
         command_id,
-        invocations = ?invocations.iter().map(|i| (&i.instance_id, &i.instance_state, &i.command_status, i.exit_code)).collect::<Vec<_>>(),
+        invocations = ?invocations.iter().map(|i| (&i.instance_id, &i.instance_state, &i.state_reason, &i.command_status, &i.status_details, i.exit_code)).collect::<Vec<_>>(),
         done = outcome.is_some(),
         outcome = ?outcome,
         "checked the job"
@@ -369,8 +480,9 @@ mod tests {
                     id,
                     CommandInvocation {
                         status: status.map(str::to_string),
-                        status_details: status.map(str::to_string),
+                        status_details: status.map(details_of),
                         exit_code: *exit_code,
+                        stderr: None,
                     },
                 );
             }
@@ -378,206 +490,194 @@ mod tests {
         aws
     }
 
+    /// The `StatusDetails` SSM pairs with a plain status.
+    fn details_of(status: &str) -> String {
+        match status {
+            "InProgress" => "In Progress".to_string(),
+            "TimedOut" => "Execution Timed Out".to_string(),
+            other => other.to_string(),
+        }
+    }
+
+    const OWN: Option<&str> = Some("Client.InstanceInitiatedShutdown");
+    const API: Option<&str> = Some("Client.UserInitiatedShutdown");
+
     async fn poll(aws: &FakeAws, job: &JobReport, now: Timestamp) -> Result<PollReport, StepError> {
         handle(aws, &settings(), event(json!({}), Some(job)), now).await
     }
 
     // ---- pure decisions ----
 
+    fn observed(
+        state: &str,
+        reason: Option<&str>,
+        status: Option<&str>,
+        details: Option<&str>,
+    ) -> InvocationReport {
+        InvocationReport {
+            instance_id: I1.into(),
+            instance_state: state.into(),
+            state_reason: reason.map(str::to_string),
+            command_status: status.map(str::to_string),
+            status_details: details.map(str::to_string),
+            exit_code: None,
+        }
+    }
+
     #[test]
     fn verdict_table() {
         use Failure::*;
         use Verdict::*;
-        let states = [
-            "pending",
-            "running",
-            "stopping",
-            "stopped",
-            "shutting-down",
-            "terminated",
-        ];
-        let gone = Fail(InstanceGone);
-        // command status -> expected verdict for each instance state above
-        let table: [(Option<&str>, [Verdict; 6]); 14] = [
+        let (ongoing, pending) = (
+            (Some("InProgress"), Some("In Progress")),
+            (Some("Pending"), Some("Pending")),
+        );
+        let sched = Some("Server.ScheduledStop");
+        let spot = Some("Server.SpotInstanceShutdown");
+        // (instance state, StateReason, (Status, StatusDetails)) -> verdict
+        let table = [
+            ("running", None, (None, None), InProgress),
+            ("pending", None, pending, InProgress),
             (
+                "running",
                 None,
-                [
-                    InProgress,
-                    InProgress,
-                    Fail(NeverStarted),
-                    Fail(NeverStarted),
-                    gone,
-                    gone,
-                ],
+                (Some("Delayed"), Some("Delayed")),
+                InProgress,
+            ),
+            ("running", None, ongoing, InProgress),
+            (
+                "running",
+                None,
+                (Some("Cancelling"), Some("Cancelling")),
+                InProgress,
+            ),
+            ("running", None, (Some("SomethingNew"), None), InProgress),
+            // Down under a running command: only the OS's own shutdown is the job's end.
+            ("stopped", OWN, ongoing, StoppedItself),
+            ("stopping", OWN, ongoing, StoppedItself),
+            ("stopped", OWN, (Some("SomethingNew"), None), StoppedItself),
+            ("stopped", API, ongoing, Fail(Interrupted)),
+            ("stopping", API, ongoing, Fail(Interrupted)),
+            ("stopped", sched, ongoing, Fail(Interrupted)),
+            ("stopped", spot, ongoing, Fail(Interrupted)),
+            ("stopped", None, ongoing, Fail(Interrupted)),
+            // Down before the agent took the command: it never ran.
+            ("stopped", OWN, pending, Fail(NeverStarted)),
+            ("stopped", API, (None, None), Fail(NeverStarted)),
+            (
+                "stopping",
+                sched,
+                (Some("Delayed"), Some("Delayed")),
+                Fail(NeverStarted),
+            ),
+            // Ended commands, whatever the instance does now.
+            (
+                "running",
+                None,
+                (Some("Success"), Some("Success")),
+                Succeeded,
             ),
             (
-                Some("Pending"),
-                [
-                    InProgress,
-                    InProgress,
-                    Fail(NeverStarted),
-                    Fail(NeverStarted),
-                    gone,
-                    gone,
-                ],
+                "stopped",
+                OWN,
+                (Some("Success"), Some("Success")),
+                Succeeded,
             ),
             (
-                Some("Delayed"),
-                [
-                    InProgress,
-                    InProgress,
-                    Fail(NeverStarted),
-                    Fail(NeverStarted),
-                    gone,
-                    gone,
-                ],
+                "running",
+                None,
+                (Some("Failed"), Some("Failed")),
+                Fail(CommandFailed),
             ),
             (
-                Some("InProgress"),
-                [
-                    InProgress,
-                    InProgress,
-                    StoppedItself,
-                    StoppedItself,
-                    gone,
-                    gone,
-                ],
+                "stopped",
+                API,
+                (Some("Failed"), Some("Failed")),
+                Fail(CommandFailed),
             ),
             (
-                Some("Cancelling"),
-                [
-                    InProgress,
-                    InProgress,
-                    StoppedItself,
-                    StoppedItself,
-                    gone,
-                    gone,
-                ],
+                "running",
+                None,
+                (Some("Failed"), Some("Undeliverable")),
+                Fail(NotDelivered),
             ),
             (
-                Some("Success"),
-                [Succeeded, Succeeded, Succeeded, Succeeded, gone, gone],
+                "running",
+                None,
+                (Some("Failed"), Some("InvalidPlatform")),
+                Fail(NotDelivered),
             ),
             (
-                Some("Failed"),
-                [
-                    Fail(CommandFailed),
-                    Fail(CommandFailed),
-                    Fail(CommandFailed),
-                    Fail(CommandFailed),
-                    gone,
-                    gone,
-                ],
+                "running",
+                None,
+                (Some("Failed"), Some("AccessDenied")),
+                Fail(NotDelivered),
             ),
             (
-                Some("Undeliverable"),
-                [
-                    Fail(CommandFailed),
-                    Fail(CommandFailed),
-                    Fail(CommandFailed),
-                    Fail(CommandFailed),
-                    gone,
-                    gone,
-                ],
+                "running",
+                None,
+                (Some("TimedOut"), Some("Delivery Timed Out")),
+                Fail(NotDelivered),
             ),
             (
-                Some("Terminated"),
-                [
-                    Fail(CommandFailed),
-                    Fail(CommandFailed),
-                    Fail(CommandFailed),
-                    Fail(CommandFailed),
-                    gone,
-                    gone,
-                ],
+                "running",
+                None,
+                (Some("TimedOut"), Some("DeliveryTimedOut")),
+                Fail(NotDelivered),
             ),
             (
-                Some("Cancelled"),
-                [
-                    Fail(Cancelled),
-                    Fail(Cancelled),
-                    Fail(Cancelled),
-                    Fail(Cancelled),
-                    gone,
-                    gone,
-                ],
+                "running",
+                None,
+                (Some("TimedOut"), Some("Execution Timed Out")),
+                Fail(TimedOut),
+            ),
+            ("running", None, (Some("TimedOut"), None), Fail(TimedOut)),
+            (
+                "running",
+                None,
+                (Some("Failed"), Some("Terminated")),
+                Fail(Terminated),
             ),
             (
-                Some("TimedOut"),
-                [
-                    Fail(TimedOut),
-                    Fail(TimedOut),
-                    Fail(TimedOut),
-                    Fail(TimedOut),
-                    gone,
-                    gone,
-                ],
+                "running",
+                None,
+                (Some("Cancelled"), Some("Cancelled")),
+                Fail(Cancelled),
             ),
+            // A gone worker is gone, whatever its command says.
+            ("shutting-down", None, ongoing, Fail(InstanceGone)),
             (
-                Some("DeliveryTimedOut"),
-                [
-                    Fail(TimedOut),
-                    Fail(TimedOut),
-                    Fail(TimedOut),
-                    Fail(TimedOut),
-                    gone,
-                    gone,
-                ],
-            ),
-            (
-                Some("ExecutionTimedOut"),
-                [
-                    Fail(TimedOut),
-                    Fail(TimedOut),
-                    Fail(TimedOut),
-                    Fail(TimedOut),
-                    gone,
-                    gone,
-                ],
-            ),
-            // An unknown future status counts as still running.
-            (
-                Some("SomethingNew"),
-                [
-                    InProgress,
-                    InProgress,
-                    StoppedItself,
-                    StoppedItself,
-                    gone,
-                    gone,
-                ],
+                "terminated",
+                None,
+                (Some("Success"), Some("Success")),
+                Fail(InstanceGone),
             ),
         ];
-        for (status, expected) in table {
-            for (state, want) in states.iter().zip(expected) {
-                assert_eq!(decide(state, status), want, "{state} {status:?}");
-            }
+        for (state, reason, (status, details), want) in table {
+            assert_eq!(
+                decide(&observed(state, reason, status, details)),
+                want,
+                "{state} {reason:?} {status:?}/{details:?}"
+            );
         }
     }
 
     #[test]
     fn failure_names() {
         use Failure::*;
-        let names: Vec<_> = [
-            CommandFailed,
-            Cancelled,
-            NeverStarted,
-            TimedOut,
-            InstanceGone,
-        ]
-        .map(Failure::name)
-        .into_iter()
-        .collect();
-        assert_eq!(
-            names,
-            [
-                ErrorName::JobFailed,
-                ErrorName::JobFailed,
-                ErrorName::JobFailed,
-                ErrorName::JobTimeout,
-                ErrorName::Ec2UnrecoverableState
-            ]
-        );
+        let table = [
+            (CommandFailed, ErrorName::JobFailed),
+            (Interrupted, ErrorName::JobInterrupted),
+            (Cancelled, ErrorName::JobInterrupted),
+            (NotDelivered, ErrorName::JobNotDelivered),
+            (NeverStarted, ErrorName::JobNotDelivered),
+            (TimedOut, ErrorName::JobTimeout),
+            (InstanceGone, ErrorName::Ec2UnrecoverableState),
+            (Terminated, ErrorName::JobFailed),
+        ];
+        for (failure, name) in table {
+            assert_eq!(failure.name(), name, "{failure:?}");
+        }
     }
 
     fn inv(
@@ -589,9 +689,16 @@ mod tests {
         InvocationReport {
             instance_id: id.into(),
             instance_state: state.into(),
+            state_reason: None,
             command_status: status.map(str::to_string),
+            status_details: status.map(details_of),
             exit_code,
         }
+    }
+
+    fn with_reason(mut invocation: InvocationReport, reason: Option<&str>) -> InvocationReport {
+        invocation.state_reason = reason.map(str::to_string);
+        invocation
     }
 
     #[test]
@@ -599,7 +706,10 @@ mod tests {
         use ErrorName::*;
         let ok = inv(I1, "running", Some("Success"), Some(0));
         let busy = inv(I2, "running", Some("InProgress"), None);
-        let down = inv(I2, "stopped", Some("InProgress"), None);
+        let down = with_reason(inv(I2, "stopped", Some("InProgress"), None), OWN);
+        let stopped_by_api = with_reason(inv(I2, "stopped", Some("InProgress"), None), API);
+        let mut terminated = inv(I1, "running", Some("Failed"), None);
+        terminated.status_details = Some("Terminated".into());
         let failed = inv(I2, "running", Some("Failed"), Some(2));
         let timed_out = inv(I1, "running", Some("TimedOut"), None);
         let gone = inv(I1, "terminated", Some("InProgress"), None);
@@ -630,11 +740,18 @@ mod tests {
             (vec![&timed_out, &failed], 10, Err(JobFailed)),
             (vec![&gone, &busy], 10, Err(Ec2UnrecoverableState)),
             (vec![&gone, &timed_out], 10, Err(JobTimeout)),
+            // Stopped by someone else: not the job's end, even with the other done.
+            (vec![&ok, &stopped_by_api], 10, Err(JobInterrupted)),
+            (vec![&gone, &stopped_by_api], 10, Err(JobInterrupted)),
+            (vec![&stopped_by_api, &failed], 10, Err(JobFailed)),
+            // SSM terminated one because the other failed: the failure is reported.
+            (vec![&terminated, &failed], 10, Err(JobFailed)),
+            (vec![&terminated, &busy], 10, Err(JobFailed)),
         ];
         let job = job(&[I1, I2]);
         for (invocations, seconds, expected) in cases {
             let invocations: Vec<InvocationReport> = invocations.into_iter().cloned().collect();
-            let result = assess(&job, COMMAND, &invocations, at(seconds)).map_err(|e| e.name);
+            let result = assess(&job, COMMAND, &invocations, &[], at(seconds)).map_err(|e| e.name);
             assert_eq!(result, expected, "{invocations:?} at {seconds}");
         }
     }
@@ -646,24 +763,50 @@ mod tests {
             inv(I1, "running", Some("InProgress"), None),
             inv(I2, "running", Some("Failed"), Some(2)),
         ];
-        let error = assess(&job, COMMAND, &invocations, at(10)).unwrap_err();
+        let stderr = [
+            None,
+            Some("starting\nERROR: relation \"orders\" does not exist\n".to_string()),
+        ];
+        let error = assess(&job, COMMAND, &invocations, &stderr, at(10)).unwrap_err();
         assert_eq!(
             error.message,
             format!(
-                "the job failed on {I2}: command {COMMAND} is Failed with exit code 2; other workers: {I1} running, command InProgress"
+                "the job failed on {I2}: command {COMMAND} is Failed with exit code 2; its stderr ends with:\nstarting\nERROR: relation \"orders\" does not exist\n; other workers: {I1} running, command InProgress"
             )
         );
-        let invocations = [inv(I1, "stopped", Some("Pending"), None)];
-        let error = assess(&job, COMMAND, &invocations, at(10)).unwrap_err();
-        assert_eq!(error.name, ErrorName::JobFailed);
+        let invocations = [with_reason(inv(I1, "stopped", Some("Pending"), None), API)];
+        let error = assess(&job, COMMAND, &invocations, &[], at(10)).unwrap_err();
+        assert_eq!(error.name, ErrorName::JobNotDelivered);
         assert_eq!(
             error.message,
             format!(
-                "the job did not run on {I1}: the instance is stopped while command {COMMAND} is still Pending"
+                "the job did not run on {I1}: the instance is stopped (StateReason Client.UserInitiatedShutdown: stopped through the EC2 API: an operator, a script or another run) while command {COMMAND} is still Pending"
             )
+        );
+        let invocations = [with_reason(
+            inv(I1, "stopping", Some("InProgress"), None),
+            Some("Server.ScheduledStop: Stopped due to scheduled retirement"),
+        )];
+        let error = assess(&job, COMMAND, &invocations, &[], at(10)).unwrap_err();
+        assert_eq!(error.name, ErrorName::JobInterrupted);
+        assert_eq!(
+            error.message,
+            format!(
+                "the job on {I1} was interrupted: the worker is stopping (StateReason Server.ScheduledStop: stopped by EC2 for a scheduled retirement), not shut down by its own OS (Client.InstanceInitiatedShutdown); command {COMMAND} was InProgress"
+            )
+        );
+        let mut undeliverable = inv(I1, "running", Some("Failed"), None);
+        undeliverable.status_details = Some("Undeliverable".into());
+        let error = assess(&job, COMMAND, &[undeliverable], &[], at(10)).unwrap_err();
+        assert_eq!(error.name, ErrorName::JobNotDelivered);
+        assert!(
+            error.message.contains("Failed (Undeliverable)")
+                && error.message.contains("not a managed node"),
+            "{}",
+            error.message
         );
         let invocations = [inv(I1, "running", None, None)];
-        let error = assess(&job, COMMAND, &invocations, at(3601)).unwrap_err();
+        let error = assess(&job, COMMAND, &invocations, &[], at(3601)).unwrap_err();
         assert_eq!(
             error.message,
             format!(
@@ -741,7 +884,7 @@ mod tests {
     async fn ssm_timeout_and_cancel_fail() {
         for (status, name) in [
             ("TimedOut", ErrorName::JobTimeout),
-            ("Cancelled", ErrorName::JobFailed),
+            ("Cancelled", ErrorName::JobInterrupted),
         ] {
             let aws = world(&[(I1, "running", Some(status), None)]);
             let error = poll(&aws, &job(&[I1]), at(120)).await.unwrap_err();
@@ -758,12 +901,77 @@ mod tests {
     async fn a_worker_that_went_down_under_its_command_stopped_itself() {
         for state in ["stopped", "stopping"] {
             let aws = world(&[(I1, state, Some("InProgress"), None)]);
+            aws.set_instance_state(I1, state, OWN);
             let report = poll(&aws, &job(&[I1]), at(120)).await.unwrap();
             assert!(report.done, "{state}");
             assert_eq!(report.outcome, Some(JobOutcome::InstanceStoppedItself));
             assert_eq!(report.invocations[0].instance_state, state);
+            assert_eq!(report.invocations[0].state_reason.as_deref(), OWN);
             assert_eq!(aws.count(Operation::GetCommandInvocation), 1);
         }
+    }
+
+    #[tokio::test]
+    async fn a_worker_someone_else_stopped_interrupted_the_job() {
+        for reason in [
+            API,
+            Some("Server.ScheduledStop"),
+            Some("Server.SpotInstanceShutdown"),
+        ] {
+            let aws = world(&[(I1, "running", Some("InProgress"), None)]);
+            aws.set_instance_state(I1, "stopping", reason);
+            let error = poll(&aws, &job(&[I1]), at(120)).await.unwrap_err();
+            assert_eq!(error.name, ErrorName::JobInterrupted, "{reason:?}");
+            assert!(!error.name.is_retryable());
+            assert!(
+                error.message.contains(reason.unwrap()) && error.message.contains(I1),
+                "{}",
+                error.message
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_jobs_stderr_ends_its_cause_masked_and_stays_out_of_the_state() {
+        let aws = world(&[(I1, "running", None, None)]);
+        let mut stderr = "progress\n".repeat(2000);
+        stderr.push_str("connecting with PGPASSWORD=hunter2\nFATAL: could not connect\n");
+        aws.set_invocation(
+            COMMAND,
+            I1,
+            CommandInvocation {
+                status: Some("Failed".into()),
+                status_details: Some("Failed".into()),
+                exit_code: Some(2),
+                stderr: Some(stderr),
+            },
+        );
+        let error = poll(&aws, &job(&[I1]), at(120)).await.unwrap_err();
+        assert_eq!(error.name, ErrorName::JobFailed);
+        assert!(
+            error.message.contains("exit code 2")
+                && error.message.contains("PGPASSWORD=***")
+                && error.message.contains("FATAL: could not connect"),
+            "{}",
+            error.message
+        );
+        assert!(!error.message.contains("hunter2"));
+        assert!(error.message.len() < 2048 + 300, "{}", error.message.len());
+
+        // While it runs, nothing of its output reaches the state document.
+        aws.set_invocation(
+            COMMAND,
+            I1,
+            CommandInvocation {
+                status: Some("InProgress".into()),
+                status_details: Some("In Progress".into()),
+                exit_code: None,
+                stderr: Some("PGPASSWORD=hunter2".into()),
+            },
+        );
+        let report = poll(&aws, &job(&[I1]), at(130)).await.unwrap();
+        let document = serde_json::to_string(&report).unwrap();
+        assert!(!document.contains("hunter2") && !document.contains("PGPASSWORD"));
     }
 
     #[tokio::test]
@@ -920,7 +1128,10 @@ mod tests {
             (I1, "running", Some("InProgress"), None),
             (I2, "stopped", Some("InProgress"), None),
         ]);
+        aws.set_instance_state(I2, "stopped", OWN);
         poll(&aws, &job(&[I1, I2]), at(60)).await.unwrap();
+        aws.set_instance_state(I2, "stopped", API);
+        poll(&aws, &job(&[I1, I2]), at(60)).await.unwrap_err();
         assert!(aws.mutating_calls().is_empty());
     }
 

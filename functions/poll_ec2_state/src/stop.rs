@@ -10,6 +10,7 @@
 //! `retryAfterSeconds`, until `EC2_READY_TIMEOUT_SECONDS` from the first
 //! try (`Ec2StopTimeout`).
 
+use futures_util::future::join_all;
 use makenaide_core::config::StopPolicy;
 use makenaide_core::document::{StateDocument, StopAction, WorkerStopReport, WorkersStopReport};
 use makenaide_core::input::{RunMode, read_event};
@@ -188,20 +189,22 @@ pub async fn stop_workers(
     let deadline = first_tried_at.plus_seconds(settings.timing.ec2_ready_timeout_seconds);
 
     // Every worker is handled even when one fails: a failure on one must
-    // not keep the others running.
-    let mut handled = Vec::with_capacity(settings.worker_instance_ids.len());
-    for id in &settings.worker_instance_ids {
-        let mut one = stop_one(
+    // not keep the others running. All go out together, so the step's time
+    // does not grow with the workers (settings::SEQUENTIAL_CALLS).
+    let mut handled = join_all(settings.worker_instance_ids.iter().map(|id| {
+        stop_one(
             ec2,
             id,
             found.running(id),
             settings.stop_policy,
             run.dry_run,
         )
-        .await;
+    }))
+    .await;
+    for one in &mut handled {
+        let id = &one.report.instance_id;
         let earlier = previous.and_then(|p| p.instances.iter().find(|w| &w.instance_id == id));
-        one.report = carry_over(one.report, earlier);
-        handled.push(one);
+        one.report = carry_over(one.report.clone(), earlier);
     }
     let summary: Vec<String> = handled
         .iter()

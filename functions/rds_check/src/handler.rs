@@ -123,6 +123,7 @@ pub async fn handle(
             RdsReport::found_running,
         )),
         instance_class: db.class,
+        multi_az: Some(db.multi_az),
         dry_run: run.dry_run,
         first_checked_at,
         checked_at: now,
@@ -144,7 +145,7 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use makenaide_core::ports::Operation;
+    use makenaide_core::ports::{Operation, RdsInstance};
     use makenaide_core::testing::{Call, Change, FakeAws};
     use serde_json::json;
 
@@ -214,6 +215,39 @@ mod tests {
                 identifier: DB.into()
             }]
         );
+    }
+
+    /// A DB as RDS describes it, for the fields the fake does not vary.
+    struct DescribedDb(RdsInstance);
+
+    impl RdsPort for DescribedDb {
+        async fn describe_db(&self, _: &str) -> Result<Option<RdsInstance>, StepError> {
+            Ok(Some(self.0.clone()))
+        }
+        async fn start_db(&self, _: &str) -> Result<Transition, StepError> {
+            Ok(Transition::Accepted)
+        }
+        async fn stop_db(&self, _: &str) -> Result<Transition, StepError> {
+            Ok(Transition::Accepted)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_report_says_whether_the_db_is_multi_az() {
+        // emit_metrics prices a Multi-AZ DB as one (its standby is billed too).
+        for multi_az in [true, false] {
+            let rds = DescribedDb(RdsInstance {
+                identifier: DB.into(),
+                status: "available".into(),
+                class: Some("db.t4g.micro".into()),
+                multi_az,
+            });
+            let report = handle(&rds, &settings(), first_event(json!({})), at(0))
+                .await
+                .unwrap();
+            assert_eq!(report.multi_az, Some(multi_az));
+            assert_eq!(serde_json::to_value(&report).unwrap()["multiAz"], multi_az);
+        }
     }
 
     #[tokio::test]

@@ -115,9 +115,8 @@ pub async fn handle(
     let launch = if run.dry_run {
         Launch::DryRun
     } else {
-        // One SendCommand targets every worker, so the first one is enough.
         match ssm
-            .find_command(&workers[0], &comment, lookup_since(execution_start))
+            .find_command(&comment, lookup_since(execution_start))
             .await?
         {
             Some(existing) => Launch::Reused(existing),
@@ -131,6 +130,7 @@ pub async fn handle(
                     working_directory: settings.job.working_directory.clone(),
                     execution_timeout_seconds: run.job_timeout_seconds,
                     comment: comment.clone(),
+                    output_log_group: settings.job.output_log_group.clone(),
                 })
                 .await?
             }),
@@ -319,7 +319,6 @@ mod tests {
             aws.calls(),
             [
                 Call::FindCommand {
-                    instance_id: W1.into(),
                     comment: "makenaide:run-1".into(),
                     invoked_after: Timestamp::parse("2026-11-22T00:55:00Z").unwrap(),
                 },
@@ -329,6 +328,7 @@ mod tests {
                     working_directory: "/opt/makenaide".into(),
                     execution_timeout_seconds: 3600,
                     comment: "makenaide:run-1".into(),
+                    output_log_group: None,
                 }),
             ]
         );
@@ -361,6 +361,49 @@ mod tests {
             .unwrap();
         assert_eq!(again, job);
         assert_eq!(aws.count(Operation::SendCommand), 0);
+    }
+
+    #[tokio::test]
+    async fn the_job_output_goes_to_the_configured_log_group() {
+        let settings = Settings::from_env(&Env::from_pairs(&[
+            ("WORKER_INSTANCE_IDS", "i-0123456789abcdef0"),
+            ("JOB_COMMANDS", r#"["./run-batch.sh"]"#),
+            ("JOB_WORKING_DIRECTORY", "/opt/makenaide"),
+            ("JOB_LOG_GROUP", "/makenaide/job-output"),
+        ]))
+        .unwrap();
+        let aws = ssm();
+        handle(&aws, &settings, event(json!({})), at(130))
+            .await
+            .unwrap();
+        let sent: Vec<Option<String>> = aws
+            .calls()
+            .into_iter()
+            .filter_map(|call| match call {
+                Call::SendCommand(command) => Some(command.output_log_group),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent, [Some("/makenaide/job-output".to_string())]);
+    }
+
+    #[tokio::test]
+    async fn a_retry_while_the_first_command_is_still_pending_sends_nothing() {
+        // The first send's answer was lost; no agent has taken the command.
+        let aws = ssm();
+        let first = handle(&aws, &settings(), event(json!({})), at(130))
+            .await
+            .unwrap();
+        let invocation = aws
+            .command_invocation(first.command_id.as_deref().unwrap(), W2)
+            .await
+            .unwrap();
+        assert_eq!(invocation.status.as_deref(), Some("Pending"));
+        let retry = handle(&aws, &settings(), event(json!({})), at(131))
+            .await
+            .unwrap();
+        assert!(retry.reused_existing);
+        assert_eq!(aws.count(Operation::SendCommand), 1);
     }
 
     #[tokio::test]

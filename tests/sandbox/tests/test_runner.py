@@ -167,13 +167,21 @@ def test_a_failed_expectation_exits_one_and_names_what_did_not_hold(setup: tuple
         tmp_path,
         {
             "input": {"mode": "fail"},
-            "expect": {"status": "SUCCEEDED", "calls": {"ec2:StopInstances": 2}},
+            "expect": {
+                "status": "SUCCEEDED",
+                "calls": {"ec2:StopInstances": 2},
+                "causeContains": "the job failed",
+                "causeNotContains": ["the job failed", "a secret"],
+            },
         },
     )
     assert code == 1
     failed = {c["check"]: c for c in report["checks"] if not c["ok"]}
     assert failed["status"]["actual"] == "FAILED"
     assert failed["calls[ec2:StopInstances] (answered OK)"]["actual"] == 1
+    assert "cause does not contain 'the job failed'" in failed
+    held = {c["check"] for c in report["checks"] if c["ok"]}
+    assert {"cause contains 'the job failed'", "cause does not contain 'a secret'"} <= held
     assert report["execution"]["error"] == "JobFailed"
 
 
@@ -303,6 +311,34 @@ def test_terminate_after_seconds_terminates_the_worker_and_is_reported(setup: tu
     assert 0.5 <= report["runnerActions"][0]["at"] < 2
 
 
+def test_external_stop_stops_the_worker_with_its_reason_and_is_reported(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    code, report = _run(
+        setup,
+        tmp_path,
+        {
+            "ec2": {"instances": [{"name": "worker", "state": "running"}, {"name": "other", "state": "running"}]},
+            "timings": {"ec2Stop": 0.5},
+            "externalStop": [
+                {"afterSeconds": 0.5, "instance": "worker", "reason": "Server.ScheduledStop"},
+                {"afterSeconds": 1.5, "instance": "worker"},
+            ],
+            "input": {"seconds": 2.5},
+            "expect": {"status": "SUCCEEDED", "resources": {"ec2": {"worker": "stopped", "other": "running"}}},
+        },
+        "lease.asl.json",
+    )
+    assert code == 0, [c for c in report["checks"] if not c["ok"]]
+    worker = report["instanceIds"]["worker"]
+    assert [a["action"] for a in report["runnerActions"]] == [
+        f"ec2Stop (Server.ScheduledStop): worker ({worker}) running -> stopping, stopped in 0.5 s",
+        f"ec2Stop (Client.UserInitiatedShutdown): worker ({worker}) is stopped, not running: nothing to stop",
+    ]
+    assert 0.5 <= report["runnerActions"][0]["at"] < 1.5
+    assert report["stateReasons"]["worker"] == {"code": "Server.ScheduledStop", "transitionReason": "User initiated"}
+    assert report["stateReasons"]["other"] == {"code": "", "transitionReason": ""}
+    assert report["calls"] == [] or all(c["call"] != "ec2:StopInstances" for c in report["calls"]), "an outside stop is no call of the workflow"
+
+
 @pytest.mark.parametrize(
     ("scenario", "message"),
     [
@@ -315,6 +351,20 @@ def test_terminate_after_seconds_terminates_the_worker_and_is_reported(setup: tu
         ({"ec2": {"instances": [{"name": "w", "terminateAfterSeconds": "soon"}]}}, "at least 0"),
         ({"ec2": {"instances": [{"name": "w", "terminateAfter": 3}]}}, "unknown key"),
         ({"ec2": {"instances": [{"name": "w"}, {"name": "w"}]}}, "must differ"),
+        ({"externalStop": {"afterSeconds": 1, "instance": "nobody"}}, "externalStop[0].instance"),
+        ({"externalStop": {"afterSeconds": 1, "instance": "worker", "reason": "Server.Whatever"}}, "externalStop[0].reason"),
+        ({"externalStop": [{"instance": "worker"}]}, "afterSeconds and instance are required"),
+        ({"externalStop": {"afterSeconds": -2, "instance": "worker"}}, "externalStop[0].afterSeconds"),
+        ({"externalStop": {"afterSeconds": 1, "instance": "worker", "why": "x"}}, "unknown key"),
+        ({"job": {"statusDetails": "InProgress"}}, "job.statusDetails: a terminal StatusDetails"),
+        ({"job": {"statusDetails": "Undelivered"}}, "job.statusDetails"),
+        ({"job": {"statusDetails": "Undeliverable", "outcome": "Failed"}}, "not both"),
+        ({"job": {"statusDetails": "Undeliverable", "neverEnds": True}}, "neverEnds does not end it"),
+        ({"job": {"stderr": 3}}, "job.stderr"),
+        ({"job": {"pendingSeconds": -1}}, "job.pendingSeconds"),
+        ({"ec2": {"instances": [{"name": "w", "job": {"pendingSecond": 1}}]}}, "unknown key"),
+        ({"ec2": {"instances": [{"name": "w", "job": {"statusDetails": "Cancelling"}}]}}, "ec2.instances[w].job.statusDetails"),
+        ({"expect": {"status": "SUCCEEDED", "causeNotContains": 3}}, "causeNotContains"),
     ],
 )
 def test_new_keys_are_validated(setup: tuple[Path, Path], tmp_path: Path, scenario: dict[str, Any], message: str) -> None:
@@ -324,3 +374,28 @@ def test_new_keys_are_validated(setup: tuple[Path, Path], tmp_path: Path, scenar
     proc = subprocess.run([sys.executable, str(TESTS_DIR / "run_scenario.py"), str(path), "--bin-dir", str(bins)], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
+
+
+def test_an_instances_own_job_replaces_the_scenarios_ending_and_inherits_the_rest(tmp_path: Path) -> None:
+    from sandbox.scenario import load
+
+    path = tmp_path / "jobs.json"
+    path.write_text(
+        json.dumps(
+            {
+                "job": {"duration": 3, "outcome": "Failed", "exitCode": 3, "stderr": "boom\n"},
+                "ec2": {"instances": [{"name": "w1"}, {"name": "w2", "job": {"pendingSeconds": 30, "statusDetails": "Delivery Timed Out"}}]},
+                "externalStop": {"afterSeconds": 4, "instance": "w1", "reason": "Server.SpotInstanceShutdown"},
+                "expect": {"status": "FAILED"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    scenario = load(path)
+    assert scenario.instances[0].job is None
+    own = scenario.instances[1].job
+    assert own is not None
+    assert (own.duration, own.pending_seconds, own.stderr) == (3.0, 30.0, "boom\n"), "inherited"
+    assert (own.final_details, own.exit_code, own.response_code()) == ("Delivery Timed Out", None, -1), "its own ending, not exit 3"
+    assert (scenario.job.final_details, scenario.job.response_code()) == ("Failed", 3)
+    assert [(s.after, s.instance, s.reason) for s in scenario.external_stops] == [(4.0, "w1", "Server.SpotInstanceShutdown")]

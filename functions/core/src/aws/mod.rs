@@ -22,6 +22,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use crate::settings::{CALL_BUDGET, CallBudget};
+
 /// The AWS services the worker steps (`ec2_start`, `poll_ec2_state`) call.
 #[cfg(all(feature = "ec2", feature = "ssm"))]
 pub struct WorkerAws {
@@ -79,13 +81,10 @@ mod worker_ports {
 
         async fn find_command(
             &self,
-            instance_id: &str,
             comment: &str,
             invoked_after: Timestamp,
         ) -> Result<Option<Command>, StepError> {
-            self.ssm
-                .find_command(instance_id, comment, invoked_after)
-                .await
+            self.ssm.find_command(comment, invoked_after).await
         }
 
         async fn send_command(&self, command: &ShellCommand) -> Result<Command, StepError> {
@@ -104,19 +103,48 @@ mod worker_ports {
 
 /// Builds the SDK configuration once per Lambda instance. It honours the
 /// standard variables (`AWS_REGION`, `AWS_ENDPOINT_URL`, ...), which is how
-/// the local sandbox points the same binaries at loopback. Calls are bounded
-/// well inside the Lambda timeout; the SDK retries a throttle twice quickly
-/// and the state machine owns longer backoff.
+/// the local sandbox points the same binaries at loopback. Every call is
+/// bounded by [`CALL_BUDGET`], so a step's calls fit its Lambda timeout
+/// (a step that runs out of it dies as `Sandbox.Timedout`, with no stable
+/// name); the SDK retries a throttle quickly and the state machine owns
+/// longer backoff.
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(5))
-                .operation_timeout(Duration::from_secs(12))
-                .build(),
-        )
+        .retry_config(RetryConfig::standard().with_max_attempts(CALL_BUDGET.max_attempts))
+        .timeout_config(timeouts(&CALL_BUDGET))
         .load()
         .await
+}
+
+fn timeouts(budget: &CallBudget) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(budget.connect_seconds))
+        .operation_attempt_timeout(Duration::from_secs(budget.attempt_seconds))
+        .operation_timeout(Duration::from_secs(budget.operation_seconds))
+        .build()
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sdk_config_applies_the_call_budget() {
+        let config = sdk_config().await;
+        let timeouts = config.timeout_config().expect("timeouts are set");
+        assert_eq!(
+            timeouts.connect_timeout(),
+            Some(Duration::from_secs(CALL_BUDGET.connect_seconds))
+        );
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(Duration::from_secs(CALL_BUDGET.attempt_seconds))
+        );
+        assert_eq!(
+            timeouts.operation_timeout(),
+            Some(Duration::from_secs(CALL_BUDGET.operation_seconds))
+        );
+        let retries = config.retry_config().expect("retries are set");
+        assert_eq!(retries.max_attempts(), CALL_BUDGET.max_attempts);
+    }
 }

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_ssm::Client;
-use aws_sdk_ssm::types::{CommandFilter, CommandFilterKey, InstanceInformationStringFilter};
+use aws_sdk_ssm::types::{
+    CloudWatchOutputConfig, CommandFilter, CommandFilterKey, InstanceInformationStringFilter,
+};
 
 use crate::error::{AwsError, StepError};
 use crate::ports::{Command, CommandInvocation, Operation, ShellCommand, SsmPort};
@@ -65,22 +67,27 @@ impl SsmPort for Ssm {
         }
     }
 
+    /// No instance filter: ListCommands with `InstanceId` misses a command
+    /// whose invocations are still `Pending`. `InvokedAfter` is sent in
+    /// whole seconds (the form the API reference shows), rounded down so it
+    /// never excludes the command; the exact, millisecond comparison with
+    /// the command's `RequestedDateTime` is made here.
     async fn find_command(
         &self,
-        instance_id: &str,
         comment: &str,
         invoked_after: Timestamp,
     ) -> Result<Option<Command>, StepError> {
+        let since_whole_second =
+            Timestamp::from_millis(invoked_after.as_millis().div_euclid(1000) * 1000);
         let mut next_token: Option<String> = None;
         loop {
             let output = self
                 .client
                 .list_commands()
-                .instance_id(instance_id)
                 .filters(filter(CommandFilterKey::DocumentName, RUN_SHELL_SCRIPT))
                 .filters(filter(
                     CommandFilterKey::InvokedAfter,
-                    &invoked_after.to_string(),
+                    &since_whole_second.to_string(),
                 ))
                 .set_next_token(next_token.take())
                 .send()
@@ -88,12 +95,10 @@ impl SsmPort for Ssm {
                 .map_err(|e| {
                     AwsError::from_sdk(Operation::ListCommands.action(), &e).into_step_error()
                 })?;
-            if let Some(found) = output
-                .commands()
-                .iter()
-                .find(|c| c.comment() == Some(comment))
-            {
-                return Ok(Some(view(found)));
+            if let Some(found) = output.commands().iter().map(view).find(|c| {
+                c.comment == comment && c.requested_at.is_none_or(|at| at >= invoked_after)
+            }) {
+                return Ok(Some(found));
             }
             match output.next_token() {
                 Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
@@ -119,6 +124,12 @@ impl SsmPort for Ssm {
                 "executionTimeout",
                 vec![command.execution_timeout_seconds.to_string()],
             )
+            .set_cloud_watch_output_config(command.output_log_group.as_ref().map(|group| {
+                CloudWatchOutputConfig::builder()
+                    .cloud_watch_log_group_name(group)
+                    .cloud_watch_output_enabled(true)
+                    .build()
+            }))
             .customize()
             .config_override(
                 aws_sdk_ssm::config::Builder::default()
@@ -165,6 +176,10 @@ impl SsmPort for Ssm {
                 status: output.status().map(|s| s.as_str().to_string()),
                 status_details: output.status_details().map(str::to_string),
                 exit_code: Some(output.response_code()).filter(|code| *code >= 0),
+                stderr: output
+                    .standard_error_content()
+                    .filter(|text| !text.is_empty())
+                    .map(str::to_string),
             }),
             Err(e) => {
                 let error = AwsError::from_sdk(Operation::GetCommandInvocation.action(), &e);
@@ -221,13 +236,13 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
-    fn sdk_command(id: &str, comment: &str) -> aws_sdk_ssm::types::Command {
+    fn sdk_command(id: &str, comment: &str, requested_millis: i64) -> aws_sdk_ssm::types::Command {
         aws_sdk_ssm::types::Command::builder()
             .command_id(id)
             .comment(comment)
             .instance_ids(W1)
             .instance_ids(W2)
-            .requested_date_time(aws_smithy_types::DateTime::from_millis(T0 + 5_000))
+            .requested_date_time(aws_smithy_types::DateTime::from_millis(requested_millis))
             .build()
     }
 
@@ -270,8 +285,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn find_command_filters_by_instance_document_and_time_and_matches_the_comment() {
-        let since = Timestamp::from_millis(T0);
+    async fn find_command_filters_by_document_and_time_and_matches_the_comment() {
+        // The execution started at .750 s: InvokedAfter goes in whole seconds
+        // (rounded down), the command's own time is compared in milliseconds.
+        let since = Timestamp::from_millis(T0 + 750);
         let first = mock!(Client::list_commands)
             .match_requests(|r| {
                 let filters: Vec<(String, String)> = r
@@ -279,7 +296,7 @@ mod tests {
                     .iter()
                     .map(|f| (f.key().as_str().to_string(), f.value().to_string()))
                     .collect();
-                r.instance_id() == Some(W1)
+                r.instance_id().is_none()
                     && r.next_token().is_none()
                     && filters
                         == [
@@ -293,20 +310,22 @@ mod tests {
             .then_output(|| {
                 ListCommandsOutput::builder()
                     // Only the exact comment matches: run-10 is another execution.
-                    .commands(sdk_command("cmd-other", "makenaide:run-10"))
+                    .commands(sdk_command("cmd-other", "makenaide:run-10", T0 + 5_000))
+                    // The same comment from before this execution began (same second).
+                    .commands(sdk_command("cmd-earlier", "makenaide:run-1", T0 + 500))
                     .next_token("page-2")
                     .build()
             });
         let second = mock!(Client::list_commands)
-            .match_requests(|r| r.next_token() == Some("page-2") && r.instance_id() == Some(W1))
+            .match_requests(|r| r.next_token() == Some("page-2") && r.instance_id().is_none())
             .then_output(|| {
                 ListCommandsOutput::builder()
-                    .commands(sdk_command("cmd-1", "makenaide:run-1"))
+                    .commands(sdk_command("cmd-1", "makenaide:run-1", T0 + 5_000))
                     .build()
             });
         let adapter = ssm(&[&first, &second]);
         let found = adapter
-            .find_command(W1, "makenaide:run-1", since)
+            .find_command("makenaide:run-1", since)
             .await
             .unwrap()
             .unwrap();
@@ -321,10 +340,35 @@ mod tests {
         );
         assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
         let none = adapter
-            .find_command(W1, "makenaide:run-9", since)
+            .find_command("makenaide:run-9", since)
             .await
             .unwrap();
         assert_eq!(none, None);
+    }
+
+    #[tokio::test]
+    async fn the_millisecond_time_in_an_answer_is_read() {
+        // ListCommands answers RequestedDateTime as epoch seconds with a
+        // fraction (awsJson1_1), e.g. 1795309200.75.
+        let list = mock!(Client::list_commands).then_http_response(|| {
+            let body = r#"{"Commands":[{"CommandId":"cmd-1","Comment":"makenaide:run-1","InstanceIds":["i-0123456789abcdef0"],"RequestedDateTime":1795309200.75}]}"#;
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap(),
+                aws_smithy_types::body::SdkBody::from(body),
+            )
+        });
+        let adapter = ssm(&[&list]);
+        let at = |millis| Timestamp::from_millis(T0 + millis);
+        let found = adapter
+            .find_command("makenaide:run-1", at(750))
+            .await
+            .unwrap();
+        assert_eq!(found.unwrap().requested_at, Some(at(750)));
+        let too_late = adapter
+            .find_command("makenaide:run-1", at(751))
+            .await
+            .unwrap();
+        assert_eq!(too_late, None);
     }
 
     #[tokio::test]
@@ -339,14 +383,17 @@ mod tests {
                     ("workingDirectory".into(), vec!["/opt/makenaide".into()]),
                     ("executionTimeout".into(), vec!["3600".into()]),
                 ]);
+                let output = r.cloud_watch_output_config();
                 r.document_name() == Some(RUN_SHELL_SCRIPT)
                     && r.instance_ids() == [W1, W2]
                     && r.comment() == Some("makenaide:run-1")
                     && r.parameters() == Some(&expected)
+                    && output.and_then(|o| o.cloud_watch_log_group_name()) == Some("/makenaide/job")
+                    && output.is_some_and(|o| o.cloud_watch_output_enabled())
             })
             .then_output(|| {
                 SendCommandOutput::builder()
-                    .command(sdk_command("cmd-new", "makenaide:run-1"))
+                    .command(sdk_command("cmd-new", "makenaide:run-1", T0 + 5_000))
                     .build()
             });
         let sent = ssm(&[&send])
@@ -356,6 +403,7 @@ mod tests {
                 working_directory: "/opt/makenaide".into(),
                 execution_timeout_seconds: 3600,
                 comment: "makenaide:run-1".into(),
+                output_log_group: Some("/makenaide/job".into()),
             })
             .await
             .unwrap();
@@ -371,7 +419,21 @@ mod tests {
             working_directory: "/".into(),
             execution_timeout_seconds: 60,
             comment: "makenaide:run-1".into(),
+            output_log_group: None,
         }
+    }
+
+    #[tokio::test]
+    async fn without_a_log_group_no_cloudwatch_output_is_asked_for() {
+        let send = mock!(Client::send_command)
+            .match_requests(|r| r.cloud_watch_output_config().is_none())
+            .then_output(|| {
+                SendCommandOutput::builder()
+                    .command(sdk_command("cmd-new", "makenaide:run-1", T0))
+                    .build()
+            });
+        ssm(&[&send]).send_command(&job()).await.unwrap();
+        assert_eq!(send.num_calls(), 1);
     }
 
     #[tokio::test]
@@ -410,6 +472,8 @@ mod tests {
                     .status(CommandInvocationStatus::Failed)
                     .status_details("Failed")
                     .response_code(2)
+                    .standard_error_content("psql: error: connection refused\n")
+                    .standard_output_content("starting\n")
                     .build()
             });
         let invocation = ssm(&[&get]).command_invocation("cmd-1", W1).await.unwrap();
@@ -419,6 +483,7 @@ mod tests {
                 status: Some("Failed".into()),
                 status_details: Some("Failed".into()),
                 exit_code: Some(2),
+                stderr: Some("psql: error: connection refused\n".into()),
             }
         );
         // SSM reports -1 while there is no exit code yet.
@@ -453,7 +518,7 @@ mod tests {
             let list = mock!(Client::list_commands)
                 .then_http_response(move || json_error(status, code, "message"));
             let error = ssm(&[&list])
-                .find_command(W1, "makenaide:run-1", Timestamp::from_millis(T0))
+                .find_command("makenaide:run-1", Timestamp::from_millis(T0))
                 .await
                 .unwrap_err();
             assert_mapped(&error, expected, "ssm:ListCommands", code);
@@ -469,7 +534,7 @@ mod tests {
             .output(|| ListCommandsOutput::builder().build())
             .build();
         let found = ssm(&[&list])
-            .find_command(W1, "makenaide:run-1", Timestamp::from_millis(T0))
+            .find_command("makenaide:run-1", Timestamp::from_millis(T0))
             .await
             .unwrap();
         assert_eq!(found, None);
