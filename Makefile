@@ -36,6 +36,15 @@ $(VENV)/.installed: tests/requirements.txt
 
 venv: $(VENV)/.installed
 
+# checkov and parliament, in a venv of their own (checkov pins a boto3 older
+# than the sandbox's moto needs); removed with $(VENV).
+SCAN_VENV := $(VENV)/scanners
+$(SCAN_VENV)/.installed: cdk/requirements-scan.txt
+	python3 -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/pip install --quiet --upgrade pip
+	$(SCAN_VENV)/bin/pip install --quiet -r cdk/requirements-scan.txt
+	touch $@
+
 asl-check: $(VENV)/.installed ## Validate the state machine definition
 	@if [ ! -f tests/asl/node_modules/.package-lock.json ] \
 	    || [ tests/asl/package-lock.json -nt tests/asl/node_modules/.package-lock.json ]; then \
@@ -57,10 +66,10 @@ e2e: $(VENV)/.installed build ## Every end-to-end scenario in the local sandbox
 demo: $(VENV)/.installed build ## The whole workflow locally, no AWS account needed
 	@$(PY) tests/run_scenario.py tests/scenarios/happy_path.json --live
 
-cdk-test: $(VENV)/.installed ## CDK assertion tests, cdk-nag and cfn-lint
+cdk-test: $(VENV)/.installed $(SCAN_VENV)/.installed ## CDK assertion tests, the IAM grant check, cdk-nag, cfn-lint, checkov and parliament
 	cdk/scripts/npm-ci.sh
 	cd cdk && rm -rf dist && npx --no-install tsc -p tsconfig.json
-	cd cdk && CFN_LINT=$(abspath $(VENV))/bin/cfn-lint node --test dist/test/*.test.js
+	cd cdk && CFN_LINT=$(abspath $(VENV))/bin/cfn-lint SCAN_BIN=$(abspath $(SCAN_VENV))/bin node --test dist/test/*.test.js
 
 synth: ## CloudFormation template into cdk/cdk.out, offline (no Docker, no Rust build)
 	cdk/scripts/npm-ci.sh

@@ -4,7 +4,8 @@
  * `${...}` substitution in valid JSON, so the app writes a derived copy with
  * the configured overall timeout and hands that to `DefinitionBody.fromFile`.
  * Everything else is carried over unchanged; the function ARNs, the worker
- * instance ids and the lease table name arrive through `DefinitionSubstitutions`.
+ * instance ids, the lease table name and the alarm topic's ARN arrive through
+ * `DefinitionSubstitutions`.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -27,12 +28,20 @@ export const WORKER_IDS_KEY = 'WorkerInstanceIds';
 /** The run lease table's name (the workflow's DynamoDB tasks: `"TableName": "${LeaseTableName}"`). */
 export const LEASE_TABLE_KEY = 'LeaseTableName';
 
+/** The alarm topic's ARN (the failure notification: `"TopicArn": "${AlarmTopicArn}"` of `Cleanup: notify`). */
+export const ALARM_TOPIC_KEY = 'AlarmTopicArn';
+
 /**
  * Every key the app substitutes. A definition may leave a key unused (the app
  * still passes it, CloudFormation ignores it); a placeholder that is not a
  * key fails synth.
  */
-export const SUBSTITUTION_KEYS: readonly string[] = [...FUNCTIONS.map((f) => f.key), WORKER_IDS_KEY, LEASE_TABLE_KEY];
+export const SUBSTITUTION_KEYS: readonly string[] = [
+  ...FUNCTIONS.map((f) => f.key),
+  WORKER_IDS_KEY,
+  LEASE_TABLE_KEY,
+  ALARM_TOPIC_KEY,
+];
 
 export class DefinitionError extends Error {
   constructor(file: string, message: string) {

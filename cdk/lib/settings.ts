@@ -66,9 +66,18 @@ const callBudget = z.object({
   defaultLambdaTimeoutSeconds: z.int().positive(),
 });
 
+/**
+ * The AWS operations each function calls, as IAM actions (`ports::Operation`
+ * in the Rust code; each handler's tests check that it calls exactly its
+ * list): function binary name -> actions. The CDK tests check that each
+ * function's role is granted exactly these (cdk/test/iam.test.ts).
+ */
+const operations = z.record(z.string(), z.array(z.string().regex(/^[a-z0-9-]+:[A-Za-z0-9]+$/, 'an IAM action (service:Action)')).min(1));
+
 const settingsFile = z.object({
   environment: z.record(z.string(), environmentSetting),
   input: z.record(z.string(), inputField),
+  operations,
   callBudget,
 });
 
@@ -76,6 +85,7 @@ export type FunctionSettings = z.output<typeof settingsFile>;
 export type EnvironmentSetting = z.output<typeof environmentSetting>;
 export type InputField = z.output<typeof inputField>;
 export type CallBudget = z.output<typeof callBudget>;
+export type Operations = z.output<typeof operations>;
 
 /** settings.json is missing, malformed, or does not say what the CDK expects. */
 export class SettingsError extends Error {

@@ -12,6 +12,7 @@ import {
   TimeZone,
   Annotations,
   CfnElement,
+  CfnResource,
   Validations,
 } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -30,9 +31,9 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { RustFunction } from 'cargo-lambda-cdk';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import { cronIntervalHours, executionTimeoutSeconds, jobOutputLogGroupName, lambdaEnvironment, OrchestratorConfig } from './config';
-import { FUNCTIONS, FunctionBinary, LEASE_TABLE_KEY, WORKER_IDS_KEY, writeDerivedDefinition } from './definition';
+import { ALARM_TOPIC_KEY, FUNCTIONS, FunctionBinary, LEASE_TABLE_KEY, WORKER_IDS_KEY, writeDerivedDefinition } from './definition';
 import { fillPlaceholders, GuardRule, GuardRules } from './rules';
 import { unscopedReason } from './unscoped';
 
@@ -210,12 +211,7 @@ export class OrchestratorStack extends Stack {
     grant('ssm_launch', 'Unscoped', ['ssm:ListCommands'], ['*']);
     // Its `stopWorkers` action (the "Stop workers" Tasks): one StopInstances per worker.
     grant('poll_ec2_state', 'StopTheWorkers', ['ec2:StopInstances'], instanceArns);
-    grant(
-      'poll_ec2_state',
-      'Unscoped',
-      ['ec2:DescribeInstances', 'ssm:GetCommandInvocation', 'ssm:ListCommands'],
-      ['*'],
-    );
+    grant('poll_ec2_state', 'Unscoped', ['ec2:DescribeInstances', 'ssm:GetCommandInvocation'], ['*']);
     grant('emit_metrics', 'PutMetricsInTheNamespace', ['cloudwatch:PutMetricData'], ['*'], {
       StringEquals: { 'cloudwatch:namespace': cfg.metricsNamespace },
     });
@@ -232,11 +228,20 @@ export class OrchestratorStack extends Stack {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
+    // The alarm topic: the alarms below, and the per-run failure notification
+    // the state machine publishes (`Cleanup: notify`, `${AlarmTopicArn}`).
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: `makenaide-orchestrator ${cfg.workflowName} alarms`,
+      enforceSSL: true,
+    });
+    if (cfg.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(cfg.alarmEmail));
+
     // ------------------------------------------------------------ state machine
     const definitionPath = writeDerivedDefinition(props.definitionFile, executionTimeoutSeconds(cfg), props.buildDir);
     const definitionSubstitutions: Record<string, string> = {
       [WORKER_IDS_KEY]: cfg.workerInstanceIds.join(','),
       [LEASE_TABLE_KEY]: this.leaseTable.tableName,
+      [ALARM_TOPIC_KEY]: this.alarmTopic.topicArn,
     };
     for (const f of FUNCTIONS) definitionSubstitutions[f.key] = this.functions[f.binary].functionArn;
 
@@ -264,6 +269,14 @@ export class OrchestratorStack extends Stack {
         sid: 'TheRunLease',
         actions: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
         resources: [this.leaseTable.tableArn],
+      }),
+    );
+    // The failure notification (`Cleanup: notify`): this topic only.
+    this.stateMachine.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'NotifyTheAlarmTopic',
+        actions: ['sns:Publish'],
+        resources: [this.alarmTopic.topicArn],
       }),
     );
     // Is the lease holder (an execution of this state machine) still running?
@@ -372,11 +385,6 @@ export class OrchestratorStack extends Stack {
     }
 
     // ------------------------------------------------------------ alarms
-    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
-      displayName: `makenaide-orchestrator ${cfg.workflowName} alarms`,
-      enforceSSL: true,
-    });
-    if (cfg.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(cfg.alarmEmail));
     const action = new cwActions.SnsAction(this.alarmTopic);
     const period = Duration.minutes(5);
     const alarmOn = (id: string, metric: cloudwatch.IMetric, what: string) => {
@@ -584,6 +592,62 @@ export class OrchestratorStack extends Stack {
     }
 
     this.addNagSuppressions(cfg);
+    this.addCheckovSkips();
+  }
+
+  /**
+   * Every checkov finding we accept, on its resource with its reason
+   * (`Metadata.checkov.skip`, which checkov reads from the template; the
+   * scanner runs in cdk/test/scanners.test.ts and fails on any other).
+   */
+  private addCheckovSkips(): void {
+    const skip = (c: IConstruct, ...skips: { id: string; comment: string }[]) =>
+      ((c.node.defaultChild ?? c) as CfnResource).addMetadata('checkov', { skip: skips });
+    for (const f of FUNCTIONS) {
+      skip(
+        this.functions[f.binary],
+        {
+          id: 'CKV_AWS_116',
+          comment:
+            'No dead-letter queue: only the state machine invokes it, synchronously (a Task with Retry and Catch); a Lambda DLQ only applies to asynchronous invocations',
+        },
+        {
+          id: 'CKV_AWS_117',
+          comment: 'Not in a VPC: it calls public AWS APIs only (RDS, EC2, SSM, CloudWatch) and reaches no private resource; a VPC would need NAT or endpoints for nothing',
+        },
+        {
+          id: 'CKV_AWS_115',
+          comment:
+            'No reserved concurrency: only this state machine invokes it, one run at a time (the run lease); reserving would take capacity from the account without bounding anything',
+        },
+        {
+          id: 'CKV_AWS_173',
+          comment: 'The environment holds configuration only (DB and instance ids, job commands, names, limits), no secret; Lambda encrypts it at rest with its AWS managed key',
+        },
+      );
+    }
+    for (const c of this.node.findAll()) {
+      if (c instanceof logs.CfnLogGroup && c.kmsKeyId === undefined) {
+        skip(c, {
+          id: 'CKV_AWS_158',
+          comment:
+            'CloudWatch Logs encrypts every log group at rest with service-managed keys; the function and state machine logs hold run records, no secret; jobOutput.kmsKeyArn puts the job output group (the job\'s stdout and stderr) under a customer managed key',
+        });
+      }
+    }
+    skip(this.leaseTable, {
+      id: 'CKV_AWS_119',
+      comment: 'The lease table holds one transient item (the lease holder and its expiry), no data; DynamoDB encrypts it at rest with an AWS owned key',
+    });
+    skip(this.deadLetterQueue, {
+      id: 'CKV_AWS_27',
+      comment: 'Encrypted at rest with SSE-SQS (SqsManagedSseEnabled: true); the check only recognises a KMS key',
+    });
+    skip(this.alarmTopic, {
+      id: 'CKV_AWS_26',
+      comment:
+        'Alarm and run notices only (execution names, error names, no secret); SNS encrypts in transit (SSL-only policy); a KMS key would also need a key policy for CloudWatch and EventBridge',
+    });
   }
 
   /**
@@ -594,7 +658,7 @@ export class OrchestratorStack extends Stack {
     const unscopedByFunction: Partial<Record<FunctionBinary, string[]>> = {
       ec2_start: ['ec2:DescribeInstances', 'ssm:DescribeInstanceInformation'],
       ssm_launch: ['ssm:ListCommands'],
-      poll_ec2_state: ['ec2:DescribeInstances', 'ssm:GetCommandInvocation', 'ssm:ListCommands'],
+      poll_ec2_state: ['ec2:DescribeInstances', 'ssm:GetCommandInvocation'],
       emit_metrics: ['cloudwatch:PutMetricData (condition cloudwatch:namespace)'],
     };
     for (const f of FUNCTIONS) {

@@ -4,8 +4,9 @@
  * configured worker instances, the AWS-RunShellScript document, the six
  * functions, the state machine, the queue or the log groups (the workers'
  * job output policy too). The tests fail
- * on any `*` statement whose actions are not listed here, and cdk/README.md
- * mirrors this list (a test checks that too).
+ * on any `*` statement whose actions are not listed here; cdk/README.md
+ * mirrors this list and README.md's "Security" section shows it as
+ * `unscopedTableRows` words it (tests check both).
  */
 export interface UnscopedAction {
   readonly action: string;
@@ -24,7 +25,7 @@ const XRAY = 'X-Ray has no resource types; only granted when `tracing` is true';
 export const UNSCOPED_ACTIONS: readonly UnscopedAction[] = [
   { action: 'ec2:DescribeInstances', grantedTo: 'ec2_start, poll_ec2_state', reason: 'EC2 Describe* actions support no resource-level permissions' },
   { action: 'ssm:DescribeInstanceInformation', grantedTo: 'ec2_start', reason: 'no resource type (lists managed-node agent status)' },
-  { action: 'ssm:ListCommands', grantedTo: 'ssm_launch, poll_ec2_state', reason: 'no resource type' },
+  { action: 'ssm:ListCommands', grantedTo: 'ssm_launch', reason: 'no resource type' },
   { action: 'ssm:GetCommandInvocation', grantedTo: 'poll_ec2_state', reason: 'no resource type' },
   {
     action: 'cloudwatch:PutMetricData',
@@ -54,4 +55,20 @@ export const UNSCOPED_ACTION_NAMES: ReadonlySet<string> = new Set(UNSCOPED_ACTIO
 
 export function unscopedReason(actions: string[]): string {
   return `Only actions AWS cannot scope get Resource "*" (listed in cdk/lib/unscoped.ts and cdk/README.md): ${actions.join(', ')}`;
+}
+
+/**
+ * The rows of the README's "Security" table of `*` actions (README.md; a test
+ * checks it lists exactly these): actions with the same grantee and reason
+ * share a row.
+ */
+export function unscopedTableRows(): string[] {
+  const rows: { actions: string[]; grantedTo: string; why: string }[] = [];
+  for (const a of UNSCOPED_ACTIONS) {
+    const why = a.condition ? `${a.reason}; narrowed by a condition: ${a.condition}` : a.reason;
+    const row = rows.find((r) => r.grantedTo === a.grantedTo && r.why === why);
+    if (row) row.actions.push(a.action);
+    else rows.push({ actions: [a.action], grantedTo: a.grantedTo, why });
+  }
+  return rows.map((r) => `| ${r.actions.map((x) => `\`${x}\``).join(', ')} | ${r.grantedTo} | ${r.why} |`);
 }

@@ -3,10 +3,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { FUNCTIONS, FunctionBinary } from '../lib/definition';
-import { UNSCOPED_ACTIONS, UNSCOPED_ACTION_NAMES } from '../lib/unscoped';
+import { functionSettings } from '../lib/settings';
+import { UNSCOPED_ACTIONS, UNSCOPED_ACTION_NAMES, unscopedTableRows } from '../lib/unscoped';
+import { compareGrants, grantProblems } from './grants';
 import {
   allowedActions,
   identityStatements,
+  Json,
   lazySynth,
   logicalId,
   REPO_ROOT,
@@ -22,15 +25,37 @@ const DB = 'arn:${Partition}:rds:${Region}:${Account}:db:makenaide-db';
 const instance = (id: string) => `arn:\${Partition}:ec2:\${Region}:\${Account}:instance/${id}`;
 const RUN_SHELL_SCRIPT = 'arn:${Partition}:ssm:${Region}::document/AWS-RunShellScript';
 
-/** What each function may call (besides writing its own log group). */
-const EXPECTED_ACTIONS: Record<FunctionBinary, string[]> = {
-  rds_check: ['rds:DescribeDBInstances', 'rds:StartDBInstance'],
-  rds_stop: ['rds:DescribeDBInstances', 'rds:StopDBInstance'],
-  ec2_start: ['ec2:DescribeInstances', 'ec2:StartInstances', 'ssm:DescribeInstanceInformation'],
-  ssm_launch: ['ssm:ListCommands', 'ssm:SendCommand'],
-  poll_ec2_state: ['ec2:DescribeInstances', 'ec2:StopInstances', 'ssm:GetCommandInvocation', 'ssm:ListCommands'],
-  emit_metrics: ['cloudwatch:PutMetricData'],
-};
+/**
+ * What each function may call (besides writing its own log group): the AWS
+ * operations its code declares (settings.json `operations`, generated from
+ * `ports::Operation`; each handler's tests check it calls exactly those).
+ */
+const DECLARED: Readonly<Record<string, readonly string[]>> = functionSettings().operations;
+
+/** With `tracing` on, Lambda's active tracing adds these to every function role (lib/unscoped.ts says why `*`). */
+const TRACING_ACTIONS = ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
+
+/**
+ * Every difference between each function's declared operations and the
+ * actions granted to its role in `json`: all the policies attached to that
+ * role, minus the one statement every function has for its own log group
+ * (sid WriteOwnLogGroup, checked on its own below).
+ */
+function grantProblemsOf(s: Synth, json: Json): string[] {
+  const problems: string[] = [];
+  for (const f of FUNCTIONS) {
+    const declared = DECLARED[f.binary];
+    if (!declared) {
+      problems.push(`${f.binary}: no operations declared in settings.json`);
+      continue;
+    }
+    const role = roleIdOf(json.Resources[logicalId(s.stack.functions[f.binary])]);
+    const granted = allowedActions(withoutLogs(statementsOfRole(json, role)));
+    const expected = [...declared, ...(s.config.tracing ? TRACING_ACTIONS : [])];
+    problems.push(...grantProblems(f.binary, compareGrants(expected, granted)));
+  }
+  return problems;
+}
 
 function fnRole(s: Synth, binary: FunctionBinary): string {
   return roleIdOf(s.json.Resources[logicalId(s.stack.functions[binary])]);
@@ -110,6 +135,9 @@ function checkScoped(s: Synth): void {
         case 'sqs:SendMessage':
           assert.deepEqual(st.resources, [`\${GetAtt:${logicalId(s.stack.deadLetterQueue)}.Arn}`]);
           break;
+        case 'sns:Publish':
+          assert.deepEqual(st.resources, [`\${Ref:${logicalId(s.stack.alarmTopic)}}`], `${st.policy}: the alarm topic only (the failure notification)`);
+          break;
         default:
           assert.fail(`${st.policy}: ${action} has no scope rule in this test; add one (or do not grant it)`);
       }
@@ -137,14 +165,60 @@ describe('IAM least privilege', () => {
     checkScoped(s);
   });
 
-  test('each function calls exactly what it needs, with its own role', () => {
+  test('compareGrants reports every extra and every missing action', () => {
+    const table: [string[], string[], { extra: string[]; missing: string[] }][] = [
+      [['a:X', 'b:Y'], ['b:Y', 'a:X'], { extra: [], missing: [] }],
+      [['a:X'], ['a:X', 'ssm:ListCommands'], { extra: ['ssm:ListCommands'], missing: [] }],
+      [['a:X', 'b:Y'], ['a:X'], { extra: [], missing: ['b:Y'] }],
+      [['a:X'], ['c:Z'], { extra: ['c:Z'], missing: ['a:X'] }],
+      [[], [], { extra: [], missing: [] }],
+      [['a:X', 'a:X'], ['a:X'], { extra: [], missing: [] }],
+    ];
+    for (const [declared, granted, want] of table) {
+      assert.deepEqual(compareGrants(declared, granted), want, `${declared} vs ${granted}`);
+    }
+    assert.deepEqual(grantProblems('poll_ec2_state', { extra: ['ssm:ListCommands'], missing: ['ec2:StopInstances'] }), [
+      'poll_ec2_state: its role is granted ssm:ListCommands, which its code does not call (settings.json operations.poll_ec2_state)',
+      'poll_ec2_state: its code calls ec2:StopInstances, which its role is not granted',
+    ]);
+  });
+
+  test('settings.json declares the operations of exactly the six functions', () => {
+    assert.deepEqual(Object.keys(DECLARED).sort(), FUNCTIONS.map((f) => f.binary).sort());
+  });
+
+  test('each role is granted exactly the operations its function declares (default, and with tracing)', () => {
+    const s = lazy();
+    assert.deepEqual(grantProblemsOf(s, s.json), []);
+    const traced = synth({ tracing: 'true' });
+    assert.deepEqual(grantProblemsOf(traced, traced.json), []);
+  });
+
+  test('the grant check is live: an action added to, or removed from, a copy of the template is reported', () => {
+    const s = lazy();
+    const widened = structuredClone(s.json);
+    const role = fnRole(s, 'poll_ec2_state');
+    const [policyId] = Object.entries(widened.Resources as Record<string, Json>).find(
+      ([, r]) => r.Type === 'AWS::IAM::Policy' && r.Properties.Roles.some((x: Json) => x.Ref === role),
+    )!;
+    widened.Resources[policyId].Properties.PolicyDocument.Statement.push({ Effect: 'Allow', Action: 'ssm:ListCommands', Resource: '*' });
+    assert.deepEqual(grantProblemsOf(s, widened), [
+      'poll_ec2_state: its role is granted ssm:ListCommands, which its code does not call (settings.json operations.poll_ec2_state)',
+    ]);
+    const narrowed = structuredClone(s.json);
+    for (const st of narrowed.Resources[policyId].Properties.PolicyDocument.Statement) {
+      if (st.Sid === 'StopTheWorkers') st.Effect = 'Deny';
+    }
+    assert.deepEqual(grantProblemsOf(s, narrowed), ['poll_ec2_state: its code calls ec2:StopInstances, which its role is not granted']);
+  });
+
+  test('each function writes only its own log group, with its own role', () => {
     const s = lazy();
     const roles = new Set<string>();
     for (const f of FUNCTIONS) {
       const role = fnRole(s, f.binary);
       roles.add(role);
       const statements = statementsOfRole(s.json, role);
-      assert.deepEqual(allowedActions(withoutLogs(statements)), [...EXPECTED_ACTIONS[f.binary]].sort(), f.binary);
       const logs = statements.filter((st) => st.sid === 'WriteOwnLogGroup');
       assert.equal(logs.length, 1, f.binary);
       const group = s.json.Resources[logicalId(s.stack.functions[f.binary])].Properties.LoggingConfig.LogGroup.Ref;
@@ -160,7 +234,7 @@ describe('IAM least privilege', () => {
     }
   });
 
-  test('the state machine may invoke the six functions, hold the lease, describe its own executions, plus log delivery', () => {
+  test('the state machine may invoke the six functions, hold the lease, describe its own executions, notify the alarm topic, plus log delivery', () => {
     const s = lazy();
     const [[, sm]] = resourcesOfType(s.json, 'AWS::StepFunctions::StateMachine');
     const statements = statementsOfRole(s.json, roleIdOf(sm));
@@ -173,6 +247,7 @@ describe('IAM least privilege', () => {
         'dynamodb:PutItem',
         'dynamodb:UpdateItem',
         'lambda:InvokeFunction',
+        'sns:Publish',
         'states:DescribeExecution',
         ...UNSCOPED_ACTIONS.filter((a) => a.action.startsWith('logs:')).map((a) => a.action),
       ].sort(),
@@ -253,6 +328,16 @@ describe('IAM least privilege', () => {
     const trust = s.json.Resources[roleId].Properties.AssumeRolePolicyDocument.Statement[0];
     assert.equal(trust.Principal.Service, 'scheduler.amazonaws.com');
     assert.deepEqual(trust.Condition.StringEquals['aws:SourceAccount'], { Ref: 'AWS::AccountId' });
+  });
+
+  test("README.md's security section lists exactly the unscoped actions, with their reasons", () => {
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+    const heading = '### Actions granted on `Resource: "*"`';
+    const start = readme.indexOf(heading);
+    assert.ok(start >= 0, `README.md has no "${heading}" section`);
+    const section = readme.slice(start + heading.length).split(/\n#{2,3} /)[0];
+    const rows = section.split('\n').filter((l) => l.startsWith('| `'));
+    assert.deepEqual(rows, unscopedTableRows(), `README.md's table of * actions, as lib/unscoped.ts says it:\n${unscopedTableRows().join('\n')}`);
   });
 
   test('the unscoped list is mirrored in cdk/README.md', () => {

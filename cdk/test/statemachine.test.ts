@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import { buildApp } from '../lib/app';
 import { CLEANUP_MARGIN_SECONDS, executionTimeoutSeconds } from '../lib/config';
 import {
+  ALARM_TOPIC_KEY,
   DefinitionError,
   deriveDefinition,
   FUNCTIONS,
@@ -23,6 +24,7 @@ import {
   lazySynth,
   logicalId,
   readRealDefinition,
+  render,
   resourcesOfType,
   roleIdOf,
   statementsOfRole,
@@ -151,6 +153,33 @@ describe('state machine', () => {
         assert.fail(`state ${name}: unexpected Task resource ${resource}`);
       }
     }
+  });
+
+  test('the failure notification: published to the alarm topic, which is the only topic the role may publish to', () => {
+    const s = lazy();
+    const [smId, sm] = stateMachine();
+    const topic = logicalId(s.stack.alarmTopic);
+    assert.deepEqual(sm.Properties.DefinitionSubstitutions[ALARM_TOPIC_KEY], { Ref: topic });
+    const { text, substitutions } = deployedDefinition(s, smId);
+    const asl = JSON.parse(substitute(text, substitutions));
+    const publishers = allStates(asl).filter(([, st]) => st.Type === 'Task' && st.Resource === 'arn:aws:states:::sns:publish');
+    assert.deepEqual(publishers.map(([name]) => name), ['Cleanup: notify']);
+    for (const [name, st] of publishers) {
+      assert.equal(st.Parameters.TopicArn, topic, `${name}: TopicArn`);
+      assert.equal(st.Parameters['Subject.$'], '$.metrics.notification.subject');
+      assert.equal(st.Parameters['Message.$'], '$.metrics.notification.message');
+    }
+    const statements = statementsOfRole(s.json, roleIdOf(sm)).filter(
+      (st) => st.effect === 'Allow' && st.actions.some((a) => a.toLowerCase().startsWith('sns:')),
+    );
+    assert.deepEqual(
+      statements.map((st) => [st.actions, st.resources]),
+      [[['sns:Publish'], [render({ Ref: topic })]]],
+    );
+    // The alarms stay: they still notify the same topic.
+    const alarms = resourcesOfType(s.json, 'AWS::CloudWatch::Alarm');
+    assert.ok(alarms.length > 0);
+    for (const [, alarm] of alarms) assert.deepEqual(alarm.Properties.AlarmActions, [{ Ref: topic }]);
   });
 
   test('logs to its own retention-bound log group, level ALL, no execution data', () => {

@@ -47,7 +47,9 @@ WORKER_IDS_PLACEHOLDER = "WorkerInstanceIds"
 WORKER_IDS_EXPRESSION = "States.StringSplit('${WorkerInstanceIds}', ',')"
 # The run lease table: only as the `TableName` of a DynamoDB Task.
 LEASE_TABLE_PLACEHOLDER = "LeaseTableName"
-ALL_PLACEHOLDERS = FUNCTION_PLACEHOLDERS | {WORKER_IDS_PLACEHOLDER, LEASE_TABLE_PLACEHOLDER}
+# The alarm topic: only as the `TopicArn` of an SNS Task (the failure notification).
+ALARM_TOPIC_PLACEHOLDER = "AlarmTopicArn"
+ALL_PLACEHOLDERS = FUNCTION_PLACEHOLDERS | {WORKER_IDS_PLACEHOLDER, LEASE_TABLE_PLACEHOLDER, ALARM_TOPIC_PLACEHOLDER}
 
 # Error names that mean "do not try again": bad input or config, missing
 # resources, denied access, a passed deadline, a failed job.
@@ -90,6 +92,7 @@ SERVICE_ERROR_PREFIXES = {
     "dynamodb": ("DynamoDB.",),
     "sfn": ("Sfn.",),
     "ec2": ("Ec2.", "ec2."),
+    "sns": ("SNS.",),
 }
 SERVICE_TRANSIENT_ERRORS = {
     "lambda": {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
@@ -98,6 +101,7 @@ SERVICE_TRANSIENT_ERRORS = {
                  "DynamoDB.InternalServerErrorException"},
     "sfn": {"Sfn.ThrottlingException"},
     "ec2": {"Ec2.Ec2Exception"},
+    "sns": {"SNS.ThrottledException"},
 }
 # Only the run's cleanup, the last line of defence, retries these wildcards.
 CLEANUP_ONLY_RETRIES = {"States.TaskFailed", "States.Timeout"}
@@ -159,6 +163,9 @@ BEST_EFFORT_TASKS = {
     # here and the run goes on (to release its lease, or to finish its cleanup).
     "Publish metrics",
     "Cleanup: publish metrics",
+    # The failure notification (emit_metrics' `notification` on the alarm topic):
+    # a message that cannot be sent never changes the outcome nor the lease.
+    "Cleanup: notify",
 }
 # The one Choice that may end a run without releasing the lease: cleanup
 # failed, so the lease stays for the cleanup run this execution's end starts.
@@ -188,7 +195,9 @@ ERROR_RESULT_PATH = "$.error"
 CLEANUP_ERRORS_PREFIX = "$.cleanupErrors."
 MAX_STATE_NAME = 80
 # Bound of the path-sensitive walk of check_paths_present (abstract states).
-MAX_ABSTRACT_STATES = 50_000
+# (81k for the file since the failure notification: each way into cleanup can
+# reach `Cleanup: notify?` with or without a notification, then publish or not.)
+MAX_ABSTRACT_STATES = 200_000
 
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 
@@ -558,7 +567,8 @@ def loop_exits(definition: dict[str, Any], name: str,
 def check_placeholders(raw_text: str) -> list[str]:
     """The raw file is JSON and uses exactly the documented placeholders, each where it belongs:
     a function key as a whole Task Resource, the worker ids inside the one StringSplit, the
-    lease table as the whole TableName of a DynamoDB Task."""
+    lease table as the whole TableName of a DynamoDB Task, the alarm topic as the whole
+    TopicArn of an SNS Task."""
     problems: list[str] = []
     try:
         raw = json.loads(raw_text)
@@ -571,6 +581,8 @@ def check_placeholders(raw_text: str) -> list[str]:
         problems.append(f"placeholder ${{{key}}} is never used")
     table_paths = {f"$.States.{name}.Parameters" for name, state in states(raw).items()
                    if task_service(state) == "dynamodb"}
+    topic_paths = {f"$.States.{name}.Parameters" for name, state in states(raw).items()
+                   if task_service(state) == "sns"}
     for path, key, value in walk(raw):
         if not isinstance(value, str) or "${" not in value:
             continue
@@ -580,6 +592,8 @@ def check_placeholders(raw_text: str) -> list[str]:
         if key.endswith(".$") and value == WORKER_IDS_EXPRESSION:
             continue
         if key == "TableName" and value == f"${{{LEASE_TABLE_PLACEHOLDER}}}" and path in table_paths:
+            continue
+        if key == "TopicArn" and value == f"${{{ALARM_TOPIC_PLACEHOLDER}}}" and path in topic_paths:
             continue
         problems.append(f"{path}.{key}: placeholder used outside its documented place: {value!r}")
     return problems

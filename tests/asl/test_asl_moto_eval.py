@@ -22,17 +22,21 @@ from typing import Any
 
 import pytest
 
+from asl_harness import ACCOUNT
+from asl_harness import REGION as REGION_OF_TOPIC
 from asl_harness import ROLE_ARN, WORKER_IDS, execution_arn, fragment, run_machine
 
 CLEANUP = ["Cleanup: stop workers?", "Cleanup: stop workers", "Cleanup: workers stopped?",
            "Cleanup: wait for workers to stop", "Cleanup: stop database",
-           "Cleanup: database stopped?", "Cleanup: wait for database stop", "Cleanup: publish metrics", "Cleanup complete?", "Cleanup: release lease", "After cleanup",
+           "Cleanup: database stopped?", "Cleanup: wait for database stop", "Cleanup: publish metrics",
+           "Cleanup: notify?", "Cleanup: notify", "Cleanup complete?", "Cleanup: release lease", "After cleanup",
            "Cleanup failed?", "Describe failure", "Run failed (cleanup incomplete)", "Run failed"]
 ORIGINAL = {"Error": "JobTimeout", "Cause": "job deadline 2026-11-22T03:00:00Z passed; {not a template} 'quoted'"}
 ENDED = execution_arn("makenaide", "ended-run")
 LEASE_ITEM = {"pk": {"S": "run-lease"}, "executionArn": {"S": ENDED}, "heldBy": {"S": "ended-run"},
               "startTime": {"S": "2026-11-22T01:00:03.512Z"}, "mode": {"S": "run"}}
 STOP_EVENT_ACTION = "stopWorkers"
+NOTIFICATION = {"subject": "makenaide: run-1 FAILED (JobTimeout)", "message": "Execution: run-1\nStatus: FAILED"}
 
 
 class FakeLambdas:
@@ -157,6 +161,9 @@ def test_begin_workers_splits_the_substituted_ids(sfn: Any, definition: dict[str
         ("DB found recorded?", {"rds": {"dryRun": False}}, "Record DB found"),
         ("DB found recorded?", {"rds": {"dryRun": True}}, "Database ready?"),
         ("DB found recorded?", {"rds": {"dryRun": False}, "leaseRecord": {"db": {"recorded": True}}}, "Database ready?"),
+        ("Cleanup: notify?", {"error": ORIGINAL}, "Cleanup complete?"),
+        ("Cleanup: notify?", {"error": ORIGINAL, "metrics": {"outcome": "Swept"}}, "Cleanup complete?"),
+        ("Cleanup: notify?", {"error": ORIGINAL, "metrics": {"notification": NOTIFICATION}}, "Cleanup: notify"),
         ("Cleanup complete?", {"error": ORIGINAL}, "Cleanup: release lease"),
         ("Cleanup complete?", {"error": ORIGINAL, "cleanupErrors": {"stopDatabase": ORIGINAL}}, "After cleanup"),
         ("After cleanup", {"input": {}, "error": ORIGINAL}, "Cleanup failed?"),
@@ -231,7 +238,8 @@ def test_cleanup_goes_on_after_each_failed_step(sfn: Any, definition: dict[str, 
     # Cleanup errors keep the lease: no release on this way. A failed worker
     # stop skips its poll Choice (it would read a $.workersStop never written).
     assert run.entered() == ["Cleanup: stop workers?", "Cleanup: stop workers", "Cleanup: stop database",
-                             "Cleanup: publish metrics", "Cleanup complete?", "After cleanup", "Cleanup failed?",
+                             "Cleanup: publish metrics", "Cleanup: notify?", "Cleanup complete?", "After cleanup",
+                             "Cleanup failed?",
                              "Describe failure", "Run failed (cleanup incomplete)"]
     prefix = ORIGINAL["Cause"] + " | cleanup also failed: "
     assert run.cause.startswith(prefix)
@@ -257,7 +265,7 @@ def test_cleanup_goes_on_after_each_failed_step(sfn: Any, definition: dict[str, 
 
 
 @pytest.mark.parametrize("publish, goes_on_to", [("Publish metrics", "Release lease"),
-                                                 ("Cleanup: publish metrics", "Cleanup complete?")])
+                                                 ("Cleanup: publish metrics", "Cleanup: notify?")])
 def test_a_failed_metrics_step_changes_no_outcome(sfn: Any, definition: dict[str, Any], publish: str,
                                                   goes_on_to: str) -> None:
     """emit_metrics itself fails (here: it does not exist in moto's Lambda): the
@@ -657,3 +665,38 @@ def test_the_mode_ends_say_what_happened(sfn: Any, definition: dict[str, Any]) -
                          {"input": document["input"], "cleanupErrors": errors}, "failed")
     assert failed.status == "ExecutionFailed" and failed.error == "CleanupIncomplete"
     assert json.loads(failed.cause) == errors
+
+
+def test_the_notification_reaches_the_alarm_topic(sfn: Any, definition: dict[str, Any]) -> None:
+    """`Cleanup: notify` publishes emit_metrics' subject and message to the
+    alarm topic and goes on to `Cleanup complete?` with the document kept."""
+    import boto3
+
+    from sandbox import definition as sandbox_definition
+    sns = boto3.client("sns", region_name=REGION_OF_TOPIC)
+    topic = sns.create_topic(Name=sandbox_definition.ALARM_TOPIC_NAME)["TopicArn"]
+    assert topic == definition["States"]["Cleanup: notify"]["Parameters"]["TopicArn"]
+    document = {"input": {}, "error": ORIGINAL, "metrics": {"notification": NOTIFICATION}}
+    run = run_machine(sfn, fragment(definition, "Cleanup: notify?", ["Cleanup: notify?", "Cleanup: notify"]),
+                      document, "notify")
+    assert run.status == "ExecutionSucceeded", (run.error, run.cause)
+    assert run.output["reached"] == "Cleanup complete?"
+    assert "notifyError" not in run.output and run.output == dict(document, reached="Cleanup complete?")
+    from moto.sns.models import sns_backends
+    sent = sns_backends[ACCOUNT][REGION_OF_TOPIC].topics[topic].sent_notifications
+    assert [(message, subject) for _, message, subject, *_ in sent] == [
+        (NOTIFICATION["message"], NOTIFICATION["subject"])]
+
+
+def test_a_failed_notification_changes_no_outcome(sfn: Any, definition: dict[str, Any]) -> None:
+    """No such topic (SNS refuses the publish): the failure is noted in
+    $.notifyError and the cleanup goes on to `Cleanup complete?`, the
+    original error and the cleanup record untouched."""
+    document = {"input": {}, "error": ORIGINAL, "metrics": {"notification": NOTIFICATION}}
+    run = run_machine(sfn, fragment(definition, "Cleanup: notify", ["Cleanup: notify"], strip_retry=True),
+                      document, "notify-fails")
+    assert run.status == "ExecutionSucceeded", (run.error, run.cause)
+    assert run.output["reached"] == "Cleanup complete?"
+    assert set(run.output["notifyError"]) == {"Error", "Cause"}
+    assert "cleanupErrors" not in run.output
+    assert run.output["error"] == ORIGINAL

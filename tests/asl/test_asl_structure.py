@@ -42,6 +42,7 @@ def test_placeholder_keys_match_the_sandbox_substitution() -> None:
     assert sandbox_definition.FUNCTION_KEYS == asl_rules.PLACEHOLDER_FUNCTIONS
     assert sandbox_definition.WORKER_IDS_KEY == asl_rules.WORKER_IDS_PLACEHOLDER
     assert sandbox_definition.LEASE_TABLE_KEY == asl_rules.LEASE_TABLE_PLACEHOLDER
+    assert sandbox_definition.ALARM_TOPIC_KEY == asl_rules.ALARM_TOPIC_PLACEHOLDER
     assert set(sandbox_definition.substitutions(WORKER_IDS)) == asl_rules.ALL_PLACEHOLDERS
 
 
@@ -209,7 +210,8 @@ def test_the_flow_is_the_designed_one(definition: dict[str, Any]) -> None:
                                                   "Sweep: take over lease"}
     assert asl_rules.lease_releases(definition) == {"Release lease", "Cleanup: release lease"}
     cleanup = ["Cleanup: stop workers?", "Cleanup: stop workers", "Cleanup: workers stopped?", "Cleanup: stop database",
-               "Cleanup: database stopped?", "Cleanup: publish metrics", "Cleanup complete?", "Cleanup: release lease", "After cleanup",
+               "Cleanup: database stopped?", "Cleanup: publish metrics", "Cleanup: notify?", "Cleanup: notify",
+               "Cleanup complete?", "Cleanup: release lease", "After cleanup",
                "Cleanup failed?"]
     assert asl_rules.cleanup_entries(definition) == {"Cleanup: stop workers?"}
     _follows(definition, cleanup, catches=True)
@@ -308,6 +310,12 @@ BROKEN: list[tuple[str, Mutation, Callable, str]] = [
     ("no-cleanup-catch", lambda d: d[S]["Check job"]["Catch"][0].update(ErrorEquals=["JobFailed"]), asl_rules.check_catches, "States.ALL to cleanup"),
     ("catch-replaces-document", lambda d: d[S]["Launch job"]["Catch"][0].pop("ResultPath"), asl_rules.check_catches, "ResultPath"),
     ("catch-other-path", lambda d: d[S]["Stop database"]["Catch"][-1].update(ResultPath="$.failed"), asl_rules.check_catches, "must write $.error"),
+    # the failure notification is best effort: it never changes the outcome nor the lease
+    ("notify-catch-writes-error", lambda d: d[S]["Cleanup: notify"]["Catch"][0].update(ResultPath="$.error"), asl_rules.check_catches, "its own key"),
+    ("notify-catch-keeps-the-lease", lambda d: d[S]["Cleanup: notify"]["Catch"][0].update(ResultPath="$.cleanupErrors.notify"), asl_rules.check_catches, "its own key"),
+    ("notify-failure-skips-the-lease", lambda d: d[S]["Cleanup: notify"]["Catch"][0].update(Next="After cleanup"), asl_rules.check_catches, "goes on to 'Cleanup complete?'"),
+    ("notify-without-throttling-retry", lambda d: d[S]["Cleanup: notify"]["Retry"][0]["ErrorEquals"].remove("SNS.ThrottledException"), asl_rules.check_service_retries, "must retry SNS.ThrottledException"),
+    ("notify-retries-all", lambda d: d[S]["Cleanup: notify"]["Retry"][0]["ErrorEquals"].append("Lambda.ServiceException"), asl_rules.check_service_retries, "a name of another service"),
     # metrics are best effort: a failure of emit_metrics never sends a run into cleanup, nor fails its cleanup
     ("metrics-failure-cleans-up-again", lambda d: d[S]["Publish metrics"]["Catch"][0].update(Next="Cleanup: stop workers?", ResultPath="$.error"), asl_rules.check_catches, "'Publish metrics': a best-effort step goes on to 'Release lease'"),
     ("cleanup-metrics-failure-keeps-the-lease", lambda d: d[S]["Cleanup: publish metrics"]["Catch"][0].update(ResultPath="$.cleanupErrors.publishMetrics"), asl_rules.check_catches, "its own key"),
@@ -473,6 +481,8 @@ PLACEHOLDER_BREAKS = [
     ("lease-table-unknown", lambda t: t.replace("${LeaseTableName}", "${LeaseTable}", 1), "unknown placeholder"),
     ("lease-table-never-used", lambda t: t.replace("${LeaseTableName}", "makenaide-lease"), "never used"),
     ("lease-table-elsewhere", lambda t: t.replace('"ResultPath": "$.job"', '"ResultPath": "$.job", "Parameters": {"TableName": "${LeaseTableName}"}'), "outside its documented place"),
+    ("alarm-topic-never-used", lambda t: t.replace("${AlarmTopicArn}", "arn:aws:sns:us-east-1:1:alarms"), "never used"),
+    ("alarm-topic-elsewhere", lambda t: t.replace('"ResultPath": "$.job"', '"ResultPath": "$.job", "Parameters": {"TopicArn": "${AlarmTopicArn}"}'), "outside its documented place"),
     ("lease-table-inside-a-name", lambda t: t.replace('"TableName": "${LeaseTableName}"', '"TableName": "${LeaseTableName}-v2"', 1), "outside its documented place"),
 ]
 

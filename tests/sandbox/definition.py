@@ -29,6 +29,10 @@ WORKER_IDS_KEY = "WorkerInstanceIds"
 # the sandbox creates in moto before the run.
 LEASE_TABLE_KEY = "LeaseTableName"
 LEASE_TABLE_NAME = "makenaide-sandbox-lease"
+# The alarm topic the failure notification is published to (`Cleanup: notify`);
+# the sandbox creates it in moto's SNS before the run and reads what it got.
+ALARM_TOPIC_KEY = "AlarmTopicArn"
+ALARM_TOPIC_NAME = "makenaide-sandbox-alarms"
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
@@ -37,10 +41,15 @@ def local_function_arn(name: str, region: str = "us-east-1", account: str = "123
     return f"arn:aws:lambda:{region}:{account}:function:{name}"
 
 
+def alarm_topic_arn(region: str = "us-east-1", account: str = "123456789012") -> str:
+    return f"arn:aws:sns:{region}:{account}:{ALARM_TOPIC_NAME}"
+
+
 def substitutions(worker_instance_ids: list[str], region: str = "us-east-1") -> dict[str, str]:
     values = {key: local_function_arn(name, region) for key, name in FUNCTION_KEYS.items()}
     values[WORKER_IDS_KEY] = ",".join(worker_instance_ids)
     values[LEASE_TABLE_KEY] = LEASE_TABLE_NAME
+    values[ALARM_TOPIC_KEY] = alarm_topic_arn(region)
     return values
 
 

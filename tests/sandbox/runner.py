@@ -43,6 +43,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.config import default_user_config
+from moto.sns.models import sns_backends
 
 from . import definition, events, moto_patches
 from .lambda_host import FunctionHost, lambda_environment
@@ -212,6 +213,8 @@ class Run:
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
+        # The alarm topic the failure notification goes to (substituted as ${AlarmTopicArn}).
+        _client("sns", port).create_topic(Name=definition.ALARM_TOPIC_NAME)
 
     def _start_functions(self) -> None:
         s = self.scenario
@@ -528,6 +531,11 @@ class Run:
             }
             for d in cloudwatch_backends[ACCOUNT][REGION].metric_data
         ]
+        topic = sns_backends[ACCOUNT][REGION].topics.get(definition.alarm_topic_arn(REGION, ACCOUNT))
+        notifications = [
+            {"messageId": message_id, "subject": subject, "message": message}
+            for message_id, message, subject, *_ in (topic.sent_notifications if topic is not None else [])
+        ]
         calls = self.app.reported_calls()
         executions = [self._execution_report(e, calls) for e in self._snapshot()]
         main_report = executions[0]
@@ -552,6 +560,7 @@ class Run:
             "resources": final,
             "instanceIds": self.instance_ids,
             "metrics": metrics,
+            "notifications": notifications,
             "commands": self.world.commands_report({iid: name for name, iid in self.instance_ids.items()}),
             "stateReasons": {name: dict(zip(("code", "transitionReason"), self.world.state_reason(iid), strict=True)) for name, iid in self.instance_ids.items()},
             "callCounts": main_report["callCounts"],
@@ -607,6 +616,22 @@ class Run:
         for metric, value in m.get("values", {}).items():
             values = [d["value"] for d in metrics if d["name"] == metric]
             check(f"metric {metric} value", value in values, value, values)
+        if "notifications" in expect:
+            sent = report["notifications"]
+            wanted_notes = expect["notifications"]
+            check("notifications (published to the alarm topic)", len(sent) == len(wanted_notes), len(wanted_notes),
+                  [n["subject"] for n in sent])
+            for i, (want, note) in enumerate(zip(wanted_notes, sent, strict=False)):
+                if "subjectContains" in want:
+                    check(f"notifications[{i}].subject contains {want['subjectContains']!r}",
+                          want["subjectContains"] in (note["subject"] or ""), want["subjectContains"], note["subject"])
+                texts = want.get("messageContains", [])
+                for text in [texts] if isinstance(texts, str) else texts:
+                    check(f"notifications[{i}].message contains {text!r}", text in note["message"], text, note["message"])
+                texts = want.get("messageNotContains", [])
+                for text in [texts] if isinstance(texts, str) else texts:
+                    check(f"notifications[{i}].message does not contain {text!r}", text not in note["message"],
+                          f"no {text!r}", note["message"])
         for i, run in enumerate(self.scenario.concurrent):
             found = next((e for e in executions if e["label"] == f"concurrent[{i}]"), None)
             if found is None:
@@ -835,6 +860,10 @@ def render_text(report: dict[str, Any]) -> str:
     for d in report["metrics"]:
         dims = ",".join(f"{k}={v}" for k, v in sorted(d["dimensions"].items()))
         out.append(f"  {d['namespace']} {d['name']}{{{dims}}} = {d['value']} {d['unit'] or ''}".rstrip())
+    out.append(f"notifications published: {len(report.get('notifications', []))}")
+    for note in report.get("notifications", []):
+        out.append(f"  subject: {note['subject']}")
+        out.extend(f"    {line}" for line in note["message"].splitlines())
     if others:
         names = [e["label"] for e in report["executions"]]
         out.append("AWS calls (answered OK / attempts) by execution: " + ", ".join(names))

@@ -20,7 +20,9 @@ _TOP_KEYS = {
 # What can be expected of any one execution (the main one, a concurrent one, one an event started).
 EXECUTION_EXPECT_KEYS = {"status", "error", "causeContains", "causeNotContains", "calls", "attempts", "mutatingCalls", "state", "output", "maxSeconds"}
 # What only the top-level `expect` checks: the world at the end, and everything every execution did.
-_GLOBAL_EXPECT_KEYS = {"resources", "metrics", "nothingLeftRunning", "allCalls", "executionsStarted", "eventExecutions"}
+_GLOBAL_EXPECT_KEYS = {"resources", "metrics", "nothingLeftRunning", "allCalls", "executionsStarted", "eventExecutions",
+                       "notifications"}
+_NOTIFICATION_KEYS = {"subjectContains", "messageContains", "messageNotContains"}
 _EXPECT_KEYS = EXECUTION_EXPECT_KEYS | _GLOBAL_EXPECT_KEYS
 STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
@@ -148,6 +150,19 @@ def _check_expect(where: str, expect: Any, allowed: set[str], status_required: b
             raise ScenarioError(f"{where}.{key}: an object {{\"dotted.path\": value}}")
     if "maxSeconds" in expect:
         _seconds(f"{where}.maxSeconds", expect["maxSeconds"])
+    notes = expect.get("notifications", [])
+    if not isinstance(notes, list):
+        raise ScenarioError(f"{where}.notifications: a list, one object per message published to the alarm topic")
+    for i, note in enumerate(notes):
+        if not isinstance(note, dict):
+            raise ScenarioError(f"{where}.notifications[{i}]: an object")
+        _check_keys(f"{where}.notifications[{i}]", note, _NOTIFICATION_KEYS)
+        if not isinstance(note.get("subjectContains", ""), str):
+            raise ScenarioError(f"{where}.notifications[{i}].subjectContains: a string")
+        for key in ("messageContains", "messageNotContains"):
+            texts = note.get(key, [])
+            if not isinstance(texts, (str, list)) or (isinstance(texts, list) and not all(isinstance(t, str) for t in texts)):
+                raise ScenarioError(f"{where}.notifications[{i}].{key}: a string or a list of strings")
     wanted = expect.get("eventExecutions", [])
     if not isinstance(wanted, list):
         raise ScenarioError(f"{where}.eventExecutions: a list of expectations, one per execution an event started")

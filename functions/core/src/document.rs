@@ -33,6 +33,10 @@ pub struct StateDocument {
     /// stopped the workers before `$.workersStop` (executions started by an
     /// older version of the state machine).
     pub ec2_stop: Option<Ec2StopResult>,
+    /// `$.cleanupErrors`: `{stopWorkers, stopDatabase}`, each the `{Error,
+    /// Cause}` of a cleanup step that failed.
+    #[serde(default)]
+    pub cleanup_errors: Option<serde_json::Map<String, Value>>,
 }
 
 /// The lease item as DynamoDB returns it (`{"dbFoundRunning": {"BOOL": true}, ...}`).
@@ -119,6 +123,9 @@ impl StateDocument {
 pub struct ExecutionInfo {
     pub name: String,
     pub start_time: Timestamp,
+    /// `$$.Execution.Id`; absent in documents from before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
 }
 
 /// `{Error, Cause}` as a `Catch` writes it.

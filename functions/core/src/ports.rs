@@ -60,6 +60,53 @@ impl Operation {
     }
 }
 
+/// The AWS operations each function calls: the one declared list its IAM
+/// role must match exactly. Each handler crate has a test that its calls
+/// (through the in-memory fake) are exactly its row; `settings.json`
+/// carries the table, and a CDK test compares it with the synthesized
+/// roles, so a role can neither miss an action nor gain one silently.
+pub const FUNCTION_OPERATIONS: &[(&str, &[Operation])] = &[
+    (
+        "rds_check",
+        &[Operation::DescribeDbInstances, Operation::StartDbInstance],
+    ),
+    (
+        "ec2_start",
+        &[
+            Operation::DescribeInstances,
+            Operation::DescribeInstanceInformation,
+            Operation::StartInstances,
+        ],
+    ),
+    (
+        "ssm_launch",
+        &[Operation::ListCommands, Operation::SendCommand],
+    ),
+    (
+        "poll_ec2_state",
+        &[
+            Operation::DescribeInstances,
+            Operation::GetCommandInvocation,
+            Operation::StopInstances,
+        ],
+    ),
+    (
+        "rds_stop",
+        &[Operation::DescribeDbInstances, Operation::StopDbInstance],
+    ),
+    ("emit_metrics", &[Operation::PutMetricData]),
+];
+
+/// The declared operations of `function` (panics on an unknown name: a
+/// test-time mistake).
+pub fn operations_of(function: &str) -> &'static [Operation] {
+    FUNCTION_OPERATIONS
+        .iter()
+        .find(|(name, _)| *name == function)
+        .map(|(_, operations)| *operations)
+        .unwrap_or_else(|| panic!("{function} is not in FUNCTION_OPERATIONS"))
+}
+
 /// An RDS DB instance as the steps need it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RdsInstance {

@@ -447,10 +447,18 @@ pub fn to_json() -> Value {
         .iter()
         .map(|(function, calls)| (function.to_string(), json!(calls)))
         .collect();
+    let operations: Map<String, Value> = crate::ports::FUNCTION_OPERATIONS
+        .iter()
+        .map(|(function, operations)| {
+            let actions: Vec<&str> = operations.iter().map(|o| o.action()).collect();
+            (function.to_string(), json!(actions))
+        })
+        .collect();
     json!({
         "$comment": "Generated from functions/core/src/settings.rs (UPDATE_SETTINGS=1 cargo test -p makenaide_core settings). Do not edit by hand.",
         "environment": environment,
         "input": input,
+        "operations": operations,
         "callBudget": {
             "connectSeconds": budget.connect_seconds,
             "attemptSeconds": budget.attempt_seconds,

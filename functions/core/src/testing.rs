@@ -289,6 +289,26 @@ impl FakeAws {
     }
 
     /// How many calls of `operation` were made.
+    /// The operations called so far, each once, in declaration order.
+    pub fn operations(&self) -> Vec<Operation> {
+        let mut operations: Vec<Operation> = self.calls().iter().map(Call::operation).collect();
+        operations.sort_unstable();
+        operations.dedup();
+        operations
+    }
+
+    /// Asserts that the calls so far are exactly `function`'s declared
+    /// operations ([`crate::ports::FUNCTION_OPERATIONS`]).
+    pub fn assert_calls_exactly_declared(&self, function: &str) {
+        let mut declared = crate::ports::operations_of(function).to_vec();
+        declared.sort_unstable();
+        assert_eq!(
+            self.operations(),
+            declared,
+            "{function}: the calls differ from its FUNCTION_OPERATIONS row (and so from its IAM role)"
+        );
+    }
+
     pub fn count(&self, operation: Operation) -> usize {
         self.world()
             .calls

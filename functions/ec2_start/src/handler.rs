@@ -686,6 +686,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn calls_exactly_its_declared_operations() {
+        // One worker to start, one running whose agent is asked about.
+        let aws = workers(&[(I1, "stopped"), (I2, "running")]);
+        handle(&aws, &two(), first_event(json!({})), at(0))
+            .await
+            .unwrap();
+        aws.assert_calls_exactly_declared("ec2_start");
+    }
+
+    #[tokio::test]
     async fn every_stopped_worker_is_started_in_one_call() {
         let aws = workers(&[(I1, "stopped"), (I2, "stopped")]);
         let report = handle(&aws, &two(), first_event(json!({})), at(0))

@@ -17,6 +17,8 @@ use makenaide_core::{StepError, Timestamp};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::notification::{Notification, notification};
+
 /// The only metric dimension. Never an execution id: one time series per
 /// workflow keeps dashboards and alarms stable (and cheap).
 const WORKFLOW_DIMENSION: &str = "Workflow";
@@ -108,6 +110,11 @@ pub struct Summary {
     pub published: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publish_error: Option<PublishError>,
+    /// `{subject, message}` for the alarm topic when the run ended badly
+    /// (a failed run, a cleanup run); absent otherwise. The state machine
+    /// publishes it (`Cleanup: notify`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification: Option<Notification>,
 }
 
 /// Why the data points were not published.
@@ -457,6 +464,13 @@ pub fn summarize(doc: &StateDocument, now: Timestamp, settings: &Settings) -> Su
         metric_count: 0,
         published: false,
         publish_error: None,
+        notification: notification(
+            doc,
+            run.as_ref(),
+            dry_run,
+            &config.workflow_name,
+            &config.region,
+        ),
     };
     summary.metric_count = metrics(&summary).len();
     summary
@@ -940,6 +954,25 @@ mod tests {
     }
 
     #[test]
+    fn only_a_run_that_ended_badly_carries_a_notification() {
+        for case in cases() {
+            let failed = case.doc.get("error").is_some();
+            let summary = summarize(&doc(case.doc), at(case.now), &settings());
+            let value = serde_json::to_value(&summary).unwrap();
+            let note = value.get("notification");
+            assert_eq!(note.is_some(), failed, "{}", case.name);
+            if let Some(note) = note {
+                let subject = note["subject"].as_str().unwrap();
+                assert!(
+                    subject.contains(&format!("FAILED ({})", case.outcome)),
+                    "{subject}"
+                );
+                assert!(note["message"].as_str().unwrap().contains("Status: FAILED"));
+            }
+        }
+    }
+
+    #[test]
     fn happy_path_summary_with_cost() {
         let summary = summarize(&doc(happy()), at("01:45:02"), &settings());
         // t3.medium $0.0416/h for 1800 s = 0.0208; db.t3.micro $0.018/h for
@@ -1183,6 +1216,7 @@ mod tests {
         let summary = handle(&aws, &settings(), happy(), at("01:45:02"))
             .await
             .unwrap();
+        aws.assert_calls_exactly_declared("emit_metrics");
         use MetricUnit::{Count, None as NoUnit, Seconds};
         assert_data(
             &published(&aws),

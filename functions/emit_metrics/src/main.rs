@@ -1,6 +1,7 @@
 //! `emit_metrics`: publish the run's outcome, durations and cost.
 
 mod handler;
+mod notification;
 
 use makenaide_core::aws::cloudwatch::CloudWatch;
 use makenaide_core::config::Env;

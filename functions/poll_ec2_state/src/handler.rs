@@ -1193,6 +1193,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn calls_exactly_its_declared_operations() {
+        // Both actions of the function: the job poll and the workers' stop.
+        let aws = world(&[
+            (I1, "running", Some("InProgress"), None),
+            (I2, "running", Some("InProgress"), None),
+        ]);
+        dispatch(
+            &aws,
+            &settings(),
+            event(json!({}), Some(&job(&[I1, I2]))),
+            at(60),
+        )
+        .await
+        .unwrap();
+        let stop = json!({"action": STOP_WORKERS, "state": event(json!({}), None)});
+        dispatch(&aws, &settings(), stop, at(61)).await.unwrap();
+        aws.assert_calls_exactly_declared("poll_ec2_state");
+    }
+
+    #[tokio::test]
     async fn dispatch_rejects_an_unknown_action_before_any_aws_call() {
         let aws = world(&[(I1, "running", None, None)]);
         let state = event(json!({}), None);

@@ -183,6 +183,13 @@ mod tests {
         handle(aws, &settings(), event, now).await
     }
 
+    #[tokio::test]
+    async fn calls_exactly_its_declared_operations() {
+        let aws = db("stopped");
+        check(&aws, first_event(json!({})), at(0)).await.unwrap();
+        aws.assert_calls_exactly_declared("rds_check");
+    }
+
     #[test]
     fn decision_table() {
         use RdsClass::*;

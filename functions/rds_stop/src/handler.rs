@@ -190,6 +190,15 @@ mod tests {
         handle(aws, &settings(policy), event, now()).await
     }
 
+    #[tokio::test]
+    async fn calls_exactly_its_declared_operations() {
+        let aws = db("available");
+        run(&aws, "always", event(json!({}), Some(false)))
+            .await
+            .unwrap();
+        aws.assert_calls_exactly_declared("rds_stop");
+    }
+
     fn stop_call() -> Call {
         Call::StopDb {
             identifier: DB.into(),

@@ -342,6 +342,15 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn calls_exactly_its_declared_operations() {
+        let aws = ssm();
+        handle(&aws, &settings(), event(json!({})), at(130))
+            .await
+            .unwrap();
+        aws.assert_calls_exactly_declared("ssm_launch");
+    }
+
+    #[tokio::test]
     async fn a_redrive_finds_the_command_already_sent() {
         let aws = ssm()
             .with_command(command("cmd-other", "makenaide:run-0", Some(at(1))))

@@ -104,6 +104,21 @@ LEASE_DEFINITION = {
 }
 
 
+# Publishes the input's subject and message to the alarm topic, as `Cleanup: notify` does.
+NOTIFY_DEFINITION = {
+    "StartAt": "Notify",
+    "States": {
+        "Notify": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sns:publish",
+            "Parameters": {"TopicArn": "${AlarmTopicArn}", "Subject.$": "$.subject", "Message.$": "$.message"},
+            "ResultPath": None,
+            "End": True,
+        },
+    },
+}
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("runner")
@@ -116,6 +131,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     definition = root / "small.asl.json"
     definition.write_text(json.dumps(DEFINITION), encoding="utf-8")
     (root / "lease.asl.json").write_text(json.dumps(LEASE_DEFINITION), encoding="utf-8")
+    (root / "notify.asl.json").write_text(json.dumps(NOTIFY_DEFINITION), encoding="utf-8")
     return bins, definition
 
 
@@ -269,6 +285,46 @@ def test_an_aborted_run_gets_a_cleanup_run_from_the_rule(setup: tuple[Path, Path
     assert ended["deliveries"][0]["input"] == {"cleanupAfter": report["executions"][0]["arn"], "endedWith": "ABORTED"}
 
 
+def test_the_alarm_topic_records_what_the_state_machine_publishes(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    message = "Execution: run-1\nStatus: FAILED\nCause: boom"
+    code, report = _run(
+        setup,
+        tmp_path,
+        {
+            "input": {"subject": "makenaide: run-1 FAILED (JobFailed)", "message": message},
+            "expect": {
+                "status": "SUCCEEDED",
+                "notifications": [{"subjectContains": "FAILED (JobFailed)", "messageContains": ["Status: FAILED", "boom"],
+                                   "messageNotContains": "hunter2"}],
+            },
+        },
+        "notify.asl.json",
+    )
+    assert code == 0, [c for c in report["checks"] if not c["ok"]]
+    assert [(n["subject"], n["message"]) for n in report["notifications"]] == [("makenaide: run-1 FAILED (JobFailed)", message)]
+    assert report["notifications"][0]["messageId"]
+    # The same run against wrong expectations: each part is checked, and the count.
+    code, report = _run(
+        setup,
+        tmp_path,
+        {
+            "input": {"subject": "makenaide: run-1 FAILED (JobFailed)", "message": message},
+            "expect": {"status": "SUCCEEDED", "notifications": [{"subjectContains": "ABORTED", "messageNotContains": ["boom"]}, {}]},
+        },
+        "notify.asl.json",
+    )
+    assert code == 1
+    failed = {c["check"] for c in report["checks"] if not c["ok"]}
+    assert failed == {"notifications (published to the alarm topic)", "notifications[0].subject contains 'ABORTED'",
+                      "notifications[0].message does not contain 'boom'"}
+
+
+def test_nothing_published_holds_an_empty_notifications_list(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    code, report = _run(setup, tmp_path, {"input": {"mode": "echo"}, "expect": {"status": "SUCCEEDED", "notifications": []}})
+    assert code == 0, [c for c in report["checks"] if not c["ok"]]
+    assert report["notifications"] == []
+
+
 def test_execution_timeout_overrides_the_definition_and_an_unmet_event_expectation_fails(setup: tuple[Path, Path], tmp_path: Path) -> None:
     code, report = _run(
         setup,
@@ -365,6 +421,11 @@ def test_external_stop_stops_the_worker_with_its_reason_and_is_reported(setup: t
         ({"ec2": {"instances": [{"name": "w", "job": {"pendingSecond": 1}}]}}, "unknown key"),
         ({"ec2": {"instances": [{"name": "w", "job": {"statusDetails": "Cancelling"}}]}}, "ec2.instances[w].job.statusDetails"),
         ({"expect": {"status": "SUCCEEDED", "causeNotContains": 3}}, "causeNotContains"),
+        ({"expect": {"status": "SUCCEEDED", "notifications": {"subjectContains": "x"}}}, "notifications: a list"),
+        ({"expect": {"status": "SUCCEEDED", "notifications": [{"subject": "x"}]}}, "unknown key"),
+        ({"expect": {"status": "SUCCEEDED", "notifications": [{"messageContains": 3}]}}, "notifications[0].messageContains"),
+        ({"expect": {"status": "SUCCEEDED", "notifications": [{"subjectContains": ["x"]}]}}, "notifications[0].subjectContains"),
+        ({"expect": {"status": "SUCCEEDED", "eventExecutions": [{"notifications": []}]}}, "top-level expect"),
     ],
 )
 def test_new_keys_are_validated(setup: tuple[Path, Path], tmp_path: Path, scenario: dict[str, Any], message: str) -> None:
