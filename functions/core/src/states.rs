@@ -98,7 +98,7 @@ pub enum CommandClass {
 /// ("Delivery Timed Out", "In Progress") and without in other places and
 /// older answers ("DeliveryTimedOut"); "Canceled" and "Cancelled" both
 /// occur. Compare letters only.
-fn normalize(text: &str) -> String {
+pub fn normalize_status(text: &str) -> String {
     let letters: String = text
         .chars()
         .filter(char::is_ascii_alphanumeric)
@@ -118,7 +118,7 @@ fn normalize(text: &str) -> String {
 /// deadline bounds the wait.
 pub fn classify_command(status: Option<&str>, details: Option<&str>) -> CommandClass {
     use CommandClass::*;
-    let by_details = match details.map(normalize).as_deref() {
+    let by_details = match details.map(normalize_status).as_deref() {
         Some("success") => Some(Succeeded),
         Some("pending" | "delayed") => Some(NotStarted),
         Some("inprogress" | "cancelling") => Some(Running),
@@ -131,7 +131,7 @@ pub fn classify_command(status: Option<&str>, details: Option<&str>) -> CommandC
         Some("terminated") => Some(Terminated),
         _ => None,
     };
-    by_details.unwrap_or(match status.map(normalize).as_deref() {
+    by_details.unwrap_or(match status.map(normalize_status).as_deref() {
         None | Some("pending" | "delayed") => NotStarted,
         Some("success") => Succeeded,
         Some("failed") => Failed,

@@ -13,7 +13,7 @@ use makenaide_core::ports::{Ec2Port, SsmPort};
 use makenaide_core::redact::stderr_for_cause;
 use makenaide_core::states::{
     CommandClass, Ec2Class, OWN_SHUTDOWN_REASON, classify_command, classify_ec2_state,
-    stopped_by_its_own_os,
+    normalize_status, stopped_by_its_own_os,
 };
 use makenaide_core::{ErrorName, StepError, Timestamp};
 use serde::Serialize;
@@ -189,13 +189,7 @@ fn stop_reason_text(reason: Option<&str>) -> String {
 
 /// The cause of a command SSM could not run, by its `StatusDetails`.
 fn not_delivered_text(details: Option<&str>) -> &'static str {
-    let letters: String = details
-        .unwrap_or_default()
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    match letters.as_str() {
+    match normalize_status(details.unwrap_or_default()).as_str() {
         "deliverytimedout" => {
             "its SSM agent did not take it before the delivery timeout (is the agent running and Online?)"
         }

@@ -146,10 +146,7 @@ fn failed(report: WorkerStopReport, error: StepError) -> Handled {
 /// What an earlier call of the same stop already did stays true: a worker
 /// it stopped is `stopping` now, still stopped by this run, and the state
 /// it had before the stop is the one that counts.
-fn carry_over(
-    mut report: WorkerStopReport,
-    earlier: Option<&WorkerStopReport>,
-) -> WorkerStopReport {
+fn carry_over(report: &mut WorkerStopReport, earlier: Option<&WorkerStopReport>) {
     if let Some(earlier) = earlier {
         if earlier.state_before.is_some() {
             report.state_before.clone_from(&earlier.state_before);
@@ -158,7 +155,6 @@ fn carry_over(
             report.action = StopAction::Stopped;
         }
     }
-    report
 }
 
 /// `i-... (running): stopped` for messages.
@@ -204,7 +200,7 @@ pub async fn stop_workers(
     for one in &mut handled {
         let id = &one.report.instance_id;
         let earlier = previous.and_then(|p| p.instances.iter().find(|w| &w.instance_id == id));
-        one.report = carry_over(one.report.clone(), earlier);
+        carry_over(&mut one.report, earlier);
     }
     let summary: Vec<String> = handled
         .iter()
