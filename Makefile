@@ -7,13 +7,17 @@ PY       := $(VENV)/bin/python
 CARGO    ?= cargo
 # One parallel scenario per core by default; override with JOBS=n.
 JOBS     ?= $(shell nproc)
+# Lambda architecture of `make package` and `make deploy`: arm64 (default) or
+# x86_64; `make deploy` needs it equal to the config's lambda.architecture.
+ARCH     ?= arm64
 
-.PHONY: help test lint unit build release venv demo e2e asl-check prices-check prices cdk-test synth package deploy clean
+.PHONY: help test lint unit build release venv demo e2e asl-check prices-check prices cdk-test synth package artifact-check bench deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-test: lint unit asl-check prices-check e2e cdk-test ## Everything CI checks (installs its own tools)
+test: ## Everything CI checks (installs its own tools): lint unit asl-check prices-check cdk-test e2e artifact-check
+	MAKE="$(MAKE)" tests/ci_test.sh
 
 lint: ## cargo fmt --check and clippy -D warnings
 	$(CARGO) fmt --all -- --check
@@ -78,13 +82,30 @@ synth: ## CloudFormation template into cdk/cdk.out, offline (no Docker, no Rust 
 	  cdk/scripts/cdk.sh synth --quiet -c placeholderCode=true $(CDK_ARGS)
 	@ls cdk/cdk.out/*.template.json
 
-package: $(VENV)/.installed ## arm64 release zips of the six functions (cargo-lambda), with sizes
-	cdk/scripts/package.sh
+package: $(VENV)/.installed ## Release zips of the six functions for ARCH (arm64, or x86_64), glibc 2.34, with sizes
+	ARCH=$(ARCH) cdk/scripts/package.sh
 
-deploy: $(VENV)/.installed ## Deploy the stack to your AWS account (needs credentials)
-	cdk/scripts/npm-ci.sh
+# The zips as Lambda takes them: x86_64 always (no download), arm64 too when
+# its Rust target is installed (run under qemu user-mode emulation).
+# PACKAGED=1: the x86_64 zips are already built (make test builds them first).
+artifact-check: $(VENV)/.installed ## Package, then check the zips, run happy_path on the unzipped bootstraps, cdk synth with them
+	$(PY) -m pytest -q -p no:cacheprovider tests/artifact
+	$(if $(PACKAGED),,ARCH=x86_64 cdk/scripts/package.sh)
+	$(PY) tests/artifact/check.py x86_64 --synth
+	@if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then \
+	  set -x; ARCH=arm64 cdk/scripts/package.sh && $(PY) tests/artifact/check.py arm64 --synth; \
+	else \
+	  echo "artifact-check: arm64 skipped: the Rust target aarch64-unknown-linux-gnu is not installed ('rustup target add aarch64-unknown-linux-gnu' adds it)"; \
+	fi
+
+# A benchmark, not a test (never part of `make test`): prints figures, asserts nothing.
+bench: $(VENV)/.installed ## Cold start, peak RSS and zip size of the six functions vs two baselines (target/bench/cold-start.md)
 	$(VENV)/bin/pip install --quiet -r cdk/requirements-package.txt
-	PATH="$(abspath $(VENV))/bin:$$PATH" cdk/scripts/cdk.sh deploy $(CDK_ARGS)
+	$(PY) tests/bench/run.py --runs 7 --readme
+
+deploy: package ## Deploy the stack to your AWS account (needs credentials): `make package` for ARCH, then cdk deploy
+	cdk/scripts/npm-ci.sh
+	cdk/scripts/cdk.sh deploy $(CDK_ARGS)
 
 clean: ## Remove build outputs and local tool installs
 	rm -rf target $(VENV) cdk/node_modules cdk/cdk.out cdk/dist tests/asl/node_modules

@@ -6,6 +6,7 @@
 import { ConfigError } from '../lib/config';
 import { DefinitionError } from '../lib/definition';
 import { buildApp } from '../lib/app';
+import { PackageError } from '../lib/code';
 import { RulesError } from '../lib/rules';
 import { SettingsError } from '../lib/settings';
 
@@ -15,7 +16,7 @@ try {
   const { app } = buildApp({ env: account ? { account, region } : undefined });
   app.synth();
 } catch (e) {
-  if (e instanceof ConfigError || e instanceof DefinitionError || e instanceof SettingsError || e instanceof RulesError) {
+  if (e instanceof ConfigError || e instanceof DefinitionError || e instanceof SettingsError || e instanceof RulesError || e instanceof PackageError) {
     process.stderr.write(`error: ${e.message}\n`);
     process.exit(1);
   }

@@ -5,17 +5,17 @@ import { ConfigError, guardSwitches, loadConfig, OrchestratorConfig } from './co
 import { lambdaTaskTimeoutSeconds, readDefinition } from './definition';
 import { REPO_ROOT } from './paths';
 import { checkSwitches, readRules, RULES_FILE } from './rules';
+import { defaultZipDir } from './code';
 import { OrchestratorStack } from './stack';
 
 export { REPO_ROOT };
 export const CDK_DIR = path.join(REPO_ROOT, 'cdk');
 export const DEFAULT_CONFIG_FILE = path.join(CDK_DIR, 'config.json');
 export const DEFAULT_DEFINITION_FILE = path.join(REPO_ROOT, 'statemachine', 'workflow.asl.json');
-export const CARGO_MANIFEST = path.join(REPO_ROOT, 'Cargo.toml');
 export { RULES_FILE };
 
 export interface BuildOptions {
-  /** CDK context: `config` (file), `placeholderCode`, `definitionFile`, `rulesFile` and config field overrides. */
+  /** CDK context: `config` (file), `placeholderCode`, `lambdaZipDir`, `definitionFile`, `rulesFile`, `sourceRevision` and config field overrides. */
   readonly context?: Record<string, unknown>;
   /** A config object merged over the file (tests). */
   readonly configBase?: Record<string, unknown>;
@@ -65,11 +65,14 @@ export function buildApp(opts: BuildOptions = {}): Built {
   const stack = new OrchestratorStack(app, config.stackName, {
     env: opts.env,
     config,
-    cargoManifest: CARGO_MANIFEST,
+    // The zips of `make package ARCH=<lambda.architecture>`, unless -c lambdaZipDir=<dir> says where.
+    lambdaZipDir: context.lambdaZipDir ? path.resolve(String(context.lambdaZipDir)) : defaultZipDir(REPO_ROOT, config.lambda.architecture),
     definitionFile,
     buildDir: path.join(app.outdir, 'makenaide-build'),
     guardRules,
     placeholderCode: truthy(context.placeholderCode),
+    // For the version's description only (`-c sourceRevision=$(git rev-parse --short HEAD)`).
+    sourceRevision: context.sourceRevision === undefined ? undefined : String(context.sourceRevision),
     tags: { Project: 'makenaide-orchestrator', Workflow: config.workflowName },
   });
   // cdk-nag: any unacknowledged AwsSolutions finding interrupts synthesis; the

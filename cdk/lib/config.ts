@@ -14,14 +14,15 @@
  * `scheduleExpression` in statemachine/rules.json (lib/rules.ts).
  *
  * SECRETS NEVER BELONG HERE. Everything in this config ends up in the Lambda
- * environment, the CloudFormation template and the SSM command document
- * parameters, all readable by anyone with read access to the account. The job
+ * environment, the CloudFormation template and the job's SSM Command
+ * document, all readable by anyone with read access to the account. The job
  * reads its database credentials on the instance (Parameter Store / Secrets
  * Manager). `validateConfig` rejects job commands that obviously carry one.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { JOB_DOCUMENT_MAX_BYTES, jobDocumentName, jobDocumentSize, RESERVED_DOCUMENT_PREFIXES } from './jobdocument';
 import { readRules } from './rules';
 import { EnvironmentSetting, functionSettings, SettingsError } from './settings';
 
@@ -45,8 +46,6 @@ interface FunctionSetting {
 export const FUNCTION_SETTINGS = [
   { field: 'dbInstanceIdentifier', variable: 'DB_INSTANCE_IDENTIFIER' },
   { field: 'workerInstanceIds', variable: 'WORKER_INSTANCE_IDS', encode: (ids: unknown) => (ids as string[]).join(',') },
-  { field: 'jobCommands', variable: 'JOB_COMMANDS' },
-  { field: 'jobWorkingDirectory', variable: 'JOB_WORKING_DIRECTORY' },
   { field: 'timeouts.jobSeconds', variable: 'JOB_TIMEOUT_SECONDS' },
   { field: 'timeouts.jobMaxSeconds', variable: 'JOB_TIMEOUT_MAX_SECONDS' },
   { field: 'timeouts.rdsReadySeconds', variable: 'RDS_READY_TIMEOUT_SECONDS' },
@@ -74,7 +73,7 @@ type SettingField = (typeof FUNCTION_SETTINGS)[number]['field'];
  * once (a test checks it). `stackSetEnvironment` gives their deployed values
  * for the 4 KB check; the stack passes the real ones to `lambdaEnvironment`.
  */
-export const STACK_SET_VARIABLES = ['JOB_LOG_GROUP'] as const;
+export const STACK_SET_VARIABLES = ['JOB_LOG_GROUP', 'JOB_DOCUMENT_NAME'] as const;
 
 export type StackSetVariable = (typeof STACK_SET_VARIABLES)[number];
 
@@ -299,7 +298,14 @@ function buildSchema() {
 
   return z
     .strictObject({
-      stackName: text(STACK_NAME, 'a CloudFormation stack name (a letter, then letters, digits, hyphens)').default('MakenaideOrchestrator'),
+      stackName: text(STACK_NAME, 'a CloudFormation stack name (a letter, then letters, digits, hyphens)')
+        // It names the job document (`<stackName>-Job`, lib/jobdocument.ts): SSM's rules apply.
+        .refine((name) => name.length <= 124, 'at most 124 characters (the job document is named <stackName>-Job, at most 128)')
+        .refine(
+          (name) => !RESERVED_DOCUMENT_PREFIXES.some((prefix) => name.toLowerCase().startsWith(prefix)),
+          `must not begin with ${RESERVED_DOCUMENT_PREFIXES.join(', ')} (SSM reserves them for AWS document names, and the job document is named <stackName>-Job)`,
+        )
+        .default('MakenaideOrchestrator'),
       workflowName: stringSetting('workflowName', text(WORKFLOW_NAME, 'a workflow name (1-64 letters, digits, _ or -)')),
       dbInstanceIdentifier: requiredSetting(
         'dbInstanceIdentifier',
@@ -320,22 +326,18 @@ function buildSchema() {
             });
           }, ALWAYS),
       ),
-      jobCommands: requiredSetting(
-        'jobCommands',
-        z
-          .array(
-            z
-              .string(command)
-              .refine((cmd) => cmd.trim() !== '', command)
-              .superRefine(noSecret('the Lambda environment, the template and SSM command history')),
-            commands,
-          )
-          .min(1, commands),
-      ),
-      jobWorkingDirectory: requiredSetting(
-        'jobWorkingDirectory',
-        text(/^\/\S*$/, 'an absolute directory path without spaces').superRefine(noSecret('the Lambda environment and the template')),
-      ),
+      // The job document's commands and directory (lib/jobdocument.ts), in no
+      // function's environment.
+      jobCommands: z
+        .array(
+          z
+            .string(command)
+            .refine((cmd) => cmd.trim() !== '', command)
+            .superRefine(noSecret('the job document, the template and SSM command history')),
+          commands,
+        )
+        .min(1, commands),
+      jobWorkingDirectory: text(/^\/\S*$/, 'an absolute directory path without spaces').superRefine(noSecret('the job document and the template')),
       timeouts: z
         .strictObject({
           jobSeconds: secondsSetting('timeouts.jobSeconds'),
@@ -403,6 +405,12 @@ function buildSchema() {
         .int(retention)
         .refine((days) => LOG_RETENTION_DAYS.includes(days), retention)
         .default(7),
+      // Encryption at rest with a customer managed key (lib/encryption.ts): the
+      // alarm topic, every log group (jobOutput.kmsKeyArn keeps the job output's) and the
+      // Lambda environments. null: the services' own keys.
+      kmsKeyArn: text(KMS_KEY_ARN, 'a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>) or null')
+        .nullable()
+        .default(null),
       // The job's stdout/stderr in CloudWatch Logs (JOB_LOG_GROUP, set by the stack).
       jobOutput: z
         .strictObject({
@@ -447,11 +455,39 @@ function buildSchema() {
         .strictObject({
           memorySizeMb: int(128, 10240).default(128),
           timeoutSeconds: lambdaTimeoutSeconds(),
+          // Of every function; the packaged zips (`make package ARCH=...`) must match it.
+          architecture: z
+            .enum(LAMBDA_ARCHITECTURES, says((v) => `${show(v)} is not one of ${LAMBDA_ARCHITECTURES.join(', ')}`))
+            .default('arm64'),
+        })
+        .prefault({}),
+      // How a deploy moves the `live` alias to the new workflow version
+      // (AWS::StepFunctions::StateMachineAlias DeploymentPreference).
+      rollout: z
+        .strictObject({
+          type: z.enum(ROLLOUT_TYPES, says((v) => `${show(v)} is not one of ${ROLLOUT_TYPES.join(', ')}`)).default('ALL_AT_ONCE'),
+          // CloudFormation's bounds: 1..99 percent, 1..2100 minutes.
+          percentage: int(1, 99).optional(),
+          intervalMinutes: int(1, 2100).optional(),
+        })
+        .superRefine((r, ctx) => {
+          const gradual = r.type !== 'ALL_AT_ONCE';
+          for (const field of ['percentage', 'intervalMinutes'] as const) {
+            if (gradual && r[field] === undefined) {
+              ctx.addIssue({ code: 'custom', path: [field], message: `required with type ${r.type}` });
+            }
+            if (!gradual && r[field] !== undefined) {
+              ctx.addIssue({ code: 'custom', path: [field], message: 'only with type CANARY or LINEAR' });
+            }
+          }
         })
         .prefault({}),
     })
     .superRefine(crossChecks, ALWAYS);
 }
+
+/** The alias' deployment types (CloudFormation `DeploymentPreference.Type`). */
+export const ROLLOUT_TYPES = ['ALL_AT_ONCE', 'CANARY', 'LINEAR'] as const;
 
 /**
  * Checks across groups. They run even when other fields failed, so they
@@ -532,6 +568,9 @@ export type ScheduleConfig = OrchestratorConfig['schedule'];
 /** Execution input the schedule sends; the same fields an operator may pass. */
 export type ExecutionInput = ScheduleConfig['input'];
 export type LambdaConfig = OrchestratorConfig['lambda'];
+/** The Lambda architectures `make package` builds for (`ARCH=`), arm64 by default. */
+export const LAMBDA_ARCHITECTURES = ['arm64', 'x86_64'] as const;
+export type LambdaArchitecture = (typeof LAMBDA_ARCHITECTURES)[number];
 export type RdsStopPolicy = OrchestratorConfig['rdsStopPolicy'];
 export type Ec2StopPolicy = OrchestratorConfig['ec2StopPolicy'];
 export type GuardsConfig = OrchestratorConfig['guards'];
@@ -637,7 +676,7 @@ export function configDefaults(): Record<string, unknown> {
 // ---------------------------------------------------------------- loading
 
 /** Context keys the app reads that are not config fields. */
-export const APP_CONTEXT_KEYS = ['config', 'placeholderCode', 'definitionFile', 'rulesFile'] as const;
+export const APP_CONTEXT_KEYS = ['config', 'placeholderCode', 'lambdaZipDir', 'definitionFile', 'rulesFile', 'sourceRevision'] as const;
 
 export class ConfigError extends Error {
   constructor(
@@ -750,12 +789,24 @@ export function loadConfig(opts: LoadOptions): OrchestratorConfig {
 export function validateConfig(raw: Record<string, unknown>, source = 'in-memory config'): OrchestratorConfig {
   const result = configSchema().safeParse(withoutComments(raw), { error: describeIssue });
   if (!result.success) throw new ConfigError(source, result.error.issues.flatMap(problemsOf));
-  // Counts JOB_LOG_GROUP too: the log group has a fixed name (jobOutputLogGroupName),
-  // so the value its Ref resolves to is known here, byte for byte.
-  const size = environmentSize(lambdaEnvironment(result.data));
+  // Counts the stack-set variables too: the job output group and the job
+  // document have fixed names, so the values their Refs resolve to are known
+  // here, byte for byte.
+  const environment = lambdaEnvironment(result.data);
+  const size = environmentSize(environment);
   if (size > 4096) {
+    // Name the config field behind the largest variable: the one to shorten.
+    const [largest] = (FUNCTION_SETTINGS as readonly FunctionSetting[])
+      .map(({ field, variable }) => ({ field, bytes: Buffer.byteLength(environment[variable] ?? '') }))
+      .sort((x, y) => y.bytes - x.bytes);
     throw new ConfigError(source, [
-      `jobCommands: the Lambda environment would be ${size} bytes, over Lambda's 4 KB limit: shorten jobCommands (run a script on the instance)`,
+      `${largest.field}: the Lambda environment would be ${size} bytes, over Lambda's 4 KB limit; ${largest.field} is its largest part (${largest.bytes} bytes)`,
+    ]);
+  }
+  const documentBytes = jobDocumentSize(result.data);
+  if (documentBytes > JOB_DOCUMENT_MAX_BYTES) {
+    throw new ConfigError(source, [
+      `jobCommands: the job document would be ${documentBytes} bytes, over SSM's ${JOB_DOCUMENT_MAX_BYTES} byte limit: shorten jobCommands (run a script on the instance)`,
     ]);
   }
   return result.data;
@@ -909,7 +960,7 @@ export function jobOutputLogGroupName(c: Pick<OrchestratorConfig, 'stackName' | 
 
 /** The values the stack gives the STACK_SET_VARIABLES, as they are once deployed. */
 export function stackSetEnvironment(c: OrchestratorConfig): Record<StackSetVariable, string> {
-  return { JOB_LOG_GROUP: jobOutputLogGroupName(c) ?? '' };
+  return { JOB_LOG_GROUP: jobOutputLogGroupName(c) ?? '', JOB_DOCUMENT_NAME: jobDocumentName(c) };
 }
 
 /**

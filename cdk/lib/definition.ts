@@ -31,6 +31,9 @@ export const LEASE_TABLE_KEY = 'LeaseTableName';
 /** The alarm topic's ARN (the failure notification: `"TopicArn": "${AlarmTopicArn}"` of `Cleanup: notify`). */
 export const ALARM_TOPIC_KEY = 'AlarmTopicArn';
 
+/** The workflow revision (Init's `execution.revision`: emit_metrics' per-revision series). */
+export const REVISION_KEY = 'Revision';
+
 /**
  * Every key the app substitutes. A definition may leave a key unused (the app
  * still passes it, CloudFormation ignores it); a placeholder that is not a
@@ -41,6 +44,7 @@ export const SUBSTITUTION_KEYS: readonly string[] = [
   WORKER_IDS_KEY,
   LEASE_TABLE_KEY,
   ALARM_TOPIC_KEY,
+  REVISION_KEY,
 ];
 
 export class DefinitionError extends Error {

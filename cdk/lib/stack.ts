@@ -1,5 +1,5 @@
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import {
   ArnFormat,
   CfnOutput,
@@ -10,6 +10,8 @@ import {
   Stack,
   StackProps,
   TimeZone,
+  Token,
+  Lazy,
   Annotations,
   CfnElement,
   CfnResource,
@@ -29,18 +31,21 @@ import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import { RustFunction } from 'cargo-lambda-cdk';
+import { functionCode, LAMBDA_ARCHITECTURE } from './code';
 import { Construct, IConstruct } from 'constructs';
 import { cronIntervalHours, executionTimeoutSeconds, jobOutputLogGroupName, lambdaEnvironment, OrchestratorConfig } from './config';
-import { ALARM_TOPIC_KEY, FUNCTIONS, FunctionBinary, LEASE_TABLE_KEY, WORKER_IDS_KEY, writeDerivedDefinition } from './definition';
+import { ALARM_TOPIC_KEY, FUNCTIONS, FunctionBinary, LEASE_TABLE_KEY, REVISION_KEY, WORKER_IDS_KEY, writeDerivedDefinition } from './definition';
+import { encryptedLogGroupName, encryptedTopicName, keyPolicyStatements } from './encryption';
+import { jobDocumentContent, jobDocumentName } from './jobdocument';
 import { fillPlaceholders, GuardRule, GuardRules } from './rules';
 import { unscopedReason } from './unscoped';
 
 export interface OrchestratorStackProps extends StackProps {
   readonly config: OrchestratorConfig;
-  /** The Cargo workspace manifest (the repository's Cargo.toml). */
-  readonly cargoManifest: string;
+  /** Where the packaged zips are: `<binary>/bootstrap.zip` (target/lambda/<architecture>). */
+  readonly lambdaZipDir: string;
   /** statemachine/workflow.asl.json */
   readonly definitionFile: string;
   /** Where the derived definition (TimeoutSeconds applied) is written. */
@@ -48,12 +53,14 @@ export interface OrchestratorStackProps extends StackProps {
   /** statemachine/rules.json, read and checked (lib/rules.ts). */
   readonly guardRules: GuardRules;
   /**
-   * Skip the Rust build: every function gets a tiny placeholder `bootstrap`
+   * Skip the packaged zips: every function gets a tiny placeholder `bootstrap`
    * instead, and the template carries a rule that makes CloudFormation refuse
    * to deploy it. For `make synth`, the tests and cfn-lint: offline, no
-   * Docker, no cargo-lambda, no release build.
+   * release build.
    */
   readonly placeholderCode?: boolean;
+  /** A source revision (e.g. a commit id) for the version's description; CDK context `sourceRevision`. */
+  readonly sourceRevision?: string;
 }
 
 /** The metric names emit_metrics publishes (dimension `Workflow`). */
@@ -62,6 +69,24 @@ export const METRICS = {
   seconds: ['RunDurationSeconds', 'RdsReadySeconds', 'Ec2ReadySeconds', 'JobDurationSeconds', 'RdsRunningSeconds', 'Ec2RunningSeconds'],
   none: ['RunCostUsd', 'AlwaysOnUsdPerHour'],
 } as const;
+
+/** The alias every trigger starts (`<state machine ARN>:live`). */
+export const LIVE_ALIAS = 'live';
+
+/**
+ * The alias' DeploymentPreference for `rollout`: ALL_AT_ONCE moves it at once
+ * (no alarms needed); CANARY shifts `percentage` for `intervalMinutes`, then
+ * the rest; LINEAR adds `percentage` every `intervalMinutes`. Either rolls
+ * back when one of `alarms` (names, not ARNs) goes to ALARM.
+ */
+export function deploymentPreference(
+  rollout: OrchestratorConfig['rollout'],
+  versionArn: string,
+  alarms: string[],
+): sfn.CfnStateMachineAlias.DeploymentPreferenceProperty {
+  if (rollout.type === 'ALL_AT_ONCE') return { stateMachineVersionArn: versionArn, type: rollout.type };
+  return { stateMachineVersionArn: versionArn, type: rollout.type, percentage: rollout.percentage, interval: rollout.intervalMinutes, alarms };
+}
 
 /**
  * The savings of a period (README "Dollars"): what the resources cost kept
@@ -87,6 +112,12 @@ export const GUARD_METRICS = ['RunSkipped', 'UnattendedResources'] as const;
 export class OrchestratorStack extends Stack {
   readonly functions: Record<FunctionBinary, lambda.Function>;
   readonly stateMachine: sfn.StateMachine;
+  /** The version this deploy publishes: its definition names the functions' published versions. */
+  readonly stateMachineVersion: sfn.CfnStateMachineVersion;
+  /** `live`: what every trigger starts; a deploy moves it to the new version per `rollout`. */
+  readonly liveAlias: sfn.CfnStateMachineAlias;
+  /** The workflow revision (`${Revision}`): a hash of the definition and the function versions. */
+  readonly revision: string;
   readonly alarmTopic: sns.Topic;
   readonly deadLetterQueue: sqs.Queue;
   readonly schedule: scheduler.Schedule;
@@ -98,10 +129,16 @@ export class OrchestratorStack extends Stack {
   readonly sweeperSchedule?: scheduler.Schedule;
   /** `states:DescribeExecution` on this state machine's executions, a policy of the state machine role. */
   readonly describeOwnExecutionsPolicy: iam.Policy;
+  /** The job's SSM Command document (JOB_DOCUMENT_NAME), from statemachine/job-document.json. */
+  readonly jobDocument: ssm.CfnDocument;
   /** The job's stdout and stderr (JOB_LOG_GROUP), unless `jobOutput.cloudWatch` is false. */
   readonly jobOutputLogGroup?: logs.LogGroup;
   /** Lets the workers' SSM agent write the job output, on the imported `jobOutput.workerRoleName` role. */
   readonly jobOutputWorkerPolicy?: iam.Policy;
+  /** RunFailed of this deploy's revision: one of the alarms that roll a gradual rollout back. */
+  readonly revisionFailedAlarm: cloudwatch.Alarm;
+  /** The imported `kmsKeyArn`: the alarm topic, the log groups and the Lambda environments. */
+  readonly stackKey?: kms.IKey;
 
   constructor(scope: Construct, id: string, props: OrchestratorStackProps) {
     super(scope, id, props);
@@ -119,12 +156,22 @@ export class OrchestratorStack extends Stack {
     const instanceArns = cfg.workerInstanceIds.map((id) =>
       this.formatArn({ service: 'ec2', resource: 'instance', resourceName: id }),
     );
-    const runShellScriptArn = this.formatArn({
-      service: 'ssm',
-      account: '',
-      resource: 'document',
-      resourceName: 'AWS-RunShellScript',
+
+    // ------------------------------------------------------------ job document
+    // The job as a Command document of the stack's own (lib/jobdocument.ts):
+    // ssm_launch sends it by name with nothing but its execution timeout, and
+    // may send no other document. A change to jobCommands is a deploy, seen
+    // in the template diff; NewVersion keeps the name (ssm_launch runs
+    // $LATEST, so the new commands take effect with the next run).
+    this.jobDocument = new ssm.CfnDocument(this, 'JobDocument', {
+      name: jobDocumentName(cfg),
+      documentType: 'Command',
+      documentFormat: 'JSON',
+      targetType: '/AWS::EC2::Instance',
+      updateMethod: 'NewVersion',
+      content: jobDocumentContent(cfg),
     });
+    const jobDocumentArn = this.formatArn({ service: 'ssm', resource: 'document', resourceName: this.jobDocument.ref });
 
     // ------------------------------------------------------------ job output
     // The job's whole stdout and stderr: the SSM agent on each worker sends
@@ -135,12 +182,25 @@ export class OrchestratorStack extends Stack {
     // jobOutputLogGroupName. The stack cannot give CloudWatch Logs use of an
     // imported KMS key: its key policy must (cdk/README.md).
     const retention = cfg.logRetentionDays as logs.RetentionDays;
+    // `kmsKeyArn`: the topic, the log groups and the Lambda environments under
+    // one customer managed key, each with a fixed name (lib/encryption.ts).
+    this.stackKey = cfg.kmsKeyArn ? kms.Key.fromKeyArn(this, 'StackKey', cfg.kmsKeyArn) : undefined;
+    for (const [field, arn] of [['kmsKeyArn', cfg.kmsKeyArn], ['jobOutput.kmsKeyArn', cfg.jobOutput.kmsKeyArn]] as const) {
+      const keyRegion = arn?.split(':')[3];
+      if (keyRegion && !Token.isUnresolved(this.region) && keyRegion !== this.region) {
+        throw new Error(`${field}: the key is in ${keyRegion}, the stack in ${this.region}: SNS, CloudWatch Logs and Lambda take a key of their own region`);
+      }
+    }
+    const stackKey = this.stackKey;
+    const encryptedGroup = (of: FunctionBinary | 'state-machine'): Partial<logs.LogGroupProps> =>
+      stackKey ? { logGroupName: encryptedLogGroupName(cfg.stackName, of), encryptionKey: stackKey } : {};
     const jobOutputName = jobOutputLogGroupName(cfg);
     if (jobOutputName !== undefined) {
       const group = new logs.LogGroup(this, 'JobOutputLogs', {
         logGroupName: jobOutputName,
         retention,
-        encryptionKey: cfg.jobOutput.kmsKeyArn ? kms.Key.fromKeyArn(this, 'JobOutputKey', cfg.jobOutput.kmsKeyArn) : undefined,
+        // Its own key first (jobOutput.kmsKeyArn), else the stack's.
+        encryptionKey: cfg.jobOutput.kmsKeyArn ? kms.Key.fromKeyArn(this, 'JobOutputKey', cfg.jobOutput.kmsKeyArn) : stackKey,
       });
       this.jobOutputLogGroup = group;
       if (cfg.jobOutput.workerRoleName) {
@@ -161,10 +221,13 @@ export class OrchestratorStack extends Stack {
 
     // ------------------------------------------------------------ functions
     // JOB_LOG_GROUP is the group's Ref (its fixed name, as the config's size check counted it).
-    const environment = lambdaEnvironment(cfg, { JOB_LOG_GROUP: this.jobOutputLogGroup?.logGroupName ?? '' });
+    const environment = lambdaEnvironment(cfg, {
+      JOB_LOG_GROUP: this.jobOutputLogGroup?.logGroupName ?? '',
+      JOB_DOCUMENT_NAME: this.jobDocument.ref,
+    });
     const fns: Partial<Record<FunctionBinary, lambda.Function>> = {};
     for (const f of FUNCTIONS) {
-      const logGroup = new logs.LogGroup(this, `${f.construct}Logs`, { retention });
+      const logGroup = new logs.LogGroup(this, `${f.construct}Logs`, { retention, ...encryptedGroup(f.binary) });
       const role = new iam.Role(this, `${f.construct}Role`, {
         assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
         description: `makenaide ${f.binary}: its log group and the calls it makes, nothing else`,
@@ -178,18 +241,26 @@ export class OrchestratorStack extends Stack {
           resources: [logGroup.logGroupArn],
         }),
       );
-      const fn = new RustFunction(this, f.construct, {
-        manifestPath: props.cargoManifest,
-        binaryName: f.binary,
-        runtime: 'provided.al2023',
-        bundling: {
-          architecture: lambda.Architecture.ARM_64,
-          ...(props.placeholderCode ? { dockerOptions: { local: placeholderBundler(f.binary) } } : {}),
-        },
+      const fn = new lambda.Function(this, f.construct, {
+        // The zip `make package` built, checked against lambda.architecture (lib/code.ts).
+        code: functionCode({
+          binary: f.binary,
+          architecture: cfg.lambda.architecture,
+          zipDir: props.lambdaZipDir,
+          placeholder: props.placeholderCode ?? false,
+          buildDir: props.buildDir,
+        }),
+        handler: 'bootstrap',
+        runtime: lambda.Runtime.PROVIDED_AL2023,
+        architecture: LAMBDA_ARCHITECTURE[cfg.lambda.architecture],
         description: `makenaide-orchestrator step ${f.binary}`,
         memorySize: cfg.lambda.memorySizeMb,
         timeout: Duration.seconds(cfg.lambda.timeoutSeconds),
+        // Kept on update: a run in flight on an older workflow version calls its own.
+        currentVersionOptions: { removalPolicy: RemovalPolicy.RETAIN },
         environment,
+        // Lambda decrypts it with a grant it creates on the key at deploy time, not with the role.
+        environmentEncryption: stackKey,
         role,
         logGroup,
         loggingFormat: lambda.LoggingFormat.JSON,
@@ -207,7 +278,7 @@ export class OrchestratorStack extends Stack {
     grant('rds_stop', 'DescribeAndStopTheDb', ['rds:DescribeDBInstances', 'rds:StopDBInstance'], [dbArn]);
     grant('ec2_start', 'StartTheWorkers', ['ec2:StartInstances'], instanceArns);
     grant('ec2_start', 'Unscoped', ['ec2:DescribeInstances', 'ssm:DescribeInstanceInformation'], ['*']);
-    grant('ssm_launch', 'RunShellScriptOnTheWorkers', ['ssm:SendCommand'], [runShellScriptArn, ...instanceArns]);
+    grant('ssm_launch', 'RunTheJobDocumentOnTheWorkers', ['ssm:SendCommand'], [jobDocumentArn, ...instanceArns]);
     grant('ssm_launch', 'Unscoped', ['ssm:ListCommands'], ['*']);
     // Its `stopWorkers` action (the "Stop workers" Tasks): one StopInstances per worker.
     grant('poll_ec2_state', 'StopTheWorkers', ['ec2:StopInstances'], instanceArns);
@@ -233,6 +304,7 @@ export class OrchestratorStack extends Stack {
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
       displayName: `makenaide-orchestrator ${cfg.workflowName} alarms`,
       enforceSSL: true,
+      ...(stackKey ? { masterKey: stackKey, topicName: encryptedTopicName(cfg.stackName) } : {}),
     });
     if (cfg.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(cfg.alarmEmail));
 
@@ -243,9 +315,26 @@ export class OrchestratorStack extends Stack {
       [LEASE_TABLE_KEY]: this.leaseTable.tableName,
       [ALARM_TOPIC_KEY]: this.alarmTopic.topicArn,
     };
-    for (const f of FUNCTIONS) definitionSubstitutions[f.key] = this.functions[f.binary].functionArn;
+    // Published versions, not $LATEST: one workflow version always runs the
+    // same function code. A version's logical id carries the hash of its
+    // function (code and configuration), so a change publishes a new one;
+    // the old ones are kept for runs still in flight on an older workflow version.
+    const functionVersions = FUNCTIONS.map((f) => this.functions[f.binary].currentVersion);
+    FUNCTIONS.forEach((f, i) => (definitionSubstitutions[f.key] = functionVersions[i].functionArn));
+    // The revision: what runs, in 12 hex digits (the definition file and each
+    // function version's id), known at synth. Low cardinality by design: one
+    // value per deploy that changes something, never per run.
+    const definitionText = fs.readFileSync(definitionPath, 'utf8');
+    this.revision = Lazy.string({
+      produce: () => {
+        const hash = crypto.createHash('sha256').update(definitionText);
+        for (const v of functionVersions) hash.update(`\n${this.resolve((v.node.defaultChild as CfnElement).logicalId)}`);
+        return hash.digest('hex').slice(0, 12);
+      },
+    });
+    definitionSubstitutions[REVISION_KEY] = this.revision;
 
-    const stateMachineLogs = new logs.LogGroup(this, 'StateMachineLogs', { retention });
+    const stateMachineLogs = new logs.LogGroup(this, 'StateMachineLogs', { retention, ...encryptedGroup('state-machine') });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromFile(definitionPath),
@@ -261,7 +350,7 @@ export class OrchestratorStack extends Stack {
       new iam.PolicyStatement({
         sid: 'InvokeTheSixFunctions',
         actions: ['lambda:InvokeFunction'],
-        resources: FUNCTIONS.map((f) => this.functions[f.binary].functionArn),
+        resources: functionVersions.map((v) => v.functionArn),
       }),
     );
     this.stateMachine.addToRolePolicy(
@@ -279,6 +368,24 @@ export class OrchestratorStack extends Stack {
         resources: [this.alarmTopic.topicArn],
       }),
     );
+    // A publisher to an encrypted topic needs kms:GenerateDataKey and
+    // kms:Decrypt on its key (SNS developer guide): this key, through SNS,
+    // for this topic only.
+    if (stackKey) {
+      this.stateMachine.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'EncryptTheNotification',
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          resources: [stackKey.keyArn],
+          conditions: {
+            StringEquals: {
+              'kms:ViaService': `sns.${this.region}.${this.urlSuffix}`,
+              'kms:EncryptionContext:aws:sns:topicArn': this.alarmTopic.topicArn,
+            },
+          },
+        }),
+      );
+    }
     // Is the lease holder (an execution of this state machine) still running?
     // The resource names the state machine, so this statement lives in a policy
     // of its own: in the role's default policy, which the state machine depends
@@ -302,6 +409,23 @@ export class OrchestratorStack extends Stack {
       ],
     });
 
+    // ------------------------------------------------------------ version and alias
+    // A new version whenever the definition changes (its revision id does);
+    // the `live` alias is what the triggers start, so a run started before a
+    // deploy finishes on the version it started on.
+    this.stateMachineVersion = new sfn.CfnStateMachineVersion(this, 'StateMachineVersion', {
+      stateMachineArn: this.stateMachine.stateMachineArn,
+      stateMachineRevisionId: this.stateMachine.stateMachineRevisionId,
+      description: `revision ${this.revision}${props.sourceRevision ? ` (source ${props.sourceRevision})` : ''}`,
+    });
+    this.liveAlias = new sfn.CfnStateMachineAlias(this, 'LiveAlias', {
+      name: LIVE_ALIAS,
+      description: `${cfg.workflowName}: the version the schedule, the guard rules and the sweeper start`,
+      // Its alarms are set below, once they exist.
+      deploymentPreference: { stateMachineVersionArn: this.stateMachineVersion.attrArn, type: 'ALL_AT_ONCE' },
+    });
+    const live = sfn.StateMachine.fromStateMachineArn(this, 'Live', this.liveAlias.attrArn);
+
     // ------------------------------------------------------------ schedule
     this.deadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -312,7 +436,7 @@ export class OrchestratorStack extends Stack {
       description: `Runs the ${cfg.workflowName} workflow (${cfg.schedule.cron}, ${cfg.schedule.timeZone})`,
       schedule: scheduler.ScheduleExpression.expression(`cron(${cfg.schedule.cron})`, TimeZone.of(cfg.schedule.timeZone)),
       enabled: cfg.schedule.enabled,
-      target: new targets.StepFunctionsStartExecution(this.stateMachine, {
+      target: new targets.StepFunctionsStartExecution(live, {
         input: scheduler.ScheduleTargetInput.fromObject(cfg.schedule.input),
         deadLetterQueue: this.deadLetterQueue,
         retryAttempts: cfg.schedule.retryAttempts,
@@ -349,14 +473,14 @@ export class OrchestratorStack extends Stack {
           description: `makenaide ${cfg.workflowName}: lets the guard rules start the workflow, nothing else`,
         })
       : undefined;
-    if (rulesRole) this.stateMachine.grantStartExecution(rulesRole);
+    if (rulesRole) live.grantStartExecution(rulesRole);
     for (const r of rules) {
       const rule = new events.Rule(this, `${r.id}Rule`, {
         description: r.description,
         // Passed through as written (keys like detail-type included), placeholders filled.
         eventPattern: fillPlaceholders(r.eventPattern, placeholderValues) as events.EventPattern,
         targets: [
-          new eventTargets.SfnStateMachine(this.stateMachine, {
+          new eventTargets.SfnStateMachine(live, {
             role: rulesRole,
             input: ruleInput(r),
             deadLetterQueue: this.deadLetterQueue,
@@ -374,7 +498,7 @@ export class OrchestratorStack extends Stack {
       this.sweeperSchedule = new scheduler.Schedule(this, 'SweeperSchedule', {
         description: `${cfg.workflowName} sweeper (${expr}): ${sweeper.description}`.slice(0, 512),
         schedule: scheduler.ScheduleExpression.expression(expr, expr.startsWith('cron(') ? TimeZone.of(cfg.schedule.timeZone) : undefined),
-        target: new targets.StepFunctionsStartExecution(this.stateMachine, {
+        target: new targets.StepFunctionsStartExecution(live, {
           input: scheduler.ScheduleTargetInput.fromObject(sweeper.input),
           deadLetterQueue: this.deadLetterQueue,
           retryAttempts: cfg.schedule.retryAttempts,
@@ -400,8 +524,12 @@ export class OrchestratorStack extends Stack {
       return alarm;
     };
     const sum = { period, statistic: cloudwatch.Stats.SUM };
-    alarmOn('ExecutionsFailedAlarm', this.stateMachine.metricFailed(sum), 'an execution failed');
-    alarmOn('ExecutionsTimedOutAlarm', this.stateMachine.metricTimedOut(sum), 'an execution timed out (a cleanup run stops what it left, when the cleanup rule is on: check that run)');
+    const failedAlarm = alarmOn('ExecutionsFailedAlarm', this.stateMachine.metricFailed(sum), 'an execution failed');
+    const timedOutAlarm = alarmOn(
+      'ExecutionsTimedOutAlarm',
+      this.stateMachine.metricTimedOut(sum),
+      'an execution timed out (a cleanup run stops what it left, when the cleanup rule is on: check that run)',
+    );
     alarmOn('ExecutionsAbortedAlarm', this.stateMachine.metricAborted(sum), 'an execution was aborted (a cleanup run stops what it left, when the cleanup rule is on: check that run)');
     alarmOn(
       'ScheduleDeliveryFailedAlarm',
@@ -434,6 +562,32 @@ export class OrchestratorStack extends Stack {
     });
     unattended.addAlarmAction(action);
 
+    // A run of this deploy's revision failed (emit_metrics' per-revision
+    // RunFailed): with the execution alarms, what rolls a gradual rollout
+    // back. CloudFormation watches alarms by name; a missing one counts as OK.
+    this.revisionFailedAlarm = new cloudwatch.Alarm(this, 'RevisionRunFailedAlarm', {
+      alarmDescription:
+        `${cfg.workflowName}: a run of the revision this deploy published failed. ` +
+        'During a CANARY or LINEAR rollout this rolls the live alias back to the previous version.',
+      metric: new cloudwatch.Metric({
+        namespace: cfg.metricsNamespace,
+        metricName: 'RunFailed',
+        dimensionsMap: { Workflow: cfg.workflowName, Revision: this.revision },
+        statistic: cloudwatch.Stats.SUM,
+        period,
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.revisionFailedAlarm.addAlarmAction(action);
+    this.liveAlias.deploymentPreference = deploymentPreference(cfg.rollout, this.stateMachineVersion.attrArn, [
+      failedAlarm.alarmName,
+      timedOutAlarm.alarmName,
+      this.revisionFailedAlarm.alarmName,
+    ]);
+
     // A run whose metrics CloudWatch refused still ends with its true outcome
     // (so the failed-execution alarm stays quiet); this one says the numbers
     // are missing. A crash of emit_metrics itself shows in its Lambda Errors.
@@ -458,6 +612,16 @@ export class OrchestratorStack extends Stack {
     notPublished.addAlarmAction(action);
 
     // ------------------------------------------------------------ dashboard
+    // One line per revision (dimension Revision, emit_metrics' per-revision series).
+    const perRevision = (metricName: string, statistic: string) =>
+      new cloudwatch.MathExpression({
+        expression:
+          `SEARCH('{${cfg.metricsNamespace},Workflow,Revision} MetricName="${metricName}" Workflow="${cfg.workflowName}"', ` +
+          `'${statistic}', 3600)`,
+        usingMetrics: {},
+        period: Duration.hours(1),
+        label: metricName,
+      });
     const hour = Duration.hours(1);
     const day = Duration.days(1);
     // Savings belong to a period, never to one run: see SAVINGS_EXPRESSION.
@@ -559,11 +723,33 @@ export class OrchestratorStack extends Stack {
           this.functions.emit_metrics.metricErrors({ period: hour, statistic: cloudwatch.Stats.SUM, label: 'emit_metrics errors' }),
         ],
       }),
+      // During a rollout: the old and the new revision side by side.
+      new cloudwatch.GraphWidget({
+        title: 'Runs per workflow revision (rollout)',
+        width: 24,
+        left: [perRevision('RunSucceeded', cloudwatch.Stats.SUM), perRevision('RunFailed', cloudwatch.Stats.SUM)],
+        right: [perRevision('RunDurationSeconds', cloudwatch.Stats.AVERAGE)],
+      }),
     );
 
     // ------------------------------------------------------------ outputs
     new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'LiveAliasArn', {
+      description: 'What to start: aws stepfunctions start-execution --state-machine-arn <this>',
+      value: this.liveAlias.attrArn,
+    });
+    new CfnOutput(this, 'Revision', { description: 'The workflow revision of this deploy (metric dimension Revision)', value: this.revision });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
+    if (stackKey) {
+      // What the key's owner adds to its key policy (cdk/README.md), for this
+      // account, region and these resources.
+      new CfnOutput(this, 'KeyPolicyStatements', {
+        description: `Add these statements to the key policy of ${cfg.kmsKeyArn} (cdk/README.md, Encryption with a KMS key)`,
+        value: this.toJsonString(
+          keyPolicyStatements(cfg, { partition: this.partition, region: this.region, account: this.account, urlSuffix: this.urlSuffix }),
+        ),
+      });
+    }
     new CfnOutput(this, 'DashboardName', { value: dashboard.dashboardName });
     new CfnOutput(this, 'ScheduleName', { value: this.schedule.scheduleName });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.deadLetterQueue.queueUrl });
@@ -604,6 +790,8 @@ export class OrchestratorStack extends Stack {
     const skip = (c: IConstruct, ...skips: { id: string; comment: string }[]) =>
       ((c.node.defaultChild ?? c) as CfnResource).addMetadata('checkov', { skip: skips });
     for (const f of FUNCTIONS) {
+      // With kmsKeyArn the environment is under that key, and CKV_AWS_173 passes.
+      const environmentEncrypted = (this.functions[f.binary].node.defaultChild as lambda.CfnFunction).kmsKeyArn !== undefined;
       skip(
         this.functions[f.binary],
         {
@@ -620,10 +808,15 @@ export class OrchestratorStack extends Stack {
           comment:
             'No reserved concurrency: only this state machine invokes it, one run at a time (the run lease); reserving would take capacity from the account without bounding anything',
         },
-        {
-          id: 'CKV_AWS_173',
-          comment: 'The environment holds configuration only (DB and instance ids, job commands, names, limits), no secret; Lambda encrypts it at rest with its AWS managed key',
-        },
+        ...(environmentEncrypted
+          ? []
+          : [
+              {
+                id: 'CKV_AWS_173',
+                comment:
+                  'The environment holds configuration only (DB and instance ids, names, limits; the job commands are in the job document), no secret; Lambda encrypts it at rest with its AWS managed key (kmsKeyArn: a customer managed key)',
+              },
+            ]),
       );
     }
     for (const c of this.node.findAll()) {
@@ -631,7 +824,7 @@ export class OrchestratorStack extends Stack {
         skip(c, {
           id: 'CKV_AWS_158',
           comment:
-            'CloudWatch Logs encrypts every log group at rest with service-managed keys; the function and state machine logs hold run records, no secret; jobOutput.kmsKeyArn puts the job output group (the job\'s stdout and stderr) under a customer managed key',
+            'CloudWatch Logs encrypts every log group at rest with service-managed keys; the function and state machine logs hold run records, no secret; kmsKeyArn puts every group under a customer managed key, jobOutput.kmsKeyArn the job output group (the job\'s stdout and stderr)',
         });
       }
     }
@@ -643,11 +836,13 @@ export class OrchestratorStack extends Stack {
       id: 'CKV_AWS_27',
       comment: 'Encrypted at rest with SSE-SQS (SqsManagedSseEnabled: true); the check only recognises a KMS key',
     });
-    skip(this.alarmTopic, {
-      id: 'CKV_AWS_26',
-      comment:
-        'Alarm and run notices only (execution names, error names, no secret); SNS encrypts in transit (SSL-only policy); a KMS key would also need a key policy for CloudWatch and EventBridge',
-    });
+    if ((this.alarmTopic.node.defaultChild as sns.CfnTopic).kmsMasterKeyId === undefined) {
+      skip(this.alarmTopic, {
+        id: 'CKV_AWS_26',
+        comment:
+          'Alarm and run notices only (execution names, error names, no secret); SNS encrypts in transit (SSL-only policy); kmsKeyArn encrypts it at rest with a customer managed key whose policy lets CloudWatch use it',
+      });
+    }
   }
 
   /**
@@ -684,7 +879,10 @@ export class OrchestratorStack extends Stack {
     // is whichever run took the lease); the state machine is pinned.
     const smId = this.getLogicalId(this.stateMachine.node.defaultChild as CfnElement);
     Validations.of(this.describeOwnExecutionsPolicy).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${smId}.Name>:*]`,
+      // cdk-nag spells the region and account as given: pseudo parameters, or the values of a stack with an env.
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${Token.isUnresolved(this.region) ? '<AWS::Region>' : this.region}:${
+        Token.isUnresolved(this.account) ? '<AWS::AccountId>' : this.account
+      }:execution:<${smId}.Name>:*]`,
       reason:
         'states:DescribeExecution on the executions of THIS state machine only: an execution ARN ends in the execution name, ' +
         'which is not known in advance (the lease holder is whichever run took the lease)',
@@ -725,21 +923,3 @@ class VerbatimInputTransformer extends events.RuleTargetInput {
     return { inputPathsMap: { ...this.inputPathsMap }, inputTemplate: this.inputTemplate };
   }
 }
-
-/**
- * A local bundler that writes a placeholder `bootstrap` instead of building.
- * It names the binary so the six assets differ, and fails loudly if it ever runs.
- */
-function placeholderBundler(binary: string) {
-  return {
-    tryBundle(outputDir: string): boolean {
-      const script =
-        '#!/bin/sh\n' +
-        `echo "makenaide ${binary}: placeholder code from a synth with -c placeholderCode=true; deploy with make deploy" >&2\n` +
-        'exit 1\n';
-      fs.writeFileSync(path.join(outputDir, 'bootstrap'), script, { mode: 0o755 });
-      return true;
-    },
-  };
-}
-

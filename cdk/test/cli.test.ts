@@ -29,7 +29,7 @@ describe('the pinned CDK CLI', () => {
     // A CLI older than the library's cloud assembly schema fails here.
     assert.equal(r.status, 0, r.stderr);
     const template = JSON.parse(fs.readFileSync(path.join(outdir, 'MakenaideOrchestrator.template.json'), 'utf8'));
-    assert.equal(Object.keys(template.Resources).length, 51);
+    assert.equal(Object.keys(template.Resources).length, 61);
     // Without credentials the template is environment-agnostic.
     assert.doesNotMatch(JSON.stringify(template), /us-east-1/);
   });

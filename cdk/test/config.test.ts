@@ -79,7 +79,7 @@ describe('config validation', () => {
     assert.equal(c.logRetentionDays, 7);
     assert.equal(c.tracing, false);
     assert.equal(c.alarmEmail, null);
-    assert.deepEqual(c.lambda, { memorySizeMb: 128, timeoutSeconds: 20 });
+    assert.deepEqual(c.lambda, { memorySizeMb: 128, timeoutSeconds: 20, architecture: 'arm64' });
     // Unset: derived from the deadlines, the workers' and the DB stop deadlines included.
     assert.equal(c.stateMachineTimeoutSeconds, null);
     assert.equal(executionTimeoutSeconds(c), derivedTimeout(c));
@@ -284,21 +284,36 @@ describe('config validation', () => {
     );
   });
 
-  test('a Lambda environment over 4 KB fails naming jobCommands', () => {
-    assertProblem({ jobCommands: Array.from({ length: 100 }, (_, i) => `./step_${i}.sh --with-a-long-argument-list-here`) }, 'jobCommands', /4 KB/);
+  test('long job commands no longer weigh on the Lambda environment; the job document has its own limit', () => {
+    const long = Array.from({ length: 100 }, (_, i) => `./step_${i}.sh --with-a-long-argument-list-here`);
+    assert.deepEqual(problems({ jobCommands: long }), []);
+    assert.equal(lambdaEnvironment(validateConfig({ ...VALID, jobCommands: long })).JOB_COMMANDS, undefined);
+    const huge = Array.from({ length: 2000 }, (_, i) => `./step_${i}.sh --with-a-long-argument-list-here`);
+    assertProblem({ jobCommands: huge }, 'jobCommands', /job document would be \d+ bytes, over SSM's 65536 byte limit/);
   });
 
-  test('the 4 KB check counts JOB_LOG_GROUP, the job output log group\'s name', () => {
-    // A command that fills the environment to exactly 4096 bytes without the log group...
+  test('the 4 KB check counts the stack-set names and names the largest field', () => {
+    // Price overrides that fill the environment to exactly 4096 bytes without the log group...
     const off = { jobOutput: { cloudWatch: false } };
-    const base = environmentSize(lambdaEnvironment(validateConfig({ ...VALID, ...off, jobCommands: ['x'] })));
-    const full = ['x'.repeat(1 + 4096 - base)];
-    assert.equal(environmentSize(lambdaEnvironment(validateConfig({ ...VALID, ...off, jobCommands: full }))), 4096);
+    // One override whose instance type name is n characters long (the key counts).
+    const overrides = (n: number) => ({ [`t3.${'x'.repeat(n)}`]: 0.05 });
+    const size = (n: number, extra = off) => environmentSize(lambdaEnvironment(validateConfig({ ...VALID, ...extra, priceOverrides: overrides(n) })));
+    const base = size(1);
+    const fill = 1 + 4096 - base;
+    assert.equal(size(fill), 4096);
     // ...is over it once the stack sets JOB_LOG_GROUP to the group's name.
     const name = '/makenaide/MakenaideOrchestrator/job-output';
-    assert.deepEqual(problems({ jobCommands: full }), [
-      `jobCommands: the Lambda environment would be ${4096 + name.length} bytes, over Lambda's 4 KB limit: shorten jobCommands (run a script on the instance)`,
-    ]);
+    const found = problems({ priceOverrides: overrides(fill) });
+    assert.equal(found.length, 1);
+    assert.match(found[0], new RegExp(`^priceOverrides: the Lambda environment would be ${4096 + name.length} bytes, over Lambda's 4 KB limit; priceOverrides is its largest part`));
+    // The job document's name counts too.
+    assert.equal(lambdaEnvironment(validateConfig({ ...VALID })).JOB_DOCUMENT_NAME, 'MakenaideOrchestrator-Job');
+  });
+
+  test('stackName also names the job document, so SSM\'s name rules apply', () => {
+    for (const name of ['AwsBatch', 'amazonJobs', 'AMZN-x']) assertProblem({ stackName: name }, 'stackName', /must not begin with aws, amazon, amzn/);
+    assertProblem({ stackName: `S${'x'.repeat(124)}` }, 'stackName', /at most 124/);
+    assert.deepEqual(problems({ stackName: `S${'x'.repeat(123)}` }), []);
   });
 
   test('lambda.timeoutSeconds: default and minimum from the call budget in functions/core/settings.json', () => {
@@ -498,7 +513,8 @@ describe('one source for defaults: functions/core/settings.json', () => {
     assert.deepEqual([...variables, ...stackSet].sort(), Object.keys(settings().environment).sort());
     assert.equal(new Set(variables).size, variables.length, 'a variable has two config fields');
     for (const v of stackSet) assert.ok(!variables.includes(v), `${v} is set by the stack and has a config field too`);
-    assert.deepEqual(stackSet, ['JOB_LOG_GROUP'], 'the stack sets only the job output log group');
+    assert.deepEqual(stackSet, ['JOB_LOG_GROUP', 'JOB_DOCUMENT_NAME'], 'the stack sets only the job output log group and the job document');
+    assert.ok(!variables.includes('JOB_COMMANDS'), 'the job commands are in the job document, not in the environment');
     const fields = FUNCTION_SETTINGS.map((s) => s.field);
     assert.equal(new Set(fields).size, fields.length, 'a field maps onto two variables');
     for (const field of fields) assert.ok(configFieldPaths().includes(field), `${field} is not a config field`);
@@ -517,7 +533,7 @@ describe('one source for defaults: functions/core/settings.json', () => {
     assert.equal(jobOutputLogGroupName(off), undefined);
     assert.equal(lambdaEnvironment(off).JOB_LOG_GROUP, '');
     // The stack passes its Ref instead of the name.
-    assert.equal(lambdaEnvironment(on, { JOB_LOG_GROUP: 'from-the-stack' }).JOB_LOG_GROUP, 'from-the-stack');
+    assert.equal(lambdaEnvironment(on, { JOB_LOG_GROUP: 'from-the-stack', JOB_DOCUMENT_NAME: 'doc' }).JOB_LOG_GROUP, 'from-the-stack');
   });
 
   test('the CDK defaults are the functions\' defaults, and the deployed environment spells them', () => {

@@ -8,8 +8,7 @@ import { lazySynth, logicalId, resourcesOfType, synth } from './helpers';
 const CONTRACT_VARIABLES = [
   'DB_INSTANCE_IDENTIFIER',
   'WORKER_INSTANCE_IDS',
-  'JOB_COMMANDS',
-  'JOB_WORKING_DIRECTORY',
+  'JOB_DOCUMENT_NAME',
   'JOB_LOG_GROUP',
   'JOB_TIMEOUT_SECONDS',
   'JOB_TIMEOUT_MAX_SECONDS',
@@ -81,8 +80,7 @@ describe('functions', () => {
     assert.deepEqual(envs[0], {
       DB_INSTANCE_IDENTIFIER: s.config.dbInstanceIdentifier,
       WORKER_INSTANCE_IDS: s.config.workerInstanceIds.join(','),
-      JOB_COMMANDS: JSON.stringify(s.config.jobCommands),
-      JOB_WORKING_DIRECTORY: s.config.jobWorkingDirectory,
+      JOB_DOCUMENT_NAME: { Ref: logicalId(s.stack.jobDocument) },
       JOB_LOG_GROUP: { Ref: logicalId(s.stack.jobOutputLogGroup!) },
       JOB_TIMEOUT_SECONDS: '3600',
       JOB_TIMEOUT_MAX_SECONDS: '10800',
@@ -124,7 +122,6 @@ describe('functions', () => {
       Environment: {
         Variables: Match.objectLike({
           WORKER_INSTANCE_IDS: 'i-0123456789abcdef0,i-89abcdef',
-          JOB_COMMANDS: '["cd app","./run.sh --fast"]',
           RDS_STOP_POLICY: 'leave-as-found',
           EC2_STOP_POLICY: 'leave-as-found',
           JOB_TIMEOUT_SECONDS: '5400',

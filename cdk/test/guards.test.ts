@@ -90,15 +90,15 @@ describe('guard rules from statemachine/rules.json', () => {
     assert.deepEqual(otherGuard.detail.SourceIdentifier, ['other-db']);
   });
 
-  test('each target: the state machine, the file\'s input or input transformer unchanged, the rules role, the DLQ and the retry policy', () => {
+  test('each target: the live alias, the file\'s input or input transformer unchanged, the rules role, the DLQ and the retry policy', () => {
     const s = lazy();
-    const smRef = { Ref: logicalId(s.stack.stateMachine) };
+    const smRef = { 'Fn::GetAtt': [logicalId(s.stack.liveAlias), 'Arn'] };
     const dlqArn = { 'Fn::GetAtt': [logicalId(s.stack.deadLetterQueue), 'Arn'] };
     for (const r of rulesFile().rules) {
       const targets = s.json.Resources[logicalId(s.stack.guardRules[r.id])].Properties.Targets;
       assert.equal(targets.length, 1, r.id);
       const t = targets[0];
-      assert.deepEqual(t.Arn, smRef, `${r.id}: targets the state machine`);
+      assert.deepEqual(t.Arn, smRef, `${r.id}: targets the live alias, not the bare state machine`);
       assert.ok(t.RoleArn['Fn::GetAtt'], `${r.id}: starts it with a role`);
       assert.deepEqual(t.DeadLetterConfig, { Arn: dlqArn });
       assert.deepEqual(t.RetryPolicy, { MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 3600 });
@@ -158,7 +158,7 @@ describe('sweeper schedule', () => {
     assert.equal(p.ScheduleExpression, 'rate(1 hour)');
     assert.equal(p.State, 'ENABLED');
     assert.deepEqual(p.FlexibleTimeWindow, { Mode: 'OFF' });
-    assert.deepEqual(p.Target.Arn, { Ref: logicalId(s.stack.stateMachine) });
+    assert.deepEqual(p.Target.Arn, { 'Fn::GetAtt': [logicalId(s.stack.liveAlias), 'Arn'] }, 'the live alias');
     assert.deepEqual(JSON.parse(p.Target.Input), file.input);
     assert.deepEqual(p.Target.DeadLetterConfig, { Arn: { 'Fn::GetAtt': [logicalId(s.stack.deadLetterQueue), 'Arn'] } });
     assert.deepEqual(p.Target.RetryPolicy, { MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 3 });

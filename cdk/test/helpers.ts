@@ -73,7 +73,8 @@ export function derivedTimeout(c: Pick<OrchestratorConfig, 'timeouts' | 'pollSec
 
 export function logicalId(c: IConstruct): string {
   const child = (c.node.defaultChild ?? c) as CfnElement;
-  return child.stack.getLogicalId(child);
+  // Resolved: a Lambda version's id is overridden with a hash of its function.
+  return child.stack.resolve(child.logicalId);
 }
 
 export function resourcesOfType(json: Json, type: string): [string, Json][] {
@@ -184,6 +185,10 @@ export function functionArnOf(value: Json): string {
   if (value && typeof value === 'object' && 'Fn::GetAtt' in value && value['Fn::GetAtt'][1] === 'Arn') {
     return `arn:aws:lambda:ap-northeast-2:123456789012:function:${value['Fn::GetAtt'][0]}`;
   }
+  // A Lambda::Version's Ref is its ARN: the function's, qualified with the version number.
+  if (value && typeof value === 'object' && typeof value.Ref === 'string' && /CurrentVersion/.test(value.Ref)) {
+    return `arn:aws:lambda:ap-northeast-2:123456789012:function:${value.Ref.replace(/CurrentVersion.*$/, '')}:1`;
+  }
   return render(value);
 }
 
@@ -193,7 +198,9 @@ export function functionArnOf(value: Json): string {
  * table's name) as the logical id standing in for the physical name.
  */
 export function resolvedValueOf(value: Json): string {
-  if (value && typeof value === 'object' && typeof value.Ref === 'string' && !value.Ref.startsWith('AWS::')) return value.Ref;
+  if (value && typeof value === 'object' && typeof value.Ref === 'string' && !value.Ref.startsWith('AWS::') && !/CurrentVersion/.test(value.Ref)) {
+    return value.Ref;
+  }
   return functionArnOf(value);
 }
 

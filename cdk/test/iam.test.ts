@@ -23,7 +23,7 @@ import {
 
 const DB = 'arn:${Partition}:rds:${Region}:${Account}:db:makenaide-db';
 const instance = (id: string) => `arn:\${Partition}:ec2:\${Region}:\${Account}:instance/${id}`;
-const RUN_SHELL_SCRIPT = 'arn:${Partition}:ssm:${Region}::document/AWS-RunShellScript';
+const JOB_DOCUMENT = 'arn:${Partition}:ssm:${Region}:${Account}:document/${Ref:JobDocument}';
 
 /**
  * What each function may call (besides writing its own log group): the AWS
@@ -106,7 +106,7 @@ function checkScoped(s: Synth): void {
           assert.deepEqual(st.resources, ids.map(instance), `${st.policy} ${action}`);
           break;
         case 'ssm:SendCommand':
-          assert.deepEqual(st.resources, [RUN_SHELL_SCRIPT, ...ids.map(instance)], `${st.policy} ${action}`);
+          assert.deepEqual(st.resources, [JOB_DOCUMENT, ...ids.map(instance)], `${st.policy} ${action}`);
           break;
         case 'logs:CreateLogStream':
         case 'logs:PutLogEvents':
@@ -116,12 +116,13 @@ function checkScoped(s: Synth): void {
           assert.deepEqual(st.resources, [`\${GetAtt:${logicalId(s.stack.jobOutputLogGroup!)}.Arn}`], `${st.policy}: the job output log group only`);
           break;
         case 'lambda:InvokeFunction': {
-          const fnArns = FUNCTIONS.map((f) => `\${GetAtt:${logicalId(s.stack.functions[f.binary])}.Arn}`);
-          assert.deepEqual(st.resources, fnArns, `${st.policy}: the six functions, unqualified`);
+          const versionArns = FUNCTIONS.map((f) => `\${Ref:${logicalId(s.stack.functions[f.binary].currentVersion)}}`);
+          assert.deepEqual(st.resources, versionArns, `${st.policy}: the six functions' published versions the definition names, nothing else`);
           break;
         }
         case 'states:StartExecution':
-          assert.deepEqual(st.resources, [`\${Ref:${smId}}`]);
+          // The triggers start the live alias only: never the bare state machine or a fixed version.
+          assert.deepEqual(st.resources, [`\${GetAtt:${logicalId(s.stack.liveAlias)}.Arn}`], `${st.policy}: the live alias only`);
           break;
         case 'states:DescribeExecution':
           assert.deepEqual(st.resources, [ownExecutions], `${st.policy}: this state machine's executions only`);
@@ -137,6 +138,14 @@ function checkScoped(s: Synth): void {
           break;
         case 'sns:Publish':
           assert.deepEqual(st.resources, [`\${Ref:${logicalId(s.stack.alarmTopic)}}`], `${st.policy}: the alarm topic only (the failure notification)`);
+          break;
+        case 'kms:GenerateDataKey':
+        case 'kms:Decrypt':
+          // Only with kmsKeyArn: the failure notification to the encrypted topic (lib/encryption.ts).
+          assert.ok(s.config.kmsKeyArn, `${st.policy}: ${action} without kmsKeyArn`);
+          assert.deepEqual(st.resources, [s.config.kmsKeyArn], `${st.policy} ${action}: the configured key only`);
+          assert.deepEqual(st.roles, [roleIdOf(resourcesOfType(s.json, 'AWS::StepFunctions::StateMachine')[0][1])], `${st.policy}: the state machine role only`);
+          assert.deepEqual(st.condition?.StringEquals?.['kms:EncryptionContext:aws:sns:topicArn'], { Ref: logicalId(s.stack.alarmTopic) });
           break;
         default:
           assert.fail(`${st.policy}: ${action} has no scope rule in this test; add one (or do not grant it)`);
@@ -165,6 +174,10 @@ describe('IAM least privilege', () => {
     checkScoped(s);
   });
 
+  test('the same holds with kmsKeyArn: the key only for the state machine, through SNS, for the alarm topic', () => {
+    checkScoped(synth({ kmsKeyArn: 'arn:aws:kms:ap-northeast-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' }));
+  });
+
   test('compareGrants reports every extra and every missing action', () => {
     const table: [string[], string[], { extra: string[]; missing: string[] }][] = [
       [['a:X', 'b:Y'], ['b:Y', 'a:X'], { extra: [], missing: [] }],
@@ -187,11 +200,14 @@ describe('IAM least privilege', () => {
     assert.deepEqual(Object.keys(DECLARED).sort(), FUNCTIONS.map((f) => f.binary).sort());
   });
 
-  test('each role is granted exactly the operations its function declares (default, and with tracing)', () => {
+  test('each role is granted exactly the operations its function declares (default, with tracing, with kmsKeyArn)', () => {
     const s = lazy();
     assert.deepEqual(grantProblemsOf(s, s.json), []);
     const traced = synth({ tracing: 'true' });
     assert.deepEqual(grantProblemsOf(traced, traced.json), []);
+    // No kms: extra: Lambda decrypts the environment with its own grant on the key, not with the role.
+    const encrypted = synth({ kmsKeyArn: 'arn:aws:kms:ap-northeast-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' });
+    assert.deepEqual(grantProblemsOf(encrypted, encrypted.json), []);
   });
 
   test('the grant check is live: an action added to, or removed from, a copy of the template is reported', () => {
@@ -303,7 +319,7 @@ describe('IAM least privilege', () => {
     for (const id of triggers) assert.ok(s.json.Resources[id].DependsOn?.includes(policyId), id);
   });
 
-  test('the guard rules role: start this state machine and nothing else, trusted by EventBridge', () => {
+  test('the guard rules role: start the live alias and nothing else, trusted by EventBridge', () => {
     const s = lazy();
     const rules = resourcesOfType(s.json, 'AWS::Events::Rule');
     assert.ok(rules.length >= 1);
@@ -312,7 +328,7 @@ describe('IAM least privilege', () => {
     const [roleId] = roleIds;
     const statements = statementsOfRole(s.json, roleId);
     assert.deepEqual(allowedActions(statements), ['states:StartExecution']);
-    for (const st of statements) assert.deepEqual(st.resources, [`\${Ref:${logicalId(s.stack.stateMachine)}}`]);
+    for (const st of statements) assert.deepEqual(st.resources, [`\${GetAtt:${logicalId(s.stack.liveAlias)}.Arn}`]);
     const trust = s.json.Resources[roleId].Properties.AssumeRolePolicyDocument.Statement;
     assert.deepEqual(trust.map((t: { Principal: unknown }) => t.Principal), [{ Service: 'events.amazonaws.com' }]);
   });

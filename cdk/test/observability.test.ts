@@ -64,7 +64,7 @@ describe('observability', () => {
     assert.deepEqual(a.Properties.Dimensions, [{ Name: 'Workflow', Value: 'nightly' }]);
   });
 
-  test('the existing alarms stay, and one on metrics not published: six in all', () => {
+  test('the existing alarms stay, one on metrics not published and one on the revision\'s failed runs: seven in all', () => {
     const s = lazy();
     assert.deepEqual(
       resourcesOfType(s.json, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties.MetricName).sort(),
@@ -74,6 +74,7 @@ describe('observability', () => {
         'ExecutionsFailed',
         'ExecutionsTimedOut',
         'MetricsNotPublished',
+        'RunFailed',
         'UnattendedResources',
       ],
     );

@@ -14,7 +14,7 @@ describe('schedule', () => {
     assert.equal(p.ScheduleExpressionTimezone, 'Asia/Seoul');
     assert.equal(p.State, 'ENABLED');
     assert.deepEqual(p.FlexibleTimeWindow, { Mode: 'OFF' });
-    assert.deepEqual(p.Target.Arn, { Ref: logicalId(s.stack.stateMachine) });
+    assert.deepEqual(p.Target.Arn, { 'Fn::GetAtt': [logicalId(s.stack.liveAlias), 'Arn'] }, 'the live alias');
     assert.equal(p.Target.Input, '{}');
   });
 

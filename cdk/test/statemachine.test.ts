@@ -12,6 +12,7 @@ import {
   lambdaTaskTimeoutSeconds,
   LEASE_TABLE_KEY,
   placeholders,
+  REVISION_KEY,
   SUBSTITUTION_KEYS,
   WORKER_IDS_KEY,
 } from '../lib/definition';
@@ -63,13 +64,19 @@ describe('state machine', () => {
     assert.equal(JSON.parse(text).TimeoutSeconds, derivedTimeout(s.config));
   });
 
-  test('substitutions: each function key is that function ARN, WorkerInstanceIds the configured ids, LeaseTableName the table', () => {
+  test('substitutions: each function key is that function\'s published version, WorkerInstanceIds the configured ids, LeaseTableName the table', () => {
     const s = lazy();
     const sm = stateMachine()[1];
     const subs = sm.Properties.DefinitionSubstitutions;
     for (const f of FUNCTIONS) {
-      assert.deepEqual(subs[f.key], { 'Fn::GetAtt': [logicalId(s.stack.functions[f.binary]), 'Arn'] }, f.key);
+      const version = s.stack.functions[f.binary].currentVersion;
+      assert.deepEqual(subs[f.key], { Ref: logicalId(version) }, `${f.key}: a version ARN, never $LATEST`);
+      const resource = s.json.Resources[logicalId(version)];
+      assert.equal(resource.Type, 'AWS::Lambda::Version');
+      assert.deepEqual(resource.Properties.FunctionName, { Ref: logicalId(s.stack.functions[f.binary]) });
+      assert.equal(resource.DeletionPolicy, 'Retain', 'a run in flight on an older workflow version still finds its function version');
     }
+    assert.match(subs[REVISION_KEY], /^[0-9a-f]{12}$/);
     assert.equal(subs[WORKER_IDS_KEY], s.config.workerInstanceIds.join(','));
     assert.deepEqual(subs[LEASE_TABLE_KEY], { Ref: logicalId(s.stack.leaseTable) });
   });

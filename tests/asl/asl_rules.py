@@ -49,7 +49,10 @@ WORKER_IDS_EXPRESSION = "States.StringSplit('${WorkerInstanceIds}', ',')"
 LEASE_TABLE_PLACEHOLDER = "LeaseTableName"
 # The alarm topic: only as the `TopicArn` of an SNS Task (the failure notification).
 ALARM_TOPIC_PLACEHOLDER = "AlarmTopicArn"
-ALL_PLACEHOLDERS = FUNCTION_PLACEHOLDERS | {WORKER_IDS_PLACEHOLDER, LEASE_TABLE_PLACEHOLDER, ALARM_TOPIC_PLACEHOLDER}
+# The workflow revision (a string the deploy computes): only as `execution.revision` of Init.
+REVISION_PLACEHOLDER = "Revision"
+REVISION_PATH = "$.States.Init.Parameters.execution"
+ALL_PLACEHOLDERS = FUNCTION_PLACEHOLDERS | {WORKER_IDS_PLACEHOLDER, LEASE_TABLE_PLACEHOLDER, ALARM_TOPIC_PLACEHOLDER, REVISION_PLACEHOLDER}
 
 # Error names that mean "do not try again": bad input or config, missing
 # resources, denied access, a passed deadline, a failed job.
@@ -594,6 +597,8 @@ def check_placeholders(raw_text: str) -> list[str]:
         if key == "TableName" and value == f"${{{LEASE_TABLE_PLACEHOLDER}}}" and path in table_paths:
             continue
         if key == "TopicArn" and value == f"${{{ALARM_TOPIC_PLACEHOLDER}}}" and path in topic_paths:
+            continue
+        if key == "revision" and value == f"${{{REVISION_PLACEHOLDER}}}" and path == REVISION_PATH:
             continue
         problems.append(f"{path}.{key}: placeholder used outside its documented place: {value!r}")
     return problems

@@ -180,7 +180,7 @@ def test_the_flow_is_the_designed_one(definition: dict[str, Any]) -> None:
         "Publish skip": "emit_metrics", "Stop workers": "poll_ec2_state", "Cleanup: stop workers": "poll_ec2_state",
     }
     for name, function in expected_resources.items():
-        assert states[name]["Resource"] == f"arn:aws:lambda:us-east-1:123456789012:function:{function}"
+        assert states[name]["Resource"] == f"arn:aws:lambda:us-east-1:123456789012:function:{function}:1", "a published version, as deployed"
         assert states[name]["TimeoutSeconds"] == 30
     for name in ("Stop workers", "Cleanup: stop workers"):
         assert states[name]["Resource"] == states["Check job"]["Resource"]
@@ -481,6 +481,8 @@ PLACEHOLDER_BREAKS = [
     ("lease-table-unknown", lambda t: t.replace("${LeaseTableName}", "${LeaseTable}", 1), "unknown placeholder"),
     ("lease-table-never-used", lambda t: t.replace("${LeaseTableName}", "makenaide-lease"), "never used"),
     ("lease-table-elsewhere", lambda t: t.replace('"ResultPath": "$.job"', '"ResultPath": "$.job", "Parameters": {"TableName": "${LeaseTableName}"}'), "outside its documented place"),
+    ("revision-elsewhere", lambda t: t.replace('"ResultPath": "$.job"', '"ResultPath": "$.job", "Comment": "${Revision}"'), "outside its documented place"),
+    ("revision-never-used", lambda t: t.replace('"revision": "${Revision}"', '"revision": "fixed"'), "never used"),
     ("alarm-topic-never-used", lambda t: t.replace("${AlarmTopicArn}", "arn:aws:sns:us-east-1:1:alarms"), "never used"),
     ("alarm-topic-elsewhere", lambda t: t.replace('"ResultPath": "$.job"', '"ResultPath": "$.job", "Parameters": {"TopicArn": "${AlarmTopicArn}"}'), "outside its documented place"),
     ("lease-table-inside-a-name", lambda t: t.replace('"TableName": "${LeaseTableName}"', '"TableName": "${LeaseTableName}-v2"', 1), "outside its documented place"),

@@ -6,6 +6,7 @@ and run by the sandbox; this module is the sandbox's side of that substitution.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -33,23 +34,43 @@ LEASE_TABLE_NAME = "makenaide-sandbox-lease"
 # the sandbox creates it in moto's SNS before the run and reads what it got.
 ALARM_TOPIC_KEY = "AlarmTopicArn"
 ALARM_TOPIC_NAME = "makenaide-sandbox-alarms"
+# A short string naming the deployed revision of the workflow (the CDK app
+# computes one per deploy; the sandbox's is `revision()` of the definition text).
+REVISION_KEY = "Revision"
+# The Lambda version the state machine invokes: the CDK app publishes a version
+# of each function per deploy and substitutes its qualified ARN; the sandbox's
+# functions have one published version, 1 (the same code as `$LATEST`).
+FUNCTION_VERSION = "1"
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
 
 def local_function_arn(name: str, region: str = "us-east-1", account: str = "123456789012") -> str:
+    """The unqualified ARN of a sandbox function (`$LATEST`)."""
     return f"arn:aws:lambda:{region}:{account}:function:{name}"
+
+
+def function_version_arn(name: str, region: str = "us-east-1", account: str = "123456789012", version: str = FUNCTION_VERSION) -> str:
+    """The qualified ARN of a published version of a sandbox function (what the definition invokes)."""
+    return f"{local_function_arn(name, region, account)}:{version}"
+
+
+def revision(text: str) -> str:
+    """The sandbox's `${Revision}`: the first 12 hex digits of the SHA-256 of the definition text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 def alarm_topic_arn(region: str = "us-east-1", account: str = "123456789012") -> str:
     return f"arn:aws:sns:{region}:{account}:{ALARM_TOPIC_NAME}"
 
 
-def substitutions(worker_instance_ids: list[str], region: str = "us-east-1") -> dict[str, str]:
-    values = {key: local_function_arn(name, region) for key, name in FUNCTION_KEYS.items()}
+def substitutions(worker_instance_ids: list[str], region: str = "us-east-1", text: str | None = None) -> dict[str, str]:
+    """Every key the sandbox substitutes. `text` is the definition (for `${Revision}`; default: the file's)."""
+    values = {key: function_version_arn(name, region) for key, name in FUNCTION_KEYS.items()}
     values[WORKER_IDS_KEY] = ",".join(worker_instance_ids)
     values[LEASE_TABLE_KEY] = LEASE_TABLE_NAME
     values[ALARM_TOPIC_KEY] = alarm_topic_arn(region)
+    values[REVISION_KEY] = revision(text if text is not None else DEFINITION_PATH.read_text(encoding="utf-8"))
     return values
 
 
@@ -73,4 +94,4 @@ def render(text: str, values: dict[str, str]) -> str:
 def load(worker_instance_ids: list[str], region: str = "us-east-1") -> dict[str, Any]:
     """The definition as the sandbox runs it (a dict)."""
     raw = DEFINITION_PATH.read_text(encoding="utf-8")
-    return json.loads(render(raw, substitutions(worker_instance_ids, region)))
+    return json.loads(render(raw, substitutions(worker_instance_ids, region, raw)))

@@ -13,9 +13,10 @@ this module does the delivery itself, as EventBridge does:
 2. `EventBus.put(event)` matches the event against every rule with moto's
    own pattern matcher (`moto.events.models.EventPattern`), renders the
    target input (`render_template()`, below) and calls `StartExecution` on
-   the sandbox's state machine, with a generated execution name, as the
-   rule's target would. Every event and every delivery (rule, input, the
-   execution it started, or why none) is logged in `EventBus.log`.
+   the target ARN (the stack's targets name the alias `live`), with a
+   generated execution name, as the rule's target would. Every event and
+   every delivery (rule, input, the execution it started, or why none) is
+   logged in `EventBus.log`.
 3. `EventBus.start_watcher()` plays Step Functions' side: a thread lists the
    state machine's executions every 0.2 s and emits a "Step Functions
    Execution Status Change" event (`status_change_event()`, shaped as AWS
@@ -283,8 +284,8 @@ def status_change_event(described: dict[str, Any], account: str, region: str, st
         "stopDate": _epoch_millis(stop),
         "input": described.get("input"),
         "output": output,
-        "stateMachineVersionArn": None,
-        "stateMachineAliasArn": None,
+        "stateMachineVersionArn": described.get("stateMachineVersionArn"),
+        "stateMachineAliasArn": described.get("stateMachineAliasArn"),
         "redriveCount": 0,
         "redriveDate": None,
         "redriveStatus": redrive,
@@ -373,9 +374,11 @@ class Started:
 class EventBus:
     """Matches events against the rules and starts the state machine for each match.
 
-    `client` makes a Step Functions client (one per thread). `on_start` is told
-    of each execution a delivery started; `on_log` gets one line per event for
-    live progress. At most `max_started` executions are started: past that a
+    `state_machine_arn` is the unqualified ARN, whose executions the watcher
+    lists; `target_arn` (default: the same) is what a delivery starts, e.g.
+    the alias ARN. `client` makes a Step Functions client (one per thread).
+    `on_start` is told of each execution a delivery started; `on_log` gets
+    one line per event for live progress. At most `max_started` executions are started: past that a
     delivery fails with `Sandbox.TooManyExecutions` (a loop of rules starting
     executions whose end starts more must not run forever).
     """
@@ -392,9 +395,11 @@ class EventBus:
         on_start: Callable[[Started], None] | None = None,
         on_log: Callable[[str], None] | None = None,
         poll_seconds: float = 0.2,
+        target_arn: str | None = None,
     ) -> None:
         self.rules = rules
         self.state_machine_arn = state_machine_arn
+        self.target_arn = target_arn or state_machine_arn
         self._client = client
         self.account = account
         self.region = region
@@ -453,7 +458,7 @@ class EventBus:
             return delivery
         name = str(uuid.uuid4())
         try:
-            answer = self._client().start_execution(stateMachineArn=self.state_machine_arn, name=name, input=text)
+            answer = self._client().start_execution(stateMachineArn=self.target_arn, name=name, input=text)
         except ClientError as exc:
             delivery["error"] = f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}"
             return delivery

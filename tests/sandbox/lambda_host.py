@@ -75,6 +75,7 @@ class _Invocation:
     payload: bytes
     deadline_ms: int
     crash: bool = False
+    invoked_arn: str = ""  # the ARN the caller invoked (qualified when it named a version)
     done: threading.Event = field(default_factory=threading.Event)
     kind: str = ""  # response | error | exit | timeout
     body: bytes = b""
@@ -113,6 +114,9 @@ class FunctionHost:
         self.log_path = log_path
         self.timeout_seconds = timeout_seconds
         self.arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
+        # The versions an Invoke may name: `$LATEST` and the published ones. The
+        # sandbox publishes version 1 of the same code: one process serves both.
+        self.versions: tuple[str, ...] = ("$LATEST", "1")
         self._queue: queue.Queue[_Invocation] = queue.Queue()
         self._current: _Invocation | None = None
         self._invoke_lock = threading.Lock()
@@ -168,7 +172,7 @@ class FunctionHost:
             headers = {
                 "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
                 "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
-                "Lambda-Runtime-Invoked-Function-Arn": self.arn,
+                "Lambda-Runtime-Invoked-Function-Arn": invocation.invoked_arn or self.arn,
                 "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
             }
             return Response(invocation.payload, status=200, headers=headers, content_type="application/json")
@@ -212,24 +216,33 @@ class FunctionHost:
         return f"Runtime exited with error: exit status {code}"
 
     # -- Invoke ----------------------------------------------------------------
-    def invoke(self, payload: bytes, fault: FunctionFault | None = None, execution: str | None = None) -> tuple[HttpAnswer, InvokeRecord]:
+    def invoke(
+        self, payload: bytes, fault: FunctionFault | None = None, execution: str | None = None, qualifier: str | None = None
+    ) -> tuple[HttpAnswer, InvokeRecord]:
         """Run one invocation and answer as the Lambda Invoke API does.
 
         `execution` names the execution the invocation is for (default: the
         event's `execution.name`, as the workflow's state document carries it).
+        `qualifier` is the version the call named (None: `$LATEST`); the caller
+        checks it is one of `versions`. The answer's `X-Amz-Executed-Version`
+        and the runtime's invoked function ARN follow it, as in Lambda.
         """
         execution = execution or _execution_in(payload)
-        answer, record = self._invoke(payload, fault, execution)
+        version = qualifier or "$LATEST"
+        invoked = self.arn if qualifier is None else f"{self.arn}:{qualifier}"
+        answer, record = self._invoke(payload, fault, execution, version, invoked)
         record.execution = execution
         return answer, record
 
-    def _invoke(self, payload: bytes, fault: FunctionFault | None, execution: str | None) -> tuple[HttpAnswer, InvokeRecord]:
+    def _invoke(
+        self, payload: bytes, fault: FunctionFault | None, execution: str | None, version: str = "$LATEST", invoked: str = ""
+    ) -> tuple[HttpAnswer, InvokeRecord]:
         request_id = str(uuid.uuid4())
         started = time.monotonic()
         if fault is not None and fault.mode == "error":
             body = json.dumps({"errorType": fault.error_type, "errorMessage": fault.error_message}).encode()
             record = InvokeRecord(self.name, request_id, started, 0.0, fault.error_type, "error", False)
-            return _function_error(body, request_id), record
+            return _function_error(body, request_id, version), record
         with self._invoke_lock:
             self.current_execution = execution
             try:
@@ -239,6 +252,7 @@ class FunctionHost:
                     payload,
                     int(time.time() * 1000 + self.timeout_seconds * 1000),
                     crash=fault is not None and fault.mode == "crash",
+                    invoked_arn=invoked,
                 )
                 self._queue.put(invocation)
                 self._wait(invocation)
@@ -251,7 +265,7 @@ class FunctionHost:
             if fault is not None and fault.mode == "lostResult":
                 answer = error_answer("lambda", "ServiceException", "The sandbox lost the function's result (injected)", 500)
                 return answer, InvokeRecord(self.name, request_id, started, seconds, "ServiceException", injected, cold)
-            headers = [("Content-Type", "application/json"), ("X-Amz-Executed-Version", "$LATEST"), ("x-amzn-RequestId", request_id)]
+            headers = [("Content-Type", "application/json"), ("X-Amz-Executed-Version", version), ("x-amzn-RequestId", request_id)]
             return HttpAnswer(200, invocation.body, headers), InvokeRecord(self.name, request_id, started, seconds, "ok", injected, cold)
         if invocation.kind == "error":
             body = invocation.body
@@ -270,7 +284,7 @@ class FunctionHost:
             error_type = str(json.loads(body).get("errorType", "Unhandled"))
         except (ValueError, AttributeError):
             error_type = "Unhandled"
-        return _function_error(body, request_id), InvokeRecord(self.name, request_id, started, seconds, error_type, injected, cold)
+        return _function_error(body, request_id, version), InvokeRecord(self.name, request_id, started, seconds, error_type, injected, cold)
 
     def _wait(self, invocation: _Invocation) -> None:
         deadline = time.monotonic() + self.timeout_seconds
@@ -320,11 +334,11 @@ def _execution_in(payload: bytes) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _function_error(body: bytes, request_id: str) -> HttpAnswer:
+def _function_error(body: bytes, request_id: str, version: str = "$LATEST") -> HttpAnswer:
     headers = [
         ("Content-Type", "application/json"),
         ("X-Amz-Function-Error", "Unhandled"),
-        ("X-Amz-Executed-Version", "$LATEST"),
+        ("X-Amz-Executed-Version", version),
         ("x-amzn-RequestId", request_id),
     ]
     return HttpAnswer(200, body, headers)

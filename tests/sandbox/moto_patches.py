@@ -1,6 +1,6 @@
 """Where moto's ASL engine differs from Step Functions in a way our workflow sees.
 
-Three differences, found in moto 5.2.5, and one piece of instrumentation.
+Four differences, found in moto 5.2.5, and one piece of instrumentation.
 
 1. `$$.Execution.StartTime` is a Python datetime in moto's context object;
    Step Functions gives an ISO 8601 string such as `2026-11-22T01:00:03.512Z`.
@@ -34,6 +34,18 @@ Three differences, found in moto 5.2.5, and one piece of instrumentation.
    return the API's names, `Item`, `Attributes`: untouched.) Checked by
    `test_aws_sdk_task_speaks_the_aws_api_names`.
 
+4. moto keeps state machine versions (`publish=True`, PublishStateMachineVersion)
+   but cannot start an execution on one: `StartExecution` with a version ARN
+   fails inside moto (a version has no idempotency check and no backend to
+   snapshot), and an execution filed under its version would be invisible to
+   `DescribeExecution`, `ListExecutions`, `StopExecution` and
+   `GetExecutionHistory`, which look executions up by the state machine's
+   name. `apply()` starts it as Step Functions does: it runs a snapshot of the
+   version's definition, its ARN is `...:execution:<machine>:<name>` (no
+   version in it), it is listed with the state machine's executions, and its
+   `stateMachineArn` is the unqualified one. (Alias ARNs are resolved to a
+   version before moto sees them: `states.py`.) Checked by `test_alias.py`.
+
 Instrumentation (not a difference): each task of moto's engine runs in a
 thread of that execution, and makes its AWS calls from that thread with a
 client it creates right then (signed with the access key id `ak`).
@@ -47,8 +59,11 @@ by anyone else, in any other thread, send no such header.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import json
 import threading
+import uuid
 from typing import Any
 
 import boto3
@@ -62,7 +77,11 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.models import StateMachineVersion
+from moto.stepfunctions.parser.api import InvalidExecutionInput
+from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 EXECUTION_HEADER = "x-sandbox-execution-arn"
 
@@ -70,6 +89,7 @@ _original_from_error = StateTaskLambda._from_error
 _original_environment = ExecutionWorker._get_evaluation_environment
 _original_lambda_execution = StateTaskLambda._eval_execution
 _original_service_execution = StateTaskService._eval_execution
+_original_start_execution = StepFunctionsParserBackend.start_execution
 _applied = False
 _apply_lock = threading.Lock()
 _current = threading.local()  # .execution_arn: the execution whose task this thread runs
@@ -150,6 +170,45 @@ def _normalise_response(self: StateTaskServiceAwsSdk, response: Any, *args: Any,
     response.update(converted)
 
 
+# -- 4. executions of a state machine version ---------------------------------------
+def _start_execution(
+    self: StepFunctionsParserBackend, state_machine_arn: str, name: Any = None, execution_input: Any = None, trace_header: Any = None
+) -> Any:
+    target = self.describe_state_machine(state_machine_arn)
+    if not isinstance(target, StateMachineVersion):
+        return _original_start_execution(self, state_machine_arn, name, execution_input, trace_header)
+    source = self.describe_state_machine(target.source_arn)
+    name = name or str(uuid.uuid4())
+    self._validate_name(name)
+    existing = source._handle_name_input_idempotency(name, execution_input)
+    if existing is not None:
+        return existing
+    input_data = "{}" if execution_input is None else execution_input
+    try:
+        json.loads(input_data)
+    except ValueError as exc:
+        raise InvalidExecutionInput(str(exc)) from exc
+    snapshot = copy.deepcopy(target, {id(target.executions): []})
+    execution = Execution(
+        name=name,
+        sm_type=snapshot.sm_type,
+        role_arn=snapshot.roleArn,
+        exec_arn=f"arn:{self.partition}:states:{self.region_name}:{self.account_id}:execution:{source.name}:{name}",
+        account_id=self.account_id,
+        region_name=self.region_name,
+        state_machine=snapshot,
+        start_date=dt.datetime.now(tz=dt.timezone.utc),
+        cloud_watch_logging_session=None,
+        input_data=input_data,
+        trace_header=trace_header,
+        activity_store={},
+    )
+    execution.state_machine_arn = source.arn  # what DescribeExecution answers: the unqualified ARN
+    source.executions.append(execution)
+    execution.start()
+    return execution
+
+
 # -- instrumentation: which execution a call of the engine belongs to ---------------
 def _execution_arn(env: Any) -> str | None:
     try:
@@ -193,6 +252,7 @@ def apply() -> None:
         StateTaskServiceAwsSdk._normalise_response = _normalise_response  # type: ignore[method-assign]
         StateTaskLambda._eval_execution = _noting_execution(_original_lambda_execution)  # type: ignore[method-assign]
         StateTaskService._eval_execution = _noting_execution(_original_service_execution)  # type: ignore[method-assign]
+        StepFunctionsParserBackend.start_execution = _start_execution  # type: ignore[method-assign]
         # moto's engine makes its clients with boto3.client(), i.e. from the default session.
         boto3._get_default_session().events.register("before-sign", _add_execution_header)
         _applied = True

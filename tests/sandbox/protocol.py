@@ -61,6 +61,11 @@ class AwsRequest:
     region: str
     params: dict[str, Any] = field(default_factory=dict)
     function_name: str | None = None  # Lambda Invoke only
+    # Lambda Invoke only: the version the call names, from `name:qualifier`, a
+    # qualified ARN or the `Qualifier` query parameter (None: `$LATEST`).
+    qualifier: str | None = None
+    # Set when the name's qualifier and the `Qualifier` parameter differ (Lambda refuses the call).
+    qualifier_conflict: bool = False
 
     @property
     def key(self) -> str:
@@ -69,7 +74,7 @@ class AwsRequest:
         return f"{service}:{self.operation}"
 
 
-def parse_request(method: str, path: str, headers: dict[str, str], body: bytes) -> AwsRequest | None:
+def parse_request(method: str, path: str, headers: dict[str, str], body: bytes, query: str = "") -> AwsRequest | None:
     """Identify an AWS call; None for anything else (moto's own API, health checks)."""
     auth = headers.get("authorization", "")
     found = _CREDENTIAL.search(auth)
@@ -79,11 +84,20 @@ def parse_request(method: str, path: str, headers: dict[str, str], body: bytes) 
     invoke = _INVOKE_PATH.match(path)
     if service == "lambda" and invoke and method == "POST":
         name = unquote(invoke.group("name")).split(":")
-        # A bare name, a partial ARN or a full ARN: the name follows "function".
-        function = name[name.index("function") + 1] if "function" in name else name[0]
-        return AwsRequest(service, "Invoke", access_key_id, region, {"FunctionName": function}, function)
+        # A bare name, a partial ARN or a full ARN, each with an optional
+        # `:version` (or alias) suffix: the name follows "function".
+        at = name.index("function") + 1 if "function" in name else 0
+        function = name[at]
+        derived = name[at + 1] if len(name) > at + 1 else None
+        given = dict(parse_qsl(query)).get("Qualifier") or None
+        params: dict[str, Any] = {"FunctionName": function}
+        qualifier = given or derived
+        if qualifier is not None:
+            params["Qualifier"] = qualifier
+        conflict = given is not None and derived is not None and given != derived
+        return AwsRequest(service, "Invoke", access_key_id, region, params, function, qualifier, conflict)
     if service in QUERY_SERVICES:
-        params: dict[str, Any] = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
         operation = str(params.pop("Action", "Unknown"))
         params.pop("Version", None)
         return AwsRequest(service, operation, access_key_id, region, params)

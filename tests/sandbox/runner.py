@@ -45,7 +45,7 @@ from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.config import default_user_config
 from moto.sns.models import sns_backends
 
-from . import definition, events, moto_patches
+from . import definition, events, jobdocument, moto_patches, states
 from .lambda_host import FunctionHost, lambda_environment
 from .scenario import FUNCTIONS, Scenario, ScenarioError, load
 from .server import FUNCTION_KEY_PREFIX, RUNNER_ACCESS_KEY, CallRecord, Faults, SandboxApp, SandboxServer
@@ -56,10 +56,14 @@ REGION = "us-east-1"
 SANDBOX_AMI = "ami-12c6146b"  # one of moto's built-in images
 STATE_MACHINE_NAME = "makenaide-sandbox"
 
+# The deployment's jobCommands and jobWorkingDirectory: they go into the job
+# document, not into any function's environment.
+SANDBOX_JOB_COMMANDS = ["/opt/makenaide/bin/run-batch.sh"]
+SANDBOX_JOB_WORKING_DIRECTORY = "/opt/makenaide"
+
 # Deployment config for the sandbox (the contract's variables, sandbox-sized).
 SANDBOX_CONFIG: dict[str, str] = {
-    "JOB_COMMANDS": json.dumps(["/opt/makenaide/bin/run-batch.sh"]),
-    "JOB_WORKING_DIRECTORY": "/opt/makenaide",
+    "JOB_DOCUMENT_NAME": "MakenaideSandbox-Job",  # registered in setup, as the stack creates it
     "JOB_LOG_GROUP": "/makenaide/sandbox/job-output",  # created in setup, as the stack creates its group
     "JOB_TIMEOUT_SECONDS": "60",
     "JOB_TIMEOUT_MAX_SECONDS": "300",
@@ -80,12 +84,13 @@ RUNNING_STATES = {"pending", "running", "available", "starting", "backing-up", "
 MAX_EVENT_EXECUTIONS = 20
 
 
-def _client(service: str, port: int) -> Any:
+def _client(service: str, port: int, key: str = RUNNER_ACCESS_KEY) -> Any:
+    """A boto3 client of the sandbox on `port`; the access key id says who calls (the runner by default)."""
     return boto3.client(
         service,
         region_name=REGION,
         endpoint_url=f"http://127.0.0.1:{port}",
-        aws_access_key_id=RUNNER_ACCESS_KEY,
+        aws_access_key_id=key,
         aws_secret_access_key="sandbox",
         config=Config(retries={"total_max_attempts": 1}),
     )
@@ -176,6 +181,7 @@ class Run:
         self._events_started = 0
         self.bus: events.EventBus | None = None
         self.rules_active = False
+        self.alias_arn = ""  # what every execution is started on (set by _deploy)
 
     # -- setup -----------------------------------------------------------------
     def _setup_resources(self) -> None:
@@ -201,6 +207,11 @@ class Run:
             if inst.job is not None:
                 self.world.instance_jobs[instance_id] = inst.job
             self.initial[inst.name] = inst.state
+        # The job document (JOB_DOCUMENT_NAME), as the stack creates it: the same
+        # template, filled with the sandbox's job.
+        self.world.register_document(
+            SANDBOX_CONFIG["JOB_DOCUMENT_NAME"], jobdocument.load(SANDBOX_JOB_COMMANDS, SANDBOX_JOB_WORKING_DIRECTORY)
+        )
         # The job's output log group (JOB_LOG_GROUP), as the stack creates it; a scenario's
         # `config` may name another one (the agent creates a missing group, as SSM's does).
         logs = _client("logs", port)
@@ -247,12 +258,16 @@ class Run:
             )
             self.app.functions[name] = FunctionHost(name, [str(binary)], env, log_dir / f"{name}.log", 30.0, REGION, ACCOUNT)
 
-    def _deploy(self, sfn: Any) -> str:
-        """Create the state machine from the definition file; returns its ARN."""
+    def _deploy(self, sfn: Any) -> tuple[str, str]:
+        """Deploy the definition file as the stack does; returns the state machine's ARN and its alias's.
+
+        The state machine, its published version 1 and the alias `live` routing
+        100 % to it; every execution is started on the alias ARN.
+        """
         s = self.scenario
         text = self.definition_path.read_text(encoding="utf-8")
         try:
-            rendered = definition.render(text, definition.substitutions(list(self.instance_ids.values()), REGION))
+            rendered = definition.render(text, definition.substitutions(list(self.instance_ids.values()), REGION, text))
         except KeyError as exc:
             raise ScenarioError(f"{self.definition_path}: {exc.args[0]}") from exc
         if s.execution_timeout is not None:
@@ -267,8 +282,14 @@ class Run:
             definition=rendered,
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/makenaide-sandbox-states",
             type="STANDARD",
+            publish=True,
+            versionDescription=f"revision {definition.revision(text)}",
         )
-        return str(machine["stateMachineArn"])
+        alias = sfn.create_state_machine_alias(
+            name=states.ALIAS_NAME,
+            routingConfiguration=[{"stateMachineVersionArn": str(machine["stateMachineVersionArn"]), "weight": 100}],
+        )
+        return str(machine["stateMachineArn"]), str(alias["stateMachineAliasArn"])
 
     # -- run ---------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
@@ -389,17 +410,21 @@ class Run:
         s = self.scenario
         port = self.server.port
         sfn = _client("stepfunctions", port)
-        machine_arn = self._deploy(sfn)
-        rules = events.load_rules({"StateMachineArn": machine_arn, "DbInstanceIdentifier": s.rds.identifier}, ACCOUNT, REGION) if self.rules_active else []
+        # Status change events carry the unqualified ARN (the rules' patterns
+        # match it); the rules' targets, the schedule and the runner start the alias.
+        state_machine_arn, machine_arn = self._deploy(sfn)
+        self.alias_arn = machine_arn
+        rules = events.load_rules({"StateMachineArn": state_machine_arn, "DbInstanceIdentifier": s.rds.identifier}, ACCOUNT, REGION) if self.rules_active else []
         self.bus = events.EventBus(
             rules,
-            machine_arn,
+            state_machine_arn,
             lambda: _client("stepfunctions", port),
             ACCOUNT,
             REGION,
             max_started=MAX_EVENT_EXECUTIONS,
             on_start=self._on_event_start,
             on_log=self._say if self.live else None,
+            target_arn=machine_arn,
         )
         name = s.execution_name or f"{s.name[:40]}-{uuid.uuid4().hex[:8]}"
         self._t0 = time.monotonic()
@@ -511,6 +536,8 @@ class Run:
             "state": _last_document(execution.history, d),
             "callCounts": _count_calls(mine),
             "mutatingCalls": [f"{c.key} by {c.caller}" for c in mine if c.mutating],
+            "stateMachineVersionArn": d.get("stateMachineVersionArn"),
+            "stateMachineAliasArn": d.get("stateMachineAliasArn"),
         }
 
     def _report(self, main: Execution) -> dict[str, Any]:
@@ -655,6 +682,9 @@ class Run:
             self._execution_checks(check, f"eventExecutions[{i}] ({found['name']}) ", found, {k: v for k, v in wanted.items() if k != "input"})
         if self.bus is not None and self.bus.refused:
             check("executions started by events within the sandbox's limit", False, MAX_EVENT_EXECUTIONS, MAX_EVENT_EXECUTIONS + self.bus.refused)
+        # As deployed: every trigger starts the alias, so every execution ran a version through it.
+        off_alias = [e["name"] for e in executions if e["stateMachineAliasArn"] != self.alias_arn or not e["stateMachineVersionArn"]]
+        check(f"every execution started through the alias {states.ALIAS_NAME}", not off_alias, [], off_alias)
         if expect.get("nothingLeftRunning", True):
             check("nothing the workflow started is left running", *self._left_running(calls, report))
         return checks

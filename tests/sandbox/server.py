@@ -9,7 +9,13 @@ this server's port) and of the runner reaches `SandboxApp`, which, in order:
    records it in the call log;
 2. answers an injected AWS fault if one matches (never to the runner's own
    calls: a scenario's faults are the workflow's);
-3. routes Lambda `Invoke` to the function's `FunctionHost`;
+3. routes Lambda `Invoke` to the function's `FunctionHost` (a qualified
+   name or ARN, `name:1`, must name a version the function has: `$LATEST`
+   or the published `1`; else `ResourceNotFoundException`, 404, as Lambda);
+   hands Step Functions' `StartExecution`, `DescribeExecution` and
+   `ListExecutions` to `states.StateMachineRouting`, which starts an alias
+   ARN on a version picked by the alias's routing weights and gives
+   executions their version and alias ARNs, as Step Functions does;
 4. answers what the sandbox implements itself (`World.handle`: EC2
    start/stop with timed transitions, SSM agents and commands);
 5. passes everything else to moto's own WSGI app, then lets `World` adjust
@@ -39,6 +45,7 @@ from werkzeug.wsgi import get_input_stream
 from .lambda_host import FunctionFault, FunctionHost, InvokeRecord
 from .moto_patches import EXECUTION_HEADER
 from .protocol import AwsRequest, HttpAnswer, error_answer, parse_request
+from .states import Chooser, StateMachineRouting
 from .world import World
 
 # Access key id moto's ASL engine signs with (moto/stepfunctions/parser/asl/utils/boto_client.py).
@@ -145,9 +152,10 @@ class Faults:
 class SandboxApp:
     """The WSGI application of the sandbox (see the module doc)."""
 
-    def __init__(self, world: World, faults: Faults) -> None:
+    def __init__(self, world: World, faults: Faults, choose: Chooser | None = None) -> None:
         self.world = world
         self.faults = faults
+        self.states = StateMachineRouting(choose)  # `choose`: how an alias picks a version (default: random by weight)
         self.functions: dict[str, FunctionHost] = {}
         self.calls: list[CallRecord] = []
         self.invocations: list[InvokeRecord] = []
@@ -161,7 +169,7 @@ class SandboxApp:
         environ["CONTENT_LENGTH"] = str(len(body))
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
-        req = parse_request(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), headers, body)
+        req = parse_request(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), headers, body, environ.get("QUERY_STRING", ""))
         if req is None:
             return self._moto(environ, start_response)
         caller = caller_of(req.access_key_id)
@@ -192,14 +200,18 @@ class SandboxApp:
             record.injected = True
             return error_answer(req.service, fault.code, fault.message, fault.status)
         if req.operation == "Invoke" and req.function_name is not None:
-            return self._invoke(req.function_name, environ, record.execution)
+            return self._invoke(req, environ, record.execution)
         if caller == "runner" and req.service in ("states",):
-            return None
+            return self.states.answer(req, environ, self._call_moto)
         with self.world.lock:
             self.world.tick()
             answer = self.world.handle(req)
             if answer is not None:
                 return answer
+            if req.service == "states":
+                answer = self.states.answer(req, environ, self._call_moto)
+                if answer is not None:
+                    return answer
             answer = _call_wsgi(self._moto, environ)
             if req.service == "rds":
                 answer = self.world.after_rds(req, answer)
@@ -213,12 +225,21 @@ class SandboxApp:
         host = self.functions.get(caller)
         return host.current_execution if host is not None else None
 
-    def _invoke(self, name: str, environ: dict[str, Any], execution: str | None) -> HttpAnswer:
+    def _call_moto(self, environ: dict[str, Any]) -> HttpAnswer:
+        return _call_wsgi(self._moto, environ)
+
+    def _invoke(self, req: AwsRequest, environ: dict[str, Any], execution: str | None) -> HttpAnswer:
+        name = str(req.function_name)
         host = self.functions.get(name)
         if host is None:
             return error_answer("lambda", "ResourceNotFoundException", f"Function not found: {name}", 404)
+        if req.qualifier_conflict:
+            message = "The derived qualifier from the function name does not match the specified qualifier."
+            return error_answer("lambda", "InvalidParameterValueException", message, 400)
+        if req.qualifier is not None and req.qualifier not in host.versions:
+            return error_answer("lambda", "ResourceNotFoundException", f"Function not found: {host.arn}:{req.qualifier}", 404)
         payload = environ["wsgi.input"].read()
-        answer, record = host.invoke(payload, self.faults.take_function(name), execution)
+        answer, record = host.invoke(payload, self.faults.take_function(name), execution, req.qualifier)
         with self._log_lock:
             self.invocations.append(record)
         return answer

@@ -26,6 +26,11 @@ discrete-event simulation on top of moto's models:
   started when the command passes `MaxErrors` ends `Failed`/`Terminated`),
   the delivery timeout, `CloudWatchOutputConfig` (echoed, and the output
   written to CloudWatch Logs), `ListCommands` filters as SSM applies them;
+- the account's Command documents: the stack's job document
+  (`register_document`, from statemachine/job-document.json) is the only one a
+  command may run; its parameters are checked as SSM checks them
+  (`InvalidParameters`), and an AWS-owned `AWS-` document is refused as the
+  stack's IAM policy refuses it (`AccessDeniedException`);
 - a simulated job per invocation: `Pending` until the agent takes it, then
   `InProgress` for a duration, then `Success` or `Failed` with an exit code and
   what it wrote to stdout/stderr (capped as SSM caps them), or any other
@@ -58,6 +63,7 @@ from moto.ec2.models.instances import StateReason
 from moto.logs.models import logs_backends
 from moto.rds.models import rds_backends
 
+from .jobdocument import Document
 from .protocol import AwsRequest, HttpAnswer, error_answer, indexed_values, json_answer
 
 EC2_CODES: dict[str, int] = {
@@ -230,7 +236,6 @@ STDERR_CAP = 8_000
 # CommandPlugin.Output (ListCommandInvocations with Details): the agent's
 # combined output, 2,500 characters of each stream (its plugin default).
 PLUGIN_OUTPUT_CAP = 2_500
-PLUGIN_ID = "aws-runShellScript"  # the step of AWS-RunShellScript: CloudWatch Logs streams <command>/<instance>/<step>/stdout|stderr
 
 
 def canonical_detail(value: str) -> str:
@@ -343,6 +348,9 @@ class Command:
     invocations: dict[str, Invocation]
     max_concurrency: str = "50"
     max_errors: str = "0"
+    # The document's step (schema 2.2): the plugin name in invocation details and
+    # the <step> of CloudWatch Logs streams <command>/<instance>/<step>/stdout|stderr.
+    step_name: str = "runJob"
     cloudwatch: dict[str, Any] = field(default_factory=lambda: {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False})
 
     @property
@@ -455,6 +463,10 @@ class World:
         self._agents: dict[str, str | None] = {}  # instance id -> PingStatus or None
         self._agent_epoch: dict[str, int] = {}  # bumps cancel stale "go online" events
         self.commands: list[Command] = []
+        # The account's own Command documents (the stack's job document, registered
+        # by the runner from statemachine/job-document.json). AWS-owned ones are
+        # refused as the stack's IAM policy refuses them (see _send_command).
+        self.documents: dict[str, Document] = {}
         self.shutdowns_by_job: list[str] = []
         self.terminated_by_others: list[str] = []
         self.stopped_by_others: list[tuple[str, str]] = []  # (instance id, StateReason code)
@@ -471,6 +483,13 @@ class World:
     @property
     def logs(self) -> Any:
         return logs_backends[self.account][self.region]
+
+    def register_document(self, name: str, content: dict[str, Any]) -> Document:
+        """A Command document of the account, as CloudFormation creates the stack's."""
+        document = Document(name, content)
+        with self.lock:
+            self.documents[name] = document
+        return document
 
     def job_for(self, instance_id: str) -> JobBehaviour:
         """What the job does on that instance (its own `job`, else the scenario's)."""
@@ -761,8 +780,24 @@ class World:
         document = str(p.get("DocumentName", ""))
         if not document:
             return error_answer("ssm", "ValidationException", "DocumentName is required")
-        if document != "AWS-RunShellScript":
+        registered = self.documents.get(document)
+        if registered is None:
+            if document.lower().startswith("aws-"):
+                # AWS-owned documents exist in every account; what refuses one is
+                # the stack's policy, which allows ssm:SendCommand on the job
+                # document only (IAM's AccessDeniedException, HTTP 400).
+                return error_answer(
+                    "ssm", "AccessDeniedException",
+                    f"User: arn:aws:sts::{self.account}:assumed-role/ssm_launch is not authorized to perform: ssm:SendCommand "
+                    f"on resource: arn:aws:ssm:{self.region}::document/{document} because no identity-based policy allows the ssm:SendCommand action",
+                )
             return error_answer("ssm", "InvalidDocument", f"Document {document} does not exist in your account")
+        version = str(p.get("DocumentVersion", "$DEFAULT"))
+        if version not in ("$DEFAULT", "$LATEST", "1"):
+            return error_answer("ssm", "InvalidDocumentVersion", f"Document {document} version {version} does not exist")
+        parameters = registered.parameters(p.get("Parameters"))
+        if isinstance(parameters, str):
+            return error_answer("ssm", "InvalidParameters", parameters)
         ids = list(p.get("InstanceIds", []) or [])
         if not ids:
             return error_answer("ssm", "ValidationException", "InstanceIds or Targets is required")
@@ -787,13 +822,14 @@ class World:
             command_id=str(uuid.uuid4()),
             document_name=document,
             comment=str(p.get("Comment", "")),
-            parameters={k: list(v) for k, v in (p.get("Parameters") or {}).items()},
+            parameters=parameters,
             timeout_seconds=int(p.get("TimeoutSeconds", 3600)),
             requested=_now_ms(),
             invocations={i: Invocation(i, self.job_for(i)) for i in ids},
             max_concurrency=str(p.get("MaxConcurrency", "50")),
             max_errors=str(p.get("MaxErrors", "0")),
             cloudwatch={"CloudWatchLogGroupName": group, "CloudWatchOutputEnabled": enabled},
+            step_name=registered.step_name,
         )
         self.commands.append(command)
         now = time.monotonic()
@@ -903,7 +939,7 @@ class World:
         for name, text in (("stdout", stdout), ("stderr", stderr)):
             if not text:
                 continue
-            stream = f"{command.command_id}/{invocation.instance_id}/{PLUGIN_ID}/{name}"
+            stream = f"{command.command_id}/{invocation.instance_id}/{command.step_name}/{name}"
             if group not in self.logs.groups:
                 self.logs.create_log_group(group, {})
             if stream not in self.logs.groups[group].streams:
@@ -1024,7 +1060,7 @@ class World:
             "Comment": command.comment,
             "DocumentName": command.document_name,
             "DocumentVersion": "$DEFAULT",
-            "PluginName": "aws:runShellScript",
+            "PluginName": command.step_name,
             "ResponseCode": inv.response_code,
             "ExecutionStartDateTime": _iso(inv.started) if inv.started else "",
             "ExecutionElapsedTime": elapsed,
@@ -1087,7 +1123,7 @@ class World:
                         output += "\n----------ERROR-------\n" + one["StandardErrorContent"][:PLUGIN_OUTPUT_CAP]
                     item["CommandPlugins"] = [
                         {
-                            "Name": "aws:runShellScript",
+                            "Name": command.step_name,
                             "Status": inv.status,
                             "StatusDetails": inv.details,
                             "ResponseCode": inv.response_code,
@@ -1114,6 +1150,8 @@ class World:
                 {
                     "commandId": c.command_id,
                     "comment": c.comment,
+                    "documentName": c.document_name,
+                    "parameters": c.parameters,
                     "requested": _iso(c.requested),
                     "status": c.status_pair[0],
                     "statusDetails": c.status_pair[1],

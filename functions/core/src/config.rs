@@ -210,34 +210,49 @@ impl StopPolicy {
     }
 }
 
-/// The batch job: what `ssm_launch` runs on the workers.
+/// The batch job: what `ssm_launch` runs on the workers. The commands and
+/// their working directory are not here: they are in the stack's job
+/// document (statemachine/job-document.json), so neither this function's
+/// environment nor its input can change what runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobConfig {
-    pub commands: Vec<String>,
-    pub working_directory: String,
+    /// `JOB_DOCUMENT_NAME`: the stack's SSM Command document.
+    pub document_name: String,
     /// `JOB_LOG_GROUP`; `None` when empty.
     pub output_log_group: Option<String>,
 }
 
+/// An SSM document name of the account's own (SendCommand's pattern without
+/// the ARN and shared-document forms), never an AWS-owned `AWS-` document.
+fn job_document_name(env: &Env) -> Result<String, StepError> {
+    let name = env
+        .required(settings::JOB_DOCUMENT_NAME)?
+        .trim()
+        .to_string();
+    let valid = (3..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    if !valid {
+        return Err(StepError::config(
+            settings::JOB_DOCUMENT_NAME,
+            "is not an SSM document name (3 to 128 of a-z A-Z 0-9 _ - .)",
+        ));
+    }
+    if name.to_ascii_lowercase().starts_with("aws-") {
+        return Err(StepError::config(
+            settings::JOB_DOCUMENT_NAME,
+            format!(
+                "names {name}, an AWS-owned document; the job runs only as the stack's own job document"
+            ),
+        ));
+    }
+    Ok(name)
+}
+
 impl JobConfig {
     pub fn from_env(env: &Env) -> Result<Self, StepError> {
-        let raw = env.required("JOB_COMMANDS")?;
-        let commands: Vec<String> = serde_json::from_str(&raw).map_err(|_| {
-            StepError::config("JOB_COMMANDS", "must be a JSON array of command strings")
-        })?;
-        if commands.is_empty() || commands.iter().any(|c| c.trim().is_empty()) {
-            return Err(StepError::config(
-                "JOB_COMMANDS",
-                "must hold at least one command and no empty ones",
-            ));
-        }
-        let working_directory = env.required("JOB_WORKING_DIRECTORY")?;
-        if !working_directory.starts_with('/') {
-            return Err(StepError::config(
-                "JOB_WORKING_DIRECTORY",
-                "must be an absolute path",
-            ));
-        }
+        let document_name = job_document_name(env)?;
         let output_log_group = env
             .or_default(settings::JOB_LOG_GROUP, String::new())?
             .trim()
@@ -253,8 +268,7 @@ impl JobConfig {
             ));
         }
         Ok(Self {
-            commands,
-            working_directory,
+            document_name,
             output_log_group: Some(output_log_group).filter(|group| !group.is_empty()),
         })
     }
@@ -433,16 +447,12 @@ mod tests {
 
     #[test]
     fn job_config() {
-        let env = [
-            ("JOB_COMMANDS", r#"["./run-batch.sh", "echo done"]"#),
-            ("JOB_WORKING_DIRECTORY", "/opt/makenaide"),
-        ];
+        let env = [("JOB_DOCUMENT_NAME", "MakenaideOrchestrator-Job")];
         let job = JobConfig::from_env(&Env::from_pairs(&env)).unwrap();
-        assert_eq!(job.commands, ["./run-batch.sh", "echo done"]);
+        assert_eq!(job.document_name, "MakenaideOrchestrator-Job");
         assert_eq!(job.output_log_group, None);
         let with_group = [
-            ("JOB_COMMANDS", r#"["x"]"#),
-            ("JOB_WORKING_DIRECTORY", "/opt"),
+            ("JOB_DOCUMENT_NAME", "job"),
             ("JOB_LOG_GROUP", "/makenaide/job-output"),
         ];
         let job = JobConfig::from_env(&Env::from_pairs(&with_group)).unwrap();
@@ -451,23 +461,30 @@ mod tests {
             Some("/makenaide/job-output")
         );
         let bad_group = [
-            ("JOB_COMMANDS", r#"["x"]"#),
-            ("JOB_WORKING_DIRECTORY", "/opt"),
+            ("JOB_DOCUMENT_NAME", "job"),
             ("JOB_LOG_GROUP", "my group; rm -rf /"),
         ];
         assert!(
             message(JobConfig::from_env(&Env::from_pairs(&bad_group))).contains("JOB_LOG_GROUP")
         );
-        let env = [
-            ("JOB_COMMANDS", "./run.sh"),
-            ("JOB_WORKING_DIRECTORY", "/opt"),
-        ];
-        assert!(message(JobConfig::from_env(&Env::from_pairs(&env))).contains("JSON array"));
-        let env = [
-            ("JOB_COMMANDS", r#"["x"]"#),
-            ("JOB_WORKING_DIRECTORY", "opt"),
-        ];
-        assert!(message(JobConfig::from_env(&Env::from_pairs(&env))).contains("absolute"));
+        assert!(message(JobConfig::from_env(&Env::from_pairs(&[]))).contains("JOB_DOCUMENT_NAME"));
+        for (name, why) in [
+            ("AWS-RunShellScript", "AWS-owned"),
+            ("aws-runpatchbaseline", "AWS-owned"),
+            ("job; reboot", "not an SSM document name"),
+            ("jo", "not an SSM document name"),
+            (
+                "arn:aws:ssm:us-east-1:123456789012:document/Job",
+                "not an SSM document name",
+            ),
+        ] {
+            let env = [("JOB_DOCUMENT_NAME", name)];
+            let error = message(JobConfig::from_env(&Env::from_pairs(&env)));
+            assert!(
+                error.contains(why) && error.contains("JOB_DOCUMENT_NAME"),
+                "{name}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -126,6 +126,11 @@ pub struct ExecutionInfo {
     /// `$$.Execution.Id`; absent in documents from before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
+    /// The workflow revision the deploy wrote into the definition
+    /// (`${Revision}`): which code ran, for the per-revision metrics.
+    /// Absent in documents from before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
 }
 
 /// `{Error, Cause}` as a `Catch` writes it.

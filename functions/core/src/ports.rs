@@ -150,19 +150,26 @@ pub enum StartResult {
 pub struct Command {
     pub command_id: String,
     pub comment: String,
+    /// The SSM document it runs.
+    pub document_name: String,
     pub instance_ids: Vec<String>,
     pub requested_at: Option<Timestamp>,
 }
 
-/// The SSM document the job runs as.
-pub const RUN_SHELL_SCRIPT: &str = "AWS-RunShellScript";
+/// The version of the job document a command runs: the newest, so a stack
+/// update that changes the job commands takes effect with the next run
+/// (CloudFormation's `UpdateMethod: NewVersion` adds a version and need not
+/// make it the default).
+pub const JOB_DOCUMENT_VERSION: &str = "$LATEST";
 
-/// What `ssm_launch` sends.
+/// What `ssm_launch` sends: the stack's job document, which holds the
+/// commands and the working directory itself. Nothing here is command text.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ShellCommand {
+pub struct JobCommand {
+    /// `JOB_DOCUMENT_NAME`, the stack's Command document.
+    pub document_name: String,
     pub instance_ids: Vec<String>,
-    pub commands: Vec<String>,
-    pub working_directory: String,
+    /// The document's `executionTimeout` parameter, its only one.
     pub execution_timeout_seconds: u64,
     pub comment: String,
     /// The CloudWatch Logs group the agent sends the job's whole output to
@@ -188,6 +195,15 @@ pub struct Metric {
     pub name: &'static str,
     pub unit: MetricUnit,
     pub value: f64,
+}
+
+/// Data points published with the same dimensions. CloudWatch does not add
+/// up across dimension sets: a metric wanted both in total and per revision
+/// is in two series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSeries {
+    pub dimensions: Vec<(String, String)>,
+    pub metrics: Vec<Metric>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,16 +244,18 @@ pub trait SsmPort {
     /// Ping status per instance id; an instance whose agent never
     /// registered is absent.
     async fn ping_statuses(&self, ids: &[String]) -> Result<HashMap<String, String>, StepError>;
-    /// A command already sent with exactly this `comment` since
-    /// `invoked_after` (the idempotency key of `ssm_launch`), whatever the
-    /// state of its invocations (a `Pending` one included).
+    /// A command of `document_name` already sent with exactly this
+    /// `comment` since `invoked_after` (the idempotency key of
+    /// `ssm_launch`), whatever the state of its invocations (a `Pending` one
+    /// included).
     async fn find_command(
         &self,
+        document_name: &str,
         comment: &str,
         invoked_after: Timestamp,
     ) -> Result<Option<Command>, StepError>;
     /// Sends the command exactly once (never retried: no idempotency token).
-    async fn send_command(&self, command: &ShellCommand) -> Result<Command, StepError>;
+    async fn send_command(&self, command: &JobCommand) -> Result<Command, StepError>;
     /// A not-yet-visible invocation is `status: None`, not an error.
     async fn command_invocation(
         &self,
@@ -248,11 +266,7 @@ pub trait SsmPort {
 
 #[allow(async_fn_in_trait)]
 pub trait MetricsPort {
-    /// Publishes every metric with the same dimensions, in one call.
-    async fn put_metrics(
-        &self,
-        namespace: &str,
-        dimensions: &[(&str, &str)],
-        metrics: &[Metric],
-    ) -> Result<(), StepError>;
+    /// Publishes every series, each data point with its series' dimensions,
+    /// in one call.
+    async fn put_metrics(&self, namespace: &str, series: &[MetricSeries]) -> Result<(), StepError>;
 }

@@ -115,6 +115,7 @@ pub const RDS_STOP_POLICY: &str = "RDS_STOP_POLICY";
 pub const EC2_STOP_POLICY: &str = "EC2_STOP_POLICY";
 pub const DEFAULT_METRICS_NAMESPACE: &str = "Makenaide/Orchestrator";
 pub const JOB_LOG_GROUP: &str = "JOB_LOG_GROUP";
+pub const JOB_DOCUMENT_NAME: &str = "JOB_DOCUMENT_NAME";
 pub const DEFAULT_WORKFLOW_NAME: &str = "makenaide";
 pub const DEFAULT_SCHEDULE_INTERVAL_HOURS: f64 = 4.0;
 /// A month: the longest interval the savings baseline makes sense for.
@@ -137,18 +138,11 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "the worker instances, 1..n",
     },
     Setting {
-        variable: "JOB_COMMANDS",
+        variable: JOB_DOCUMENT_NAME,
         kind: Kind::Required {
-            format: "JSON array of non-empty shell command strings",
+            format: "an SSM document name (3 to 128 of a-z A-Z 0-9 _ - .), not an AWS-owned `AWS-` one",
         },
-        meaning: "the job, run by `AWS-RunShellScript`",
-    },
-    Setting {
-        variable: "JOB_WORKING_DIRECTORY",
-        kind: Kind::Required {
-            format: "absolute path",
-        },
-        meaning: "directory the commands run in",
+        meaning: "the stack's SSM Command document that runs the job (`aws:runShellScript` with the configured commands and working directory, statemachine/job-document.json). The stack creates it and sets this",
     },
     Setting {
         variable: JOB_LOG_GROUP,

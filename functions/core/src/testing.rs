@@ -10,8 +10,8 @@ use std::sync::Mutex;
 
 use crate::error::{ErrorName, StepError};
 use crate::ports::{
-    Command, CommandInvocation, Ec2Instance, Ec2Port, Metric, MetricsPort, Operation, RdsInstance,
-    RdsPort, ShellCommand, SsmPort, StartResult, Transition,
+    Command, CommandInvocation, Ec2Instance, Ec2Port, JobCommand, MetricSeries, MetricsPort,
+    Operation, RdsInstance, RdsPort, SsmPort, StartResult, Transition,
 };
 use crate::timestamp::Timestamp;
 
@@ -41,18 +41,18 @@ pub enum Call {
         instance_ids: Vec<String>,
     },
     FindCommand {
+        document_name: String,
         comment: String,
         invoked_after: Timestamp,
     },
-    SendCommand(ShellCommand),
+    SendCommand(JobCommand),
     CommandInvocation {
         command_id: String,
         instance_id: String,
     },
     PutMetrics {
         namespace: String,
-        dimensions: Vec<(String, String)>,
-        metrics: Vec<Metric>,
+        series: Vec<MetricSeries>,
     },
 }
 
@@ -493,29 +493,36 @@ impl SsmPort for FakeAws {
     /// command (milliseconds), whatever its invocations' states.
     async fn find_command(
         &self,
+        document_name: &str,
         comment: &str,
         invoked_after: Timestamp,
     ) -> Result<Option<Command>, StepError> {
         let mut world = self.world();
         world.record(Call::FindCommand {
+            document_name: document_name.to_string(),
             comment: comment.to_string(),
             invoked_after,
         })?;
         Ok(world
             .commands
             .iter()
-            .find(|c| c.comment == comment && c.requested_at.is_none_or(|at| at >= invoked_after))
+            .find(|c| {
+                c.document_name == document_name
+                    && c.comment == comment
+                    && c.requested_at.is_none_or(|at| at >= invoked_after)
+            })
             .cloned())
     }
 
     /// Accepts the command with a new id; each target's invocation starts
     /// `Pending`.
-    async fn send_command(&self, command: &ShellCommand) -> Result<Command, StepError> {
+    async fn send_command(&self, command: &JobCommand) -> Result<Command, StepError> {
         let mut world = self.world();
         world.record(Call::SendCommand(command.clone()))?;
         let sent = Command {
             command_id: format!("cmd-{}", world.commands.len() + 1),
             comment: command.comment.clone(),
+            document_name: command.document_name.clone(),
             instance_ids: command.instance_ids.clone(),
             requested_at: world.clock,
         };
@@ -553,19 +560,10 @@ impl SsmPort for FakeAws {
 }
 
 impl MetricsPort for FakeAws {
-    async fn put_metrics(
-        &self,
-        namespace: &str,
-        dimensions: &[(&str, &str)],
-        metrics: &[Metric],
-    ) -> Result<(), StepError> {
+    async fn put_metrics(&self, namespace: &str, series: &[MetricSeries]) -> Result<(), StepError> {
         self.world().record(Call::PutMetrics {
             namespace: namespace.to_string(),
-            dimensions: dimensions
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            metrics: metrics.to_vec(),
+            series: series.to_vec(),
         })
     }
 }
@@ -698,7 +696,7 @@ mod tests {
         assert_eq!(fake.count(Operation::DescribeDbInstances), 3);
         let fake = FakeAws::new().fail_always(Operation::PutMetricData, ErrorName::AccessDenied);
         for _ in 0..3 {
-            assert!(fake.put_metrics("ns", &[], &[]).await.is_err());
+            assert!(fake.put_metrics("ns", &[]).await.is_err());
         }
     }
 
@@ -707,10 +705,9 @@ mod tests {
         let t0 = Timestamp::from_millis(1_000_000);
         let fake = FakeAws::new().with_clock(t0);
         let sent = fake
-            .send_command(&ShellCommand {
+            .send_command(&JobCommand {
+                document_name: "Job".into(),
                 instance_ids: ids(&["i-1"]),
-                commands: ids(&["true"]),
-                working_directory: "/".into(),
                 execution_timeout_seconds: 60,
                 comment: "makenaide:run-1".into(),
                 output_log_group: None,
@@ -720,9 +717,12 @@ mod tests {
         assert_eq!(sent.requested_at, Some(t0));
         let invocation = fake.command_invocation(&sent.command_id, "i-1").await;
         assert_eq!(invocation.unwrap().status.as_deref(), Some("Pending"));
-        let found = |comment, after| fake.find_command(comment, after);
+        let found = |comment, after| fake.find_command("Job", comment, after);
         // Found while its invocation is still Pending.
         assert!(found("makenaide:run-1", t0).await.unwrap().is_some());
+        // Only among the commands of the same document.
+        let other_document = fake.find_command("Other", "makenaide:run-1", t0);
+        assert!(other_document.await.unwrap().is_none());
         assert!(found("makenaide:run-2", t0).await.unwrap().is_none());
         // Milliseconds count: one after the command was accepted is too late.
         let later = Timestamp::from_millis(t0.as_millis() + 1);

@@ -11,7 +11,7 @@ use makenaide_core::cost::{
 };
 use makenaide_core::document::{JobOutcome, StateDocument, StopAction};
 use makenaide_core::input::{RunInput, RunMode, parse_run_input};
-use makenaide_core::ports::{Metric, MetricUnit, MetricsPort};
+use makenaide_core::ports::{Metric, MetricSeries, MetricUnit, MetricsPort};
 use makenaide_core::states::{Ec2Class, RdsClass, classify_ec2_state, classify_rds_status};
 use makenaide_core::{StepError, Timestamp};
 use serde::Serialize;
@@ -19,9 +19,17 @@ use serde_json::Value;
 
 use crate::notification::{Notification, notification};
 
-/// The only metric dimension. Never an execution id: one time series per
+/// The dimension of every metric. Never an execution id: one time series per
 /// workflow keeps dashboards and alarms stable (and cheap).
 const WORKFLOW_DIMENSION: &str = "Workflow";
+
+/// The second dimension of the few metrics a rollout compares: the workflow
+/// revision (one per deploy, so a handful of series, never one per run).
+/// They are published in total too: CloudWatch does not add up across
+/// dimension sets, and the dashboard, the alarms and the savings read the
+/// totals.
+const REVISION_DIMENSION: &str = "Revision";
+const PER_REVISION: &[&str] = &["RunSucceeded", "RunFailed", "RunDurationSeconds"];
 
 const SUCCEEDED: &str = "Succeeded";
 
@@ -104,6 +112,11 @@ pub struct Summary {
     pub cost: Option<RunCost>,
     pub namespace: String,
     pub dimensions: BTreeMap<String, String>,
+    /// The workflow revision of the execution (`$.execution.revision`), when
+    /// it is one a dimension may carry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Data points in all series.
     pub metric_count: usize,
     /// False when CloudWatch refused the data points after the SDK's own
     /// retries: metrics are best effort and never change a run's outcome.
@@ -461,6 +474,12 @@ pub fn summarize(doc: &StateDocument, now: Timestamp, settings: &Settings) -> Su
             WORKFLOW_DIMENSION.to_string(),
             config.workflow_name.clone(),
         )]),
+        revision: doc
+            .execution
+            .as_ref()
+            .and_then(|execution| execution.revision.as_deref())
+            .filter(|revision| is_dimension_revision(revision))
+            .map(str::to_string),
         metric_count: 0,
         published: false,
         publish_error: None,
@@ -472,7 +491,7 @@ pub fn summarize(doc: &StateDocument, now: Timestamp, settings: &Settings) -> Su
             &config.region,
         ),
     };
-    summary.metric_count = metrics(&summary).len();
+    summary.metric_count = series(&summary).iter().map(|s| s.metrics.len()).sum();
     summary
 }
 
@@ -481,6 +500,46 @@ pub fn summarize(doc: &StateDocument, now: Timestamp, settings: &Settings) -> Su
 /// this run cost, and `AlwaysOnUsdPerHour`, what its resources cost per hour
 /// kept running. The savings of a period come from both on the dashboard
 /// (`cost::savings_per_period`), never from one run.
+/// A revision string the deploy wrote: short, plain characters. Anything
+/// else (a definition from before revisions, a hand-edited one) publishes
+/// the totals only.
+fn is_dimension_revision(revision: &str) -> bool {
+    (1..=64).contains(&revision.len())
+        && revision
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// Everything to publish: the totals (dimension `Workflow`), and the
+/// rollout's metrics again per revision (`Workflow`, `Revision`).
+fn series(summary: &Summary) -> Vec<MetricSeries> {
+    let dimensions: Vec<(String, String)> = summary
+        .dimensions
+        .iter()
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let total = MetricSeries {
+        dimensions: dimensions.clone(),
+        metrics: metrics(summary),
+    };
+    let by_revision = summary.revision.as_ref().map(|revision| MetricSeries {
+        dimensions: dimensions
+            .iter()
+            .cloned()
+            .chain([(REVISION_DIMENSION.to_string(), revision.clone())])
+            .collect(),
+        metrics: total
+            .metrics
+            .iter()
+            .filter(|metric| PER_REVISION.contains(&metric.name))
+            .cloned()
+            .collect(),
+    });
+    std::iter::once(total)
+        .chain(by_revision.filter(|series| !series.metrics.is_empty()))
+        .collect()
+}
+
 fn metrics(summary: &Summary) -> Vec<Metric> {
     let count = |yes: bool| if yes { 1.0 } else { 0.0 };
     let counted = |name: &'static str, value: f64| Metric {
@@ -563,16 +622,11 @@ pub async fn handle(
 ) -> Result<Summary, StepError> {
     let doc = StateDocument::from_event(event)?;
     let mut summary = summarize(&doc, now, settings);
-    let dimensions: Vec<(&str, &str)> = summary
-        .dimensions
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_str()))
-        .collect();
     // Best effort: the SDK has already retried (throttling, 5xx); a metrics
     // problem must not fail a run whose resources are stopped, nor send it
     // through cleanup again. One error line, counted by the stack's filter.
     match cloudwatch
-        .put_metrics(&summary.namespace, &dimensions, &metrics(&summary))
+        .put_metrics(&summary.namespace, &series(&summary))
         .await
     {
         Ok(()) => summary.published = true,
@@ -687,7 +741,7 @@ mod tests {
             },
             "job": {
                 "commandId": "cmd-1", "comment": "makenaide:run-1",
-                "documentName": "AWS-RunShellScript", "instanceIds": [W1],
+                "documentName": "MakenaideOrchestrator-Job", "instanceIds": [W1],
                 "reusedExisting": false, "dryRun": false,
                 "sentAt": "2026-11-22T01:16:07.000Z", "deadline": "2026-11-22T02:16:07.000Z",
                 "timeoutSeconds": 3600
@@ -771,7 +825,7 @@ mod tests {
             },
             "job": {
                 "commandId": null, "comment": "makenaide:dry-1",
-                "documentName": "AWS-RunShellScript", "instanceIds": [W1],
+                "documentName": "MakenaideOrchestrator-Job", "instanceIds": [W1],
                 "reusedExisting": false, "dryRun": true,
                 "sentAt": "2026-11-22T01:00:03.000Z", "deadline": "2026-11-22T02:00:03.000Z",
                 "timeoutSeconds": 3600
@@ -1181,17 +1235,18 @@ mod tests {
         let calls = aws.calls();
         assert_eq!(calls.len(), 1, "one call: {calls:?}");
         match &calls[0] {
-            Call::PutMetrics {
-                namespace,
-                dimensions,
-                metrics,
-            } => {
+            Call::PutMetrics { namespace, series } => {
                 assert_eq!(namespace, "Makenaide/Orchestrator");
+                assert_eq!(series.len(), 1, "no revision, no second series");
                 assert_eq!(
-                    dimensions,
-                    &[("Workflow".to_string(), "makenaide".to_string())]
+                    series[0].dimensions,
+                    [("Workflow".to_string(), "makenaide".to_string())]
                 );
-                metrics.iter().map(|m| (m.name, m.unit, m.value)).collect()
+                series[0]
+                    .metrics
+                    .iter()
+                    .map(|m| (m.name, m.unit, m.value))
+                    .collect()
             }
             other => panic!("not a PutMetricData call: {other:?}"),
         }
@@ -1236,6 +1291,67 @@ mod tests {
         assert_eq!(summary.metric_count, 10);
         assert!(summary.published && summary.publish_error.is_none());
         assert_eq!(summary.namespace, "Makenaide/Orchestrator");
+    }
+
+    #[tokio::test]
+    async fn a_revision_adds_the_rollout_metrics_per_revision_in_the_same_call() {
+        let all_series = |revision: Value, error: Option<&'static str>| async move {
+            let aws = FakeAws::new();
+            let mut value = happy();
+            value["execution"]["revision"] = revision;
+            if let Some(error) = error {
+                value["error"] = json!({"Error": error, "Cause": "exit 2"});
+            }
+            let summary = handle(&aws, &settings(), value, at("01:45:02"))
+                .await
+                .unwrap();
+            let calls = aws.calls();
+            assert_eq!(calls.len(), 1, "one PutMetricData call");
+            match calls.into_iter().next() {
+                Some(Call::PutMetrics { series, .. }) => (summary, series),
+                other => panic!("{other:?}"),
+            }
+        };
+        let (summary, series) = all_series(json!("r-1f2e3d4c5b6a"), Some("JobFailed")).await;
+        assert_eq!(series.len(), 2);
+        assert_eq!(
+            series[0].metrics.len(),
+            10,
+            "the totals are all still there"
+        );
+        assert_eq!(
+            series[1].dimensions,
+            [
+                ("Workflow".to_string(), "makenaide".to_string()),
+                ("Revision".to_string(), "r-1f2e3d4c5b6a".to_string())
+            ]
+        );
+        let by_revision: Vec<(&str, f64)> = series[1]
+            .metrics
+            .iter()
+            .map(|m| (m.name, m.value))
+            .collect();
+        assert_eq!(
+            by_revision,
+            [
+                ("RunSucceeded", 0.0),
+                ("RunFailed", 1.0),
+                ("RunDurationSeconds", 2702.0)
+            ]
+        );
+        assert_eq!(summary.metric_count, 13);
+        assert_eq!(summary.revision.as_deref(), Some("r-1f2e3d4c5b6a"));
+        // No revision, or one no dimension should carry: the totals only.
+        for revision in [
+            Value::Null,
+            json!(""),
+            json!("arn:aws:states:us-east-1:123456789012:execution:m:run-1"),
+            json!("r".repeat(65)),
+        ] {
+            let (summary, series) = all_series(revision.clone(), None).await;
+            assert_eq!(series.len(), 1, "{revision}");
+            assert_eq!(summary.revision, None);
+        }
     }
 
     #[tokio::test]

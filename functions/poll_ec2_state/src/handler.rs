@@ -197,7 +197,7 @@ fn not_delivered_text(details: Option<&str>) -> &'static str {
             "SSM could not deliver it (the instance is not a managed node, or is unreachable)"
         }
         "invalidplatform" => {
-            "AWS-RunShellScript does not run on the instance's platform (it needs Linux)"
+            "the job document (aws:runShellScript) does not run on the instance's platform (it needs Linux)"
         }
         "accessdenied" => "the instance refused it (check the instance profile's SSM permissions)",
         _ => "SSM could not run it",
@@ -443,7 +443,7 @@ mod tests {
         JobReport {
             command_id: Some(COMMAND.into()),
             comment: "makenaide:run-1".into(),
-            document_name: "AWS-RunShellScript".into(),
+            document_name: "MakenaideOrchestrator-Job".into(),
             instance_ids: instance_ids.iter().map(|s| s.to_string()).collect(),
             reused_existing: false,
             dry_run: false,

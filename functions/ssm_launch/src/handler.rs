@@ -5,7 +5,7 @@
 use makenaide_core::config::{Env, JobConfig, Timing, worker_instance_ids};
 use makenaide_core::document::JobReport;
 use makenaide_core::input::{check_launch_window, read_event, require_run_mode};
-use makenaide_core::ports::{Command, RUN_SHELL_SCRIPT, ShellCommand, SsmPort};
+use makenaide_core::ports::{Command, JobCommand, SsmPort};
 use makenaide_core::{ErrorName, StepError, Timestamp};
 use serde_json::Value;
 
@@ -70,6 +70,7 @@ enum Launch {
 /// time when known, so a retried invocation reports the same deadline.
 fn report(
     launch: &Launch,
+    document_name: &str,
     comment: &str,
     workers: &[String],
     timeout_seconds: u64,
@@ -87,7 +88,7 @@ fn report(
     JobReport {
         command_id: command.map(|c| c.command_id.clone()),
         comment: comment.to_string(),
-        document_name: RUN_SHELL_SCRIPT.to_string(),
+        document_name: document_name.to_string(),
         instance_ids,
         reused_existing: matches!(launch, Launch::Reused(_)),
         dry_run: *launch == Launch::DryRun,
@@ -104,19 +105,20 @@ pub async fn handle(
     now: Timestamp,
 ) -> Result<JobReport, StepError> {
     // Validate everything the caller controls before any AWS call. The job
-    // itself comes only from deployment config; the input can set nothing
-    // but the (bounded) timeout and dry run.
+    // itself is the stack's document; the input can set nothing but the
+    // (bounded) timeout and dry run.
     let (doc, run) = read_event(event, &settings.timing)?;
     require_run_mode(&run, "ssm_launch")?;
     let comment = comment_for(doc.execution_name()?)?;
     let execution_start = doc.execution.as_ref().map_or(now, |e| e.start_time);
     let workers = &settings.worker_instance_ids;
+    let document_name = &settings.job.document_name;
 
     let launch = if run.dry_run {
         Launch::DryRun
     } else {
         match ssm
-            .find_command(&comment, lookup_since(execution_start))
+            .find_command(document_name, &comment, lookup_since(execution_start))
             .await?
         {
             Some(existing) => Launch::Reused(existing),
@@ -124,10 +126,9 @@ pub async fn handle(
                 // A redrive finds its command above at any time; a first
                 // send must be inside the window.
                 check_launch_window(&doc, &run, &settings.timing, now, "sending the job")?;
-                ssm.send_command(&ShellCommand {
+                ssm.send_command(&JobCommand {
+                    document_name: document_name.clone(),
                     instance_ids: workers.clone(),
-                    commands: settings.job.commands.clone(),
-                    working_directory: settings.job.working_directory.clone(),
                     execution_timeout_seconds: run.job_timeout_seconds,
                     comment: comment.clone(),
                     output_log_group: settings.job.output_log_group.clone(),
@@ -136,8 +137,14 @@ pub async fn handle(
             }),
         }
     };
-    let report = report(&launch, &comment, workers, run.job_timeout_seconds, now);
-    // Never log the command text: it is deploy config, not run data.
+    let report = report(
+        &launch,
+        document_name,
+        &comment,
+        workers,
+        run.job_timeout_seconds,
+        now,
+    );
     tracing::info!(
         command_id = report.command_id.as_deref().unwrap_or("none"),
         comment = %report.comment,
@@ -160,6 +167,7 @@ mod tests {
     const W1: &str = "i-0123456789abcdef0";
     const W2: &str = "i-0fedcba9876543210";
     const T0: i64 = 1_795_309_200_000; // 2026-11-22T01:00:00Z, the execution start
+    const DOC: &str = "MakenaideOrchestrator-Job";
 
     fn settings() -> Settings {
         Settings::from_env(&Env::from_pairs(&[
@@ -167,8 +175,7 @@ mod tests {
                 "WORKER_INSTANCE_IDS",
                 "i-0123456789abcdef0,i-0fedcba9876543210",
             ),
-            ("JOB_COMMANDS", r#"["./run-batch.sh", "echo done"]"#),
-            ("JOB_WORKING_DIRECTORY", "/opt/makenaide"),
+            ("JOB_DOCUMENT_NAME", DOC),
         ]))
         .unwrap()
     }
@@ -194,6 +201,7 @@ mod tests {
         Command {
             command_id: id.into(),
             comment: comment.into(),
+            document_name: DOC.into(),
             instance_ids: vec![W1.into(), W2.into()],
             requested_at,
         }
@@ -204,7 +212,7 @@ mod tests {
         FakeAws::new().with_clock(at(125))
     }
 
-    fn sent(aws: &FakeAws) -> Vec<ShellCommand> {
+    fn sent(aws: &FakeAws) -> Vec<JobCommand> {
         aws.calls()
             .into_iter()
             .filter_map(|c| match c {
@@ -252,6 +260,7 @@ mod tests {
         let sent = |requested_at| Command {
             command_id: "cmd-1".into(),
             comment: "makenaide:run-1".into(),
+            document_name: DOC.into(),
             instance_ids: vec![W1.into()],
             requested_at,
         };
@@ -296,7 +305,7 @@ mod tests {
             ),
         ];
         for (launch, command_id, reused, dry_run, sent_at, ids) in cases {
-            let job = report(&launch, "makenaide:run-1", &workers, 600, at(100));
+            let job = report(&launch, DOC, "makenaide:run-1", &workers, 600, at(100));
             assert_eq!(job.command_id.as_deref(), command_id, "{launch:?}");
             assert_eq!(job.reused_existing, reused, "{launch:?}");
             assert_eq!(job.dry_run, dry_run, "{launch:?}");
@@ -305,12 +314,12 @@ mod tests {
             assert_eq!(job.timeout_seconds, 600);
             assert_eq!(job.instance_ids, ids, "{launch:?}");
             assert_eq!(job.comment, "makenaide:run-1");
-            assert_eq!(job.document_name, "AWS-RunShellScript");
+            assert_eq!(job.document_name, DOC);
         }
     }
 
     #[tokio::test]
-    async fn first_launch_sends_the_configured_job_once() {
+    async fn first_launch_sends_the_stack_job_document_once() {
         let aws = ssm();
         let job = handle(&aws, &settings(), event(json!({})), at(130))
             .await
@@ -319,13 +328,13 @@ mod tests {
             aws.calls(),
             [
                 Call::FindCommand {
+                    document_name: DOC.into(),
                     comment: "makenaide:run-1".into(),
                     invoked_after: Timestamp::parse("2026-11-22T00:55:00Z").unwrap(),
                 },
-                Call::SendCommand(ShellCommand {
+                Call::SendCommand(JobCommand {
+                    document_name: DOC.into(),
                     instance_ids: vec![W1.into(), W2.into()],
-                    commands: vec!["./run-batch.sh".into(), "echo done".into()],
-                    working_directory: "/opt/makenaide".into(),
                     execution_timeout_seconds: 3600,
                     comment: "makenaide:run-1".into(),
                     output_log_group: None,
@@ -376,8 +385,7 @@ mod tests {
     async fn the_job_output_goes_to_the_configured_log_group() {
         let settings = Settings::from_env(&Env::from_pairs(&[
             ("WORKER_INSTANCE_IDS", "i-0123456789abcdef0"),
-            ("JOB_COMMANDS", r#"["./run-batch.sh"]"#),
-            ("JOB_WORKING_DIRECTORY", "/opt/makenaide"),
+            ("JOB_DOCUMENT_NAME", DOC),
             ("JOB_LOG_GROUP", "/makenaide/job-output"),
         ]))
         .unwrap();
@@ -446,12 +454,17 @@ mod tests {
         let aws = ssm()
             .with_command(command("cmd-a", "makenaide:run-0", Some(at(1))))
             .with_command(command("cmd-b", "makenaide:run-10", Some(at(2))))
-            .with_command(command("cmd-c", "manual", Some(at(3))));
+            .with_command(command("cmd-c", "manual", Some(at(3))))
+            // Same comment, but not the job document: someone else's command.
+            .with_command(Command {
+                document_name: "AWS-RunShellScript".into(),
+                ..command("cmd-d", "makenaide:run-1", Some(at(4)))
+            });
         let job = handle(&aws, &settings(), event(json!({})), at(130))
             .await
             .unwrap();
         assert_eq!(aws.count(Operation::SendCommand), 1);
-        assert_eq!(job.command_id.as_deref(), Some("cmd-4"));
+        assert_eq!(job.command_id.as_deref(), Some("cmd-5"));
         assert!(!job.reused_existing);
     }
 
@@ -575,8 +588,7 @@ mod tests {
     async fn past_the_launch_window_no_job_is_sent_but_a_sent_one_is_found() {
         let settings = Settings::from_env(&Env::from_pairs(&[
             ("WORKER_INSTANCE_IDS", W1),
-            ("JOB_COMMANDS", r#"["./run-batch.sh"]"#),
-            ("JOB_WORKING_DIRECTORY", "/opt/makenaide"),
+            ("JOB_DOCUMENT_NAME", DOC),
             ("LAUNCH_WINDOW_SECONDS", "600"),
         ]))
         .unwrap();
@@ -613,14 +625,8 @@ mod tests {
         assert!(error.message.contains("WORKER_INSTANCE_IDS"));
         let error =
             Settings::from_env(&Env::from_pairs(&[("WORKER_INSTANCE_IDS", W1)])).unwrap_err();
-        assert!(error.message.contains("JOB_COMMANDS"), "{}", error.message);
-        let error = Settings::from_env(&Env::from_pairs(&[
-            ("WORKER_INSTANCE_IDS", W1),
-            ("JOB_COMMANDS", r#"["./run.sh"]"#),
-        ]))
-        .unwrap_err();
         assert!(
-            error.message.contains("JOB_WORKING_DIRECTORY"),
+            error.message.contains("JOB_DOCUMENT_NAME"),
             "{}",
             error.message
         );

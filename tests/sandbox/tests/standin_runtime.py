@@ -32,7 +32,8 @@ def main() -> None:
         with urllib.request.urlopen(f"{API}/invocation/next") as resp:
             request_id = resp.headers["Lambda-Runtime-Aws-Request-Id"]
             assert resp.headers["Lambda-Runtime-Deadline-Ms"].isdigit()
-            assert resp.headers["Lambda-Runtime-Invoked-Function-Arn"].startswith("arn:aws:lambda:")
+            invoked = resp.headers["Lambda-Runtime-Invoked-Function-Arn"]
+            assert invoked.startswith("arn:aws:lambda:")
             event = json.loads(resp.read())
         marker = os.environ.get("MARKER_DIR")
         if marker:
@@ -45,7 +46,7 @@ def main() -> None:
         if action == "fail":
             post(f"/invocation/{request_id}/error", {"errorType": "JobFailed", "errorMessage": "the job failed"})
         else:
-            post(f"/invocation/{request_id}/response", {"echo": event, "pid": os.getpid()})
+            post(f"/invocation/{request_id}/response", {"echo": event, "pid": os.getpid(), "invokedFunctionArn": invoked})
 
 
 if __name__ == "__main__":

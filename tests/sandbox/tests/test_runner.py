@@ -175,6 +175,12 @@ def test_a_holding_expectation_exits_zero_with_a_full_report(setup: tuple[Path, 
     assert report["rulesActive"] == []
     assert [e["summary"] for e in report["events"]] == [f"{name} RUNNING", f"{name} SUCCEEDED"]
     assert [e["startedBy"] for e in report["executions"]] == ["runner"]
+    # Deployed as the stack deploys it: version 1 behind the alias `live`, started on the alias.
+    main = report["executions"][0]
+    assert main["arn"] == f"arn:aws:states:us-east-1:123456789012:execution:makenaide-sandbox:{name}"
+    machine = "arn:aws:states:us-east-1:123456789012:stateMachine:makenaide-sandbox"
+    assert (main["stateMachineVersionArn"], main["stateMachineAliasArn"]) == (f"{machine}:1", f"{machine}:live")
+    assert next(c for c in report["checks"] if c["check"] == "every execution started through the alias live")["ok"]
 
 
 def test_a_failed_expectation_exits_one_and_names_what_did_not_hold(setup: tuple[Path, Path], tmp_path: Path) -> None:
@@ -283,6 +289,10 @@ def test_an_aborted_run_gets_a_cleanup_run_from_the_rule(setup: tuple[Path, Path
     ended = next(e for e in report["events"] if e["summary"] == "abort-me ABORTED")
     assert ended["event"]["detail"]["status"] == "ABORTED"
     assert ended["deliveries"][0]["input"] == {"cleanupAfter": report["executions"][0]["arn"], "endedWith": "ABORTED"}
+    machine = "arn:aws:states:us-east-1:123456789012:stateMachine:makenaide-sandbox"
+    detail = ended["event"]["detail"]
+    assert (detail["stateMachineArn"], detail["stateMachineVersionArn"], detail["stateMachineAliasArn"]) == (machine, f"{machine}:1", f"{machine}:live")
+    assert report["executions"][1]["stateMachineAliasArn"] == f"{machine}:live", "the rule's target is the alias"
 
 
 def test_the_alarm_topic_records_what_the_state_machine_publishes(setup: tuple[Path, Path], tmp_path: Path) -> None:

@@ -17,17 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.core.config import default_user_config
-from sandbox import moto_patches
+from sandbox import jobdocument, moto_patches
 from sandbox.lambda_host import FunctionFault, FunctionHost, lambda_environment
+from sandbox.runner import _client as runner_client
 from sandbox.server import AwsFault, Faults, SandboxApp, SandboxServer
 from sandbox.world import JobBehaviour, Timings, World
 
 STANDIN = Path(__file__).with_name("standin_runtime.py")
+JOB_DOCUMENT = "Sandbox-Job"  # the stack's job document, registered from statemachine/job-document.json
 FAST = Timings(ec2_start=0.3, ec2_stop=0.3, rds_start=0.3, rds_stop=0.3, agent_online=0.3, initial_transition=0.3)
 
 
@@ -39,21 +39,22 @@ class Sandbox:
     world: World
 
     def client(self, service: str, key: str = "sandbox-fn-tester") -> Any:
-        return boto3.client(
-            service,
-            region_name="us-east-1",
-            endpoint_url=f"http://127.0.0.1:{self.port}",
-            aws_access_key_id=key,
-            aws_secret_access_key="x",
-            config=Config(retries={"total_max_attempts": 1}),
-        )
+        return runner_client(service, self.port, key)
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     world = World("123456789012", "us-east-1", FAST, JobBehaviour(duration=0.5))
+    world.register_document(JOB_DOCUMENT, jobdocument.load(["run.sh"], "/opt"))
     faults = Faults()
     app = SandboxApp(world, faults)
+    server = serve(app, tmp_path_factory)
+    yield Sandbox(app, server.port, faults, world)
+    server.stop()
+
+
+def serve(app: SandboxApp, tmp_path_factory: pytest.TempPathFactory) -> SandboxServer:
+    """A started sandbox server on `app`, moto patched, with the stand-in function `standin`."""
     server = SandboxServer(app)
     server.start()
     os.environ["MOTO_PORT"] = str(server.port)
@@ -61,8 +62,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     moto_patches.apply()
     log = tmp_path_factory.mktemp("logs") / "standin.log"
     app.functions["standin"] = FunctionHost("standin", [sys.executable, str(STANDIN)], lambda_environment("standin", {}), log, 10.0)
-    yield Sandbox(app, server.port, faults, world)
-    server.stop()
+    return server
 
 
 def _wait_for(predicate: Any, seconds: float = 5.0) -> None:
@@ -192,7 +192,7 @@ def test_a_termination_goes_shutting_down_then_terminated_and_leaves_the_command
     job command stays InProgress; a stop is refused all along."""
     iid = _new_instance(sandbox, "running")
     ssm = sandbox.client("ssm")
-    sent = ssm.send_command(InstanceIds=[iid], DocumentName="AWS-RunShellScript", Parameters={"commands": ["run.sh"]})["Command"]
+    sent = ssm.send_command(InstanceIds=[iid], DocumentName=JOB_DOCUMENT)["Command"]
     started = time.monotonic()
     assert sandbox.world.terminate_instance(iid) == "running"
     assert _state(sandbox, iid) == "shutting-down"
@@ -267,12 +267,12 @@ def test_ssm_job_lifecycle_and_comment_lookup(sandbox: Sandbox) -> None:
     iid = _new_instance(sandbox, "running")
     ssm = sandbox.client("ssm")
     sent = ssm.send_command(
-        InstanceIds=[iid], DocumentName="AWS-RunShellScript", Comment="makenaide:exec-1",
-        Parameters={"commands": ["run.sh"], "workingDirectory": ["/opt"], "executionTimeout": ["60"]},
+        InstanceIds=[iid], DocumentName=JOB_DOCUMENT, Comment="makenaide:exec-1",
+        Parameters={"executionTimeout": ["60"]},
     )["Command"]
     inv = ssm.get_command_invocation(CommandId=sent["CommandId"], InstanceId=iid)
     assert (inv["Status"], inv["ResponseCode"]) == ("InProgress", -1)
-    listed = ssm.list_commands(InstanceId=iid, Filters=[{"key": "DocumentName", "value": "AWS-RunShellScript"}])["Commands"]
+    listed = ssm.list_commands(InstanceId=iid, Filters=[{"key": "DocumentName", "value": JOB_DOCUMENT}])["Commands"]
     assert [c["Comment"] for c in listed] == ["makenaide:exec-1"]
     _wait_for(lambda: ssm.get_command_invocation(CommandId=sent["CommandId"], InstanceId=iid)["Status"] == "Success")
     done = ssm.get_command_invocation(CommandId=sent["CommandId"], InstanceId=iid)
@@ -284,7 +284,7 @@ def test_ssm_job_lifecycle_and_comment_lookup(sandbox: Sandbox) -> None:
 def test_send_command_to_an_offline_instance_is_refused(sandbox: Sandbox) -> None:
     iid = _new_instance(sandbox, "stopped")
     with pytest.raises(ClientError) as refused:
-        sandbox.client("ssm").send_command(InstanceIds=[iid], DocumentName="AWS-RunShellScript", Parameters={"commands": ["x"]})
+        sandbox.client("ssm").send_command(InstanceIds=[iid], DocumentName=JOB_DOCUMENT)
     assert refused.value.response["Error"]["Code"] == "InvalidInstanceId"
 
 

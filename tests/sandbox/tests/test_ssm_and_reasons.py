@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from sandbox.world import STATE_REASONS, STDERR_CAP, STDOUT_CAP, JobBehaviour, World
 
-from test_server import FAST, Sandbox, _held, _new_instance, _ping, _state, _wait_for
+from test_server import FAST, JOB_DOCUMENT, Sandbox, _held, _new_instance, _ping, _state, _wait_for
 from test_server import sandbox as sandbox  # noqa: F401 (the module-scoped fixture, one server for this module)
 
 API_STOP = re.compile(r"^User initiated \(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} GMT\)$")
@@ -40,8 +40,8 @@ def _worker(sb: Sandbox, job: JobBehaviour | None = None, state: str = "running"
 def _send(sb: Sandbox, *instance_ids: str, **extra: Any) -> dict[str, Any]:
     return dict(
         sb.client("ssm").send_command(
-            InstanceIds=list(instance_ids), DocumentName="AWS-RunShellScript", Comment=extra.pop("Comment", "makenaide:test"),
-            Parameters=extra.pop("Parameters", {"commands": ["run.sh"]}), **extra,
+            InstanceIds=list(instance_ids), DocumentName=JOB_DOCUMENT, Comment=extra.pop("Comment", "makenaide:test"),
+            Parameters=extra.pop("Parameters", {}), **extra,
         )["Command"]
     )
 
@@ -244,7 +244,7 @@ def test_a_node_gone_before_its_agent_took_the_command_is_delayed_then_delivery_
         aws_secret_access_key="x", config=Config(parameter_validation=False, retries={"total_max_attempts": 1}),
     )
     sent = ssm.send_command(
-        InstanceIds=[iid], DocumentName="AWS-RunShellScript", TimeoutSeconds=1, Parameters={"commands": ["run.sh"], "executionTimeout": ["1"]}
+        InstanceIds=[iid], DocumentName=JOB_DOCUMENT, TimeoutSeconds=1, Parameters={"executionTimeout": ["1"]}
     )["Command"]
     sandbox.world.external_stop(iid, "Client.UserInitiatedShutdown")
     _wait_for(lambda: _invocation(sandbox, sent["CommandId"], iid)["Status"] == "Delayed")
@@ -279,7 +279,7 @@ def test_cloudwatch_output_config_is_echoed_and_the_output_sent_to_logs(sandbox:
     listed = sandbox.client("ssm").list_command_invocations(CommandId=sent["CommandId"])["CommandInvocations"][0]
     assert listed["CloudWatchOutputConfig"] == config
     events = sandbox.client("logs", "sandbox-runner").get_log_events(
-        logGroupName="/makenaide/job", logStreamName=f"{sent['CommandId']}/{iid}/aws-runShellScript/stderr"
+        logGroupName="/makenaide/job", logStreamName=f"{sent['CommandId']}/{iid}/runJob/stderr"
     )["events"]
     assert [e["message"] for e in events] == ["first", "ERROR: last line"]
     plain = _send(sandbox, iid if _state(sandbox, iid) == "running" else _worker(sandbox))
@@ -315,7 +315,7 @@ def test_list_commands_invoked_after_compares_at_millisecond_precision(sandbox: 
     assert not before(_ms(requested)) and before(_ms(requested, 1))
     # The same filter with the document name, without an instance id, as the comment lookup does it.
     found = sandbox.client("ssm").list_commands(
-        Filters=[{"key": "DocumentName", "value": "AWS-RunShellScript"}, {"key": "InvokedAfter", "value": _ms(requested)}]
+        Filters=[{"key": "DocumentName", "value": JOB_DOCUMENT}, {"key": "InvokedAfter", "value": _ms(requested)}]
     )["Commands"]
     assert "makenaide:ms-run" in [c["Comment"] for c in found]
     for bad in ("yesterday", "1582244543.188", "2026-13-01T00:00:00Z"):

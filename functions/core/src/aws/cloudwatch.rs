@@ -4,7 +4,9 @@ use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 
 use crate::error::{AwsError, StepError};
-use crate::ports::{Metric, MetricUnit, MetricsPort, Operation};
+#[cfg(test)]
+use crate::ports::Metric;
+use crate::ports::{MetricSeries, MetricUnit, MetricsPort, Operation};
 
 #[derive(Clone, Debug)]
 pub struct CloudWatch {
@@ -23,29 +25,27 @@ impl CloudWatch {
 }
 
 impl MetricsPort for CloudWatch {
-    async fn put_metrics(
-        &self,
-        namespace: &str,
-        dimensions: &[(&str, &str)],
-        metrics: &[Metric],
-    ) -> Result<(), StepError> {
-        let dimensions: Vec<Dimension> = dimensions
+    async fn put_metrics(&self, namespace: &str, series: &[MetricSeries]) -> Result<(), StepError> {
+        let data: Vec<MetricDatum> = series
             .iter()
-            .map(|(name, value)| Dimension::builder().name(*name).value(*value).build())
-            .collect();
-        let data: Vec<MetricDatum> = metrics
-            .iter()
-            .map(|metric| {
-                MetricDatum::builder()
-                    .metric_name(metric.name)
-                    .unit(match metric.unit {
-                        MetricUnit::Count => StandardUnit::Count,
-                        MetricUnit::Seconds => StandardUnit::Seconds,
-                        MetricUnit::None => StandardUnit::None,
-                    })
-                    .value(metric.value)
-                    .set_dimensions(Some(dimensions.clone()))
-                    .build()
+            .flat_map(|one| {
+                let dimensions: Vec<Dimension> = one
+                    .dimensions
+                    .iter()
+                    .map(|(name, value)| Dimension::builder().name(name).value(value).build())
+                    .collect();
+                one.metrics.iter().map(move |metric| {
+                    MetricDatum::builder()
+                        .metric_name(metric.name)
+                        .unit(match metric.unit {
+                            MetricUnit::Count => StandardUnit::Count,
+                            MetricUnit::Seconds => StandardUnit::Seconds,
+                            MetricUnit::None => StandardUnit::None,
+                        })
+                        .value(metric.value)
+                        .set_dimensions(Some(dimensions.clone()))
+                        .build()
+                })
             })
             .collect();
         self.client
@@ -92,6 +92,16 @@ mod tests {
         },
     ];
 
+    fn series(dimensions: &[(&str, &str)], metrics: &[Metric]) -> MetricSeries {
+        MetricSeries {
+            dimensions: dimensions
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            metrics: metrics.to_vec(),
+        }
+    }
+
     #[tokio::test]
     async fn every_metric_goes_in_one_call_with_its_unit_and_the_dimensions() {
         let put = mock!(Client::put_metric_data)
@@ -122,9 +132,40 @@ mod tests {
         cloudwatch(&[&put])
             .put_metrics(
                 "Makenaide/Orchestrator",
-                &[("Workflow", "makenaide")],
-                &METRICS,
+                &[series(&[("Workflow", "makenaide")], &METRICS)],
             )
+            .await
+            .unwrap();
+        assert_eq!(put.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn each_series_keeps_its_own_dimensions_in_the_same_call() {
+        let put = mock!(Client::put_metric_data)
+            .match_requests(|r| {
+                let shape: Vec<(&str, Vec<(&str, &str)>)> = r
+                    .metric_data()
+                    .iter()
+                    .map(|d| {
+                        let dims = d
+                            .dimensions()
+                            .iter()
+                            .map(|x| (x.name().unwrap_or(""), x.value().unwrap_or("")))
+                            .collect();
+                        (d.metric_name().unwrap_or(""), dims)
+                    })
+                    .collect();
+                shape
+                    == [
+                        ("RunSucceeded", vec![("Workflow", "w")]),
+                        ("RunSucceeded", vec![("Workflow", "w"), ("Revision", "r1")]),
+                    ]
+            })
+            .then_output(|| PutMetricDataOutput::builder().build());
+        let total = series(&[("Workflow", "w")], &METRICS[..1]);
+        let by_revision = series(&[("Workflow", "w"), ("Revision", "r1")], &METRICS[..1]);
+        cloudwatch(&[&put])
+            .put_metrics("ns", &[total, by_revision])
             .await
             .unwrap();
         assert_eq!(put.num_calls(), 1);
@@ -147,7 +188,7 @@ mod tests {
             let put = mock!(Client::put_metric_data)
                 .then_http_response(move || query_error(status, code, "message"));
             let error = cloudwatch(&[&put])
-                .put_metrics("ns", &[], &METRICS)
+                .put_metrics("ns", &[series(&[], &METRICS)])
                 .await
                 .unwrap_err();
             assert_mapped(&error, expected, "cloudwatch:PutMetricData", code);

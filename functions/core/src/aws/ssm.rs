@@ -9,10 +9,10 @@ use aws_sdk_ssm::types::{
 };
 
 use crate::error::{AwsError, StepError};
-use crate::ports::{Command, CommandInvocation, Operation, ShellCommand, SsmPort};
+use crate::ports::{
+    Command, CommandInvocation, JOB_DOCUMENT_VERSION, JobCommand, Operation, SsmPort,
+};
 use crate::timestamp::Timestamp;
-
-pub use crate::ports::RUN_SHELL_SCRIPT;
 
 #[derive(Clone, Debug)]
 pub struct Ssm {
@@ -74,6 +74,7 @@ impl SsmPort for Ssm {
     /// the command's `RequestedDateTime` is made here.
     async fn find_command(
         &self,
+        document_name: &str,
         comment: &str,
         invoked_after: Timestamp,
     ) -> Result<Option<Command>, StepError> {
@@ -84,7 +85,7 @@ impl SsmPort for Ssm {
             let output = self
                 .client
                 .list_commands()
-                .filters(filter(CommandFilterKey::DocumentName, RUN_SHELL_SCRIPT))
+                .filters(filter(CommandFilterKey::DocumentName, document_name))
                 .filters(filter(
                     CommandFilterKey::InvokedAfter,
                     &since_whole_second.to_string(),
@@ -111,15 +112,14 @@ impl SsmPort for Ssm {
     /// a retried attempt after a timeout or a 5xx could run the job twice.
     /// The failure reaches the state machine, whose retry runs
     /// `find_command` first.
-    async fn send_command(&self, command: &ShellCommand) -> Result<Command, StepError> {
+    async fn send_command(&self, command: &JobCommand) -> Result<Command, StepError> {
         let output = self
             .client
             .send_command()
-            .document_name(RUN_SHELL_SCRIPT)
+            .document_name(&command.document_name)
+            .document_version(JOB_DOCUMENT_VERSION)
             .set_instance_ids(Some(command.instance_ids.clone()))
             .comment(&command.comment)
-            .parameters("commands", command.commands.clone())
-            .parameters("workingDirectory", vec![command.working_directory.clone()])
             .parameters(
                 "executionTimeout",
                 vec![command.execution_timeout_seconds.to_string()],
@@ -143,6 +143,7 @@ impl SsmPort for Ssm {
         let sent = output.command().map(view).unwrap_or(Command {
             command_id: String::new(),
             comment: command.comment.clone(),
+            document_name: command.document_name.clone(),
             instance_ids: command.instance_ids.clone(),
             requested_at: None,
         });
@@ -206,6 +207,7 @@ fn view(command: &aws_sdk_ssm::types::Command) -> Command {
     Command {
         command_id: command.command_id().unwrap_or_default().to_string(),
         comment: command.comment().unwrap_or_default().to_string(),
+        document_name: command.document_name().unwrap_or_default().to_string(),
         instance_ids: command.instance_ids().to_vec(),
         requested_at: command.requested_date_time().map(|t| Timestamp::from(*t)),
     }
@@ -227,6 +229,7 @@ mod tests {
     const W1: &str = "i-0123456789abcdef0";
     const W2: &str = "i-0fedcba9876543210";
     const T0: i64 = 1_795_309_200_000; // 2026-11-22T01:00:00Z
+    const DOC: &str = "MakenaideOrchestrator-Job";
 
     fn ssm(rules: &[&Rule]) -> Ssm {
         Ssm::new(mock_sdk_client!(aws_sdk_ssm, rules))
@@ -240,6 +243,7 @@ mod tests {
         aws_sdk_ssm::types::Command::builder()
             .command_id(id)
             .comment(comment)
+            .document_name(DOC)
             .instance_ids(W1)
             .instance_ids(W2)
             .requested_date_time(aws_smithy_types::DateTime::from_millis(requested_millis))
@@ -300,7 +304,7 @@ mod tests {
                     && r.next_token().is_none()
                     && filters
                         == [
-                            ("DocumentName".to_string(), RUN_SHELL_SCRIPT.to_string()),
+                            ("DocumentName".to_string(), DOC.to_string()),
                             (
                                 "InvokedAfter".to_string(),
                                 "2026-11-22T01:00:00Z".to_string(),
@@ -325,7 +329,7 @@ mod tests {
             });
         let adapter = ssm(&[&first, &second]);
         let found = adapter
-            .find_command("makenaide:run-1", since)
+            .find_command(DOC, "makenaide:run-1", since)
             .await
             .unwrap()
             .unwrap();
@@ -334,13 +338,14 @@ mod tests {
             Command {
                 command_id: "cmd-1".into(),
                 comment: "makenaide:run-1".into(),
+                document_name: DOC.into(),
                 instance_ids: ids(&[W1, W2]),
                 requested_at: Some(Timestamp::from_millis(T0 + 5_000)),
             }
         );
         assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
         let none = adapter
-            .find_command("makenaide:run-9", since)
+            .find_command(DOC, "makenaide:run-9", since)
             .await
             .unwrap();
         assert_eq!(none, None);
@@ -360,31 +365,27 @@ mod tests {
         let adapter = ssm(&[&list]);
         let at = |millis| Timestamp::from_millis(T0 + millis);
         let found = adapter
-            .find_command("makenaide:run-1", at(750))
+            .find_command(DOC, "makenaide:run-1", at(750))
             .await
             .unwrap();
         assert_eq!(found.unwrap().requested_at, Some(at(750)));
         let too_late = adapter
-            .find_command("makenaide:run-1", at(751))
+            .find_command(DOC, "makenaide:run-1", at(751))
             .await
             .unwrap();
         assert_eq!(too_late, None);
     }
 
     #[tokio::test]
-    async fn send_command_sends_the_job_as_document_parameters() {
+    async fn send_command_sends_the_job_document_with_only_its_timeout() {
         let send = mock!(Client::send_command)
             .match_requests(|r| {
-                let expected: HashMap<String, Vec<String>> = HashMap::from([
-                    (
-                        "commands".into(),
-                        vec!["./run-batch.sh".into(), "echo done".into()],
-                    ),
-                    ("workingDirectory".into(), vec!["/opt/makenaide".into()]),
-                    ("executionTimeout".into(), vec!["3600".into()]),
-                ]);
+                // No command text: the document holds the commands.
+                let expected: HashMap<String, Vec<String>> =
+                    HashMap::from([("executionTimeout".into(), vec!["3600".into()])]);
                 let output = r.cloud_watch_output_config();
-                r.document_name() == Some(RUN_SHELL_SCRIPT)
+                r.document_name() == Some(DOC)
+                    && r.document_version() == Some("$LATEST")
                     && r.instance_ids() == [W1, W2]
                     && r.comment() == Some("makenaide:run-1")
                     && r.parameters() == Some(&expected)
@@ -397,10 +398,9 @@ mod tests {
                     .build()
             });
         let sent = ssm(&[&send])
-            .send_command(&ShellCommand {
+            .send_command(&JobCommand {
+                document_name: DOC.into(),
                 instance_ids: ids(&[W1, W2]),
-                commands: ids(&["./run-batch.sh", "echo done"]),
-                working_directory: "/opt/makenaide".into(),
                 execution_timeout_seconds: 3600,
                 comment: "makenaide:run-1".into(),
                 output_log_group: Some("/makenaide/job".into()),
@@ -412,11 +412,10 @@ mod tests {
         assert_eq!(send.num_calls(), 1);
     }
 
-    fn job() -> ShellCommand {
-        ShellCommand {
+    fn job() -> JobCommand {
+        JobCommand {
+            document_name: DOC.into(),
             instance_ids: ids(&[W1]),
-            commands: ids(&["true"]),
-            working_directory: "/".into(),
             execution_timeout_seconds: 60,
             comment: "makenaide:run-1".into(),
             output_log_group: None,
@@ -518,7 +517,7 @@ mod tests {
             let list = mock!(Client::list_commands)
                 .then_http_response(move || json_error(status, code, "message"));
             let error = ssm(&[&list])
-                .find_command("makenaide:run-1", Timestamp::from_millis(T0))
+                .find_command(DOC, "makenaide:run-1", Timestamp::from_millis(T0))
                 .await
                 .unwrap_err();
             assert_mapped(&error, expected, "ssm:ListCommands", code);
@@ -534,7 +533,7 @@ mod tests {
             .output(|| ListCommandsOutput::builder().build())
             .build();
         let found = ssm(&[&list])
-            .find_command("makenaide:run-1", Timestamp::from_millis(T0))
+            .find_command(DOC, "makenaide:run-1", Timestamp::from_millis(T0))
             .await
             .unwrap();
         assert_eq!(found, None);

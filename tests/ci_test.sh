@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `make test`: everything CI checks. The release build of the Lambda zips
+# (`make package ARCH=x86_64`, for the artifact check) takes as long as the
+# debug build and, like it, spends much of its time on one core compiling the
+# largest SDK crate; so it starts first, in the background, and overlaps the
+# lint, unit, state machine, price and CDK checks. The end-to-end scenarios
+# wait for it: they keep sub-second timings and must not share the CPU with
+# a compiler. A failed step stops the background build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MAKE="${MAKE:-make}"
+LOG=target/package-x86_64.log
+mkdir -p target
+
+"$MAKE" venv
+echo "test: packaging x86_64 in the background (log: $LOG)"
+ARCH=x86_64 cdk/scripts/package.sh >"$LOG" 2>&1 &
+package_pid=$!
+trap 'kill "$package_pid" 2>/dev/null || true' EXIT
+
+"$MAKE" lint unit asl-check prices-check cdk-test
+
+echo "test: waiting for the x86_64 package"
+if ! wait "$package_pid"; then
+  echo "test: make package ARCH=x86_64 failed; the end of $LOG:" >&2
+  tail -n 40 "$LOG" >&2
+  exit 1
+fi
+trap - EXIT
+tail -n 8 "$LOG"
+
+"$MAKE" e2e artifact-check PACKAGED=1
