@@ -121,41 +121,53 @@ fn still_running(doc: &StateDocument) -> Vec<String> {
             "workers: the cleanup could not stop them ({error}); they may still be running"
         ));
     } else if let Some(stop) = &doc.workers_stop {
-        for worker in &stop.instances {
-            let id = &worker.instance_id;
-            match worker.action {
-                StopAction::LeftRunning => lines.push(format!(
-                    "worker {id}: left running by policy {}",
-                    policy_name(stop.policy)
-                )),
-                StopAction::CannotStop | StopAction::NotYet => lines.push(format!(
-                    "worker {id}: the stop failed ({}); it may still be running",
-                    action_name(worker.action)
-                )),
-                _ => {}
-            }
-        }
+        lines.extend(stop.instances.iter().filter_map(|worker| {
+            left_running_line(
+                &format!("worker {}", worker.instance_id),
+                worker.action,
+                stop.policy,
+                action_name(worker.action),
+            )
+        }));
     }
     if let Some(error) = failed_step("stopDatabase") {
         lines.push(format!(
             "DB: the cleanup could not stop it ({error}); it may still be running"
         ));
     } else if let Some(stop) = &doc.rds_stop {
-        let id = &stop.db_instance_identifier;
-        match stop.action {
-            StopAction::LeftRunning => lines.push(format!(
-                "DB {id}: left running by policy {}",
-                policy_name(stop.policy)
-            )),
-            StopAction::CannotStop | StopAction::NotYet => lines.push(format!(
-                "DB {id}: the stop failed ({}, status {}); it may still be running",
-                action_name(stop.action),
-                stop.status_before.as_deref().unwrap_or("unknown")
-            )),
-            _ => {}
-        }
+        let why = format!(
+            "{}, status {}",
+            action_name(stop.action),
+            stop.status_before.as_deref().unwrap_or("unknown")
+        );
+        lines.extend(left_running_line(
+            &format!("DB {}", stop.db_instance_identifier),
+            stop.action,
+            stop.policy,
+            &why,
+        ));
     }
     lines
+}
+
+/// The line for a resource the end of the run left running, if it did:
+/// by policy, or because its stop failed (`why`).
+fn left_running_line(
+    what: &str,
+    action: StopAction,
+    policy: StopPolicy,
+    why: &str,
+) -> Option<String> {
+    match action {
+        StopAction::LeftRunning => Some(format!(
+            "{what}: left running by policy {}",
+            policy_name(policy)
+        )),
+        StopAction::CannotStop | StopAction::NotYet => Some(format!(
+            "{what}: the stop failed ({why}); it may still be running"
+        )),
+        _ => None,
+    }
 }
 
 fn policy_name(policy: StopPolicy) -> &'static str {
