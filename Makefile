@@ -10,8 +10,11 @@ JOBS     ?= $(shell nproc)
 # Lambda architecture of `make package` and `make deploy`: arm64 (default) or
 # x86_64; `make deploy` needs it equal to the config's lambda.architecture.
 ARCH     ?= arm64
+# The aws-sdk-ec2 baseline of `make bench` brings aws-lc (a C build) and the
+# SDK's default HTTPS client: only `make bench` builds it.
+DEBUG_CRATES := --workspace --exclude bench_sdk_ec2
 
-.PHONY: help test lint unit build release venv demo e2e asl-check prices-check prices cdk-test synth package artifact-check bench deploy clean
+.PHONY: help test lint unit build release venv demo sandbox e2e asl-check prices-check prices cdk-test synth package artifact-check bench deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,13 +24,13 @@ test: ## Everything CI checks (installs its own tools): lint unit asl-check pric
 
 lint: ## cargo fmt --check and clippy -D warnings
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy $(DEBUG_CRATES) --all-targets -- -D warnings
 
 unit: ## Rust unit and handler tests
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test $(DEBUG_CRATES) --all-targets
 
-build: ## Debug binaries of the six functions (used by the sandbox)
-	$(CARGO) build --workspace --all-targets
+build: ## Debug binaries of the six functions (used by the sandbox) and of the makenaide CLI
+	$(CARGO) build $(DEBUG_CRATES) --all-targets
 
 release: ## Release binaries for the host, to measure size
 	$(CARGO) build --workspace --release --bins
@@ -65,10 +68,16 @@ prices: ## Regenerate REGION's EC2/RDS rows of the price table from the AWS offe
 
 e2e: $(VENV)/.installed build ## Every end-to-end scenario in the local sandbox
 	$(PY) -m pytest -q -p no:cacheprovider tests/sandbox/tests
+	$(PY) -m pytest -q -p no:cacheprovider tests/cli
 	$(PY) tests/run_suite.py --jobs $(JOBS)
 
 demo: $(VENV)/.installed build ## The whole workflow locally, no AWS account needed
-	@$(PY) tests/run_scenario.py tests/scenarios/happy_path.json --live
+	@$(PY) tests/run_demo.py
+
+# SANDBOX_PORT (default 4566, 0 picks a free port) and SCENARIO (default
+# tests/scenarios/happy_path.json) may come from the environment or the command line.
+sandbox: $(VENV)/.installed build ## A local AWS endpoint (127.0.0.1:4566) with the workflow deployed, for any AWS client; Ctrl-C stops it
+	@$(PY) tests/run_sandbox.py $(if $(SANDBOX_PORT),--port $(SANDBOX_PORT)) $(if $(SCENARIO),--scenario $(SCENARIO))
 
 cdk-test: $(VENV)/.installed $(SCAN_VENV)/.installed ## CDK assertion tests, the IAM grant check, cdk-nag, cfn-lint, checkov and parliament
 	cdk/scripts/npm-ci.sh

@@ -5,17 +5,13 @@ See tests/README.md. `--help` lists the options.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from sandbox import run_and_exit  # noqa: E402
 from sandbox.runner import main  # noqa: E402
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # moto's execution threads are not daemons: leave without waiting for them.
-    os._exit(code)
+    run_and_exit(main)

@@ -752,6 +752,10 @@ export class OrchestratorStack extends Stack {
     }
     new CfnOutput(this, 'DashboardName', { value: dashboard.dashboardName });
     new CfnOutput(this, 'ScheduleName', { value: this.schedule.scheduleName });
+    new CfnOutput(this, 'LeaseTableName', {
+      description: 'The run lease (makenaide status reads whether a run holds it)',
+      value: this.leaseTable.tableName,
+    });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.deadLetterQueue.queueUrl });
     if (this.jobOutputLogGroup) {
       new CfnOutput(this, 'JobOutputLogGroupName', {

@@ -26,7 +26,6 @@ import datetime as dt
 import fnmatch
 import json
 import logging
-import os
 import sys
 import tempfile
 import threading
@@ -38,62 +37,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.cloudwatch.models import cloudwatch_backends
-from moto.core.config import default_user_config
 from moto.sns.models import sns_backends
 
-from . import definition, events, jobdocument, moto_patches, states
-from .lambda_host import FunctionHost, lambda_environment
-from .scenario import FUNCTIONS, Scenario, ScenarioError, load
-from .server import FUNCTION_KEY_PREFIX, RUNNER_ACCESS_KEY, CallRecord, Faults, SandboxApp, SandboxServer
-from .world import World
+from . import definition, deployment, events, states
+from .deployment import (  # noqa: F401 (SANDBOX_*: imported from here by other tests and tools)
+    ACCOUNT,
+    REGION,
+    SANDBOX_CONFIG,
+    SANDBOX_JOB_COMMANDS,
+    SANDBOX_JOB_WORKING_DIRECTORY,
+)
+from .deployment import client as _client
+from .scenario import Scenario, ScenarioError, load
+from .server import CallRecord
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-SANDBOX_AMI = "ami-12c6146b"  # one of moto's built-in images
-STATE_MACHINE_NAME = "makenaide-sandbox"
-
-# The deployment's jobCommands and jobWorkingDirectory: they go into the job
-# document, not into any function's environment.
-SANDBOX_JOB_COMMANDS = ["/opt/makenaide/bin/run-batch.sh"]
-SANDBOX_JOB_WORKING_DIRECTORY = "/opt/makenaide"
-
-# Deployment config for the sandbox (the contract's variables, sandbox-sized).
-SANDBOX_CONFIG: dict[str, str] = {
-    "JOB_DOCUMENT_NAME": "MakenaideSandbox-Job",  # registered in setup, as the stack creates it
-    "JOB_LOG_GROUP": "/makenaide/sandbox/job-output",  # created in setup, as the stack creates its group
-    "JOB_TIMEOUT_SECONDS": "60",
-    "JOB_TIMEOUT_MAX_SECONDS": "300",
-    "RDS_READY_TIMEOUT_SECONDS": "20",
-    "EC2_READY_TIMEOUT_SECONDS": "20",
-    "RDS_POLL_SECONDS": "1",
-    "EC2_POLL_SECONDS": "1",
-    "JOB_POLL_SECONDS": "1",
-    "RDS_STOP_POLICY": "always",
-    "METRICS_NAMESPACE": "Makenaide/Orchestrator",
-    "WORKFLOW_NAME": "makenaide-sandbox",
-    "SCHEDULE_INTERVAL_HOURS": "4",
-    "PRICE_OVERRIDES": "{}",
-}
 RUNNING_STATES = {"pending", "running", "available", "starting", "backing-up", "modifying", "rebooting"}
 # The most executions the stack's rules may start in one scenario (a loop of
 # cleanup runs starting cleanup runs must end).
 MAX_EVENT_EXECUTIONS = 20
-
-
-def _client(service: str, port: int, key: str = RUNNER_ACCESS_KEY) -> Any:
-    """A boto3 client of the sandbox on `port`; the access key id says who calls (the runner by default)."""
-    return boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=f"http://127.0.0.1:{port}",
-        aws_access_key_id=key,
-        aws_secret_access_key="sandbox",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
 
 
 def _spec_ok(spec: Any, value: int) -> bool:
@@ -168,10 +131,10 @@ class Run:
         self.bin_dir = bin_dir
         self.artifacts = artifacts
         self.live = live
-        self.world = World(ACCOUNT, REGION, scenario.timings, scenario.job, scenario.rds.start_ends_in)
-        self.faults = Faults(scenario.aws_faults, scenario.function_faults)
-        self.app = SandboxApp(self.world, self.faults)
-        self.server = SandboxServer(self.app)
+        self.server = deployment.make_server(scenario)
+        self.app = self.server.app
+        self.world = self.app.world
+        self.faults = self.app.faults
         self.instance_ids: dict[str, str] = {}
         self.initial: dict[str, str | None] = {}
         self.executions: list[Execution] = []
@@ -183,120 +146,22 @@ class Run:
         self.rules_active = False
         self.alias_arn = ""  # what every execution is started on (set by _deploy)
 
-    # -- setup -----------------------------------------------------------------
+    # -- setup (deployment.py) ------------------------------------------------------
     def _setup_resources(self) -> None:
-        s = self.scenario
-        port = self.server.port
-        if s.rds.exists:
-            _client("rds", port).create_db_instance(
-                DBInstanceIdentifier=s.rds.identifier,
-                DBInstanceClass=s.rds.instance_class,
-                Engine="postgres",
-                AllocatedStorage=20,
-                MasterUsername="makenaide",
-                MasterUserPassword="sandbox-only-not-a-secret",
-            )
-            self.world.init_db(s.rds.identifier, s.rds.status)
-        self.initial["rds"] = s.rds.status if s.rds.exists else None
-        ec2 = _client("ec2", port)
-        for inst in s.instances:
-            made = ec2.run_instances(ImageId=SANDBOX_AMI, MinCount=1, MaxCount=1, InstanceType=inst.instance_type)
-            instance_id = made["Instances"][0]["InstanceId"]
-            self.instance_ids[inst.name] = instance_id
-            self.world.init_instance(instance_id, inst.state, inst.agent_online)
-            if inst.job is not None:
-                self.world.instance_jobs[instance_id] = inst.job
-            self.initial[inst.name] = inst.state
-        # The job document (JOB_DOCUMENT_NAME), as the stack creates it: the same
-        # template, filled with the sandbox's job.
-        self.world.register_document(
-            SANDBOX_CONFIG["JOB_DOCUMENT_NAME"], jobdocument.load(SANDBOX_JOB_COMMANDS, SANDBOX_JOB_WORKING_DIRECTORY)
-        )
-        # The job's output log group (JOB_LOG_GROUP), as the stack creates it; a scenario's
-        # `config` may name another one (the agent creates a missing group, as SSM's does).
-        logs = _client("logs", port)
-        logs.create_log_group(logGroupName=SANDBOX_CONFIG["JOB_LOG_GROUP"])
-        logs.put_retention_policy(logGroupName=SANDBOX_CONFIG["JOB_LOG_GROUP"], retentionInDays=30)
-        # The run lease (substituted as ${LeaseTableName}; harmless when the definition has none).
-        _client("dynamodb", port).create_table(
-            TableName=definition.LEASE_TABLE_NAME,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        # The alarm topic the failure notification goes to (substituted as ${AlarmTopicArn}).
-        _client("sns", port).create_topic(Name=definition.ALARM_TOPIC_NAME)
+        deployment.setup_resources(self.scenario, self.world, self.server.port, self.instance_ids, self.initial)
 
     def _start_functions(self) -> None:
-        s = self.scenario
-        base = dict(SANDBOX_CONFIG)
-        base.update(
-            {
-                "DB_INSTANCE_IDENTIFIER": s.rds.identifier,
-                "WORKER_INSTANCE_IDS": ",".join(self.instance_ids.values()),
-            }
-        )
-        base.update(s.config)
-        log_dir = self.artifacts / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        for name in FUNCTIONS:
-            binary = self.bin_dir / name
-            if not binary.is_file():
-                raise ScenarioError(f"function binary {binary} is missing: run `make build` first")
-            env = lambda_environment(name, base)
-            env.update(
-                {
-                    "AWS_REGION": REGION,
-                    "AWS_DEFAULT_REGION": REGION,
-                    "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.server.port}",
-                    "AWS_ACCESS_KEY_ID": f"{FUNCTION_KEY_PREFIX}{name}",
-                    "AWS_SECRET_ACCESS_KEY": "sandbox",
-                    "AWS_EC2_METADATA_DISABLED": "true",
-                    "AWS_CONFIG_FILE": "/dev/null",
-                    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-                }
-            )
-            self.app.functions[name] = FunctionHost(name, [str(binary)], env, log_dir / f"{name}.log", 30.0, REGION, ACCOUNT)
+        deployment.start_functions(self.scenario, self.app, self.server.port, self.instance_ids, self.bin_dir, self.artifacts / "logs")
 
-    def _deploy(self, sfn: Any) -> tuple[str, str]:
-        """Deploy the definition file as the stack does; returns the state machine's ARN and its alias's.
-
-        The state machine, its published version 1 and the alias `live` routing
-        100 % to it; every execution is started on the alias ARN.
-        """
-        s = self.scenario
-        text = self.definition_path.read_text(encoding="utf-8")
-        try:
-            rendered = definition.render(text, definition.substitutions(list(self.instance_ids.values()), REGION, text))
-        except KeyError as exc:
-            raise ScenarioError(f"{self.definition_path}: {exc.args[0]}") from exc
-        if s.execution_timeout is not None:
-            document = json.loads(rendered)
-            document["TimeoutSeconds"] = s.execution_timeout
-            rendered = json.dumps(document)
-        # The stack deploys its rules together with the run lease: a workflow
-        # without a lease cannot tell a cleanup run from a run.
-        self.rules_active = definition.uses(text, definition.LEASE_TABLE_KEY)
-        machine = sfn.create_state_machine(
-            name=STATE_MACHINE_NAME,
-            definition=rendered,
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/makenaide-sandbox-states",
-            type="STANDARD",
-            publish=True,
-            versionDescription=f"revision {definition.revision(text)}",
-        )
-        alias = sfn.create_state_machine_alias(
-            name=states.ALIAS_NAME,
-            routingConfiguration=[{"stateMachineVersionArn": str(machine["stateMachineVersionArn"]), "weight": 100}],
-        )
-        return str(machine["stateMachineArn"]), str(alias["stateMachineAliasArn"])
+    def _deploy(self, sfn: Any) -> deployment.Deployed:
+        """Deploy the definition file as the stack does; every execution is started on the alias ARN."""
+        deployed = deployment.deploy(sfn, self.scenario, self.definition_path, list(self.instance_ids.values()))
+        self.rules_active = deployed.rules_active
+        return deployed
 
     # -- run ---------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
-        self.server.start()
-        os.environ["MOTO_PORT"] = str(self.server.port)  # where moto's ASL engine sends its calls
-        default_user_config["stepfunctions"] = {"execute_state_machine": True}
-        moto_patches.apply()
+        deployment.start_server(self.server)
         try:
             self._setup_resources()
             self._start_functions()
@@ -412,19 +277,10 @@ class Run:
         sfn = _client("stepfunctions", port)
         # Status change events carry the unqualified ARN (the rules' patterns
         # match it); the rules' targets, the schedule and the runner start the alias.
-        state_machine_arn, machine_arn = self._deploy(sfn)
-        self.alias_arn = machine_arn
-        rules = events.load_rules({"StateMachineArn": state_machine_arn, "DbInstanceIdentifier": s.rds.identifier}, ACCOUNT, REGION) if self.rules_active else []
-        self.bus = events.EventBus(
-            rules,
-            state_machine_arn,
-            lambda: _client("stepfunctions", port),
-            ACCOUNT,
-            REGION,
-            max_started=MAX_EVENT_EXECUTIONS,
-            on_start=self._on_event_start,
-            on_log=self._say if self.live else None,
-            target_arn=machine_arn,
+        deployed = self._deploy(sfn)
+        machine_arn = self.alias_arn = deployed.alias_arn
+        self.bus = deployment.event_bus(
+            s, port, deployed, max_started=MAX_EVENT_EXECUTIONS, on_start=self._on_event_start, on_log=self._say if self.live else None
         )
         name = s.execution_name or f"{s.name[:40]}-{uuid.uuid4().hex[:8]}"
         self._t0 = time.monotonic()

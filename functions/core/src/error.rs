@@ -479,6 +479,50 @@ mod tests {
     }
 }
 
+/// The meaning of an error name an execution ended with: this workflow's
+/// own ([`ErrorName`]), the state machine's `CleanupIncomplete`, or a word
+/// on Step Functions' and Lambda's own names. The failure notification and
+/// the operators' CLI both explain errors with it.
+pub fn execution_error_meaning(error: &str) -> &'static str {
+    if let Some(name) = ErrorName::ALL.iter().find(|name| name.as_str() == error) {
+        return name.meaning();
+    }
+    match error {
+        "CleanupIncomplete" => {
+            "a cleanup run or sweep could not stop everything (the cause lists what)"
+        }
+        "States.Timeout" => "a step ran longer than its TimeoutSeconds",
+        "States.TaskFailed" | "States.Runtime" => {
+            "a step failed for a reason outside this workflow's error names (see the cause)"
+        }
+        _ if error.starts_with("Lambda.") => "Lambda could not run a step (see the cause)",
+        _ if error.starts_with("States.") => "a Step Functions error (see the cause)",
+        _ => "not an error name of this workflow (see the cause)",
+    }
+}
+
+#[cfg(test)]
+mod meaning_tests {
+    use super::*;
+
+    #[test]
+    fn every_error_an_execution_can_end_with_has_a_meaning() {
+        for name in ErrorName::ALL {
+            assert_eq!(execution_error_meaning(name.as_str()), name.meaning());
+        }
+        for (error, says) in [
+            ("CleanupIncomplete", "could not stop everything"),
+            ("States.Timeout", "TimeoutSeconds"),
+            ("States.Runtime", "outside this workflow's error names"),
+            ("States.ResultPathMatchFailure", "Step Functions"),
+            ("Lambda.Unknown", "Lambda"),
+            ("Whatever", "not an error name"),
+        ] {
+            assert!(execution_error_meaning(error).contains(says), "{error}");
+        }
+    }
+}
+
 /// The README's error table, generated from [`ErrorName::ALL`] so the two
 /// cannot drift (a test compares it with README.md).
 pub fn markdown_table() -> String {

@@ -7,8 +7,8 @@ use makenaide_core::config::Env;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     makenaide_core::runtime::init_logging();
-    let config = makenaide_core::aws::sdk_config().await;
-    let aws = handler::Aws::new(&config);
-    let settings = handler::Settings::from_env(&Env::process());
+    let env = Env::process();
+    let aws = makenaide_core::aws::sdk_config(&env).map(|config| handler::Aws::new(&config));
+    let settings = handler::Settings::from_env(&env);
     makenaide_core::runtime::serve(aws, settings, handler::handle).await
 }

@@ -2,9 +2,9 @@
 //! machine publishes it to the alarm topic (`Cleanup: notify`); the alarms
 //! stay for trends and paging, this says which run and why.
 
-use makenaide_core::ErrorName;
 use makenaide_core::config::StopPolicy;
 use makenaide_core::document::{StateDocument, StopAction};
+use makenaide_core::error::execution_error_meaning;
 use makenaide_core::input::{RunInput, RunMode};
 use serde::Serialize;
 
@@ -62,22 +62,6 @@ fn plain(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
         .collect()
-}
-
-/// The meaning of an error name: this workflow's own (`ErrorName`), or a
-/// word on Step Functions' own names.
-pub fn meaning(error: &str) -> &'static str {
-    if let Some(name) = ErrorName::ALL.iter().find(|name| name.as_str() == error) {
-        return name.meaning();
-    }
-    match error {
-        "States.Timeout" => "a step ran longer than its TimeoutSeconds",
-        "States.TaskFailed" | "States.Runtime" => {
-            "a step failed for a reason outside this workflow's error names (see the cause)"
-        }
-        _ if error.starts_with("Lambda.") => "Lambda could not run a step (see the cause)",
-        _ => "not an error name of this workflow (see the cause)",
-    }
 }
 
 /// A Lambda step's cause is its error as JSON (`{"errorType", "errorMessage"}`):
@@ -238,7 +222,7 @@ pub fn notification(
             lines.push(format!(
                 "Error: {} - {}",
                 error.error,
-                meaning(&error.error)
+                execution_error_meaning(&error.error)
             ));
             if let Some(cause) = error.cause.as_deref().map(readable_cause) {
                 let cause = cause.trim();
@@ -608,14 +592,5 @@ mod tests {
         ] {
             assert_eq!(bounded(text, max), expected, "{text}");
         }
-    }
-
-    #[test]
-    fn every_error_name_has_its_meaning() {
-        for name in ErrorName::ALL {
-            assert_eq!(meaning(name.as_str()), name.meaning());
-        }
-        assert!(meaning("Lambda.Unknown").contains("Lambda"));
-        assert!(meaning("Whatever").contains("see the cause"));
     }
 }

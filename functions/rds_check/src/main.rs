@@ -8,7 +8,8 @@ use makenaide_core::config::Env;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     makenaide_core::runtime::init_logging();
-    let rds = Rds::from_config(&makenaide_core::aws::sdk_config().await);
-    let settings = handler::Settings::from_env(&Env::process());
+    let env = Env::process();
+    let rds = makenaide_core::aws::sdk_config(&env).map(|config| Rds::from_config(&config));
+    let settings = handler::Settings::from_env(&env);
     makenaide_core::runtime::serve(rds, settings, handler::handle).await
 }

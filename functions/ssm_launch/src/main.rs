@@ -8,7 +8,8 @@ use makenaide_core::config::Env;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     makenaide_core::runtime::init_logging();
-    let ssm = Ssm::from_config(&makenaide_core::aws::sdk_config().await);
-    let settings = handler::Settings::from_env(&Env::process());
+    let env = Env::process();
+    let ssm = makenaide_core::aws::sdk_config(&env).map(|config| Ssm::from_config(&config));
+    let settings = handler::Settings::from_env(&env);
     makenaide_core::runtime::serve(ssm, settings, handler::handle).await
 }

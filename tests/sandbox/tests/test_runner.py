@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from standin_binaries import write_standin_binaries
 
 TESTS_DIR = Path(__file__).resolve().parents[2]
-STANDIN = Path(__file__).with_name("standin_runtime.py")
-FUNCTIONS = ("rds_check", "ec2_start", "ssm_launch", "poll_ec2_state", "rds_stop", "emit_metrics")
 
 DEFINITION = {
     "StartAt": "Check database",
@@ -122,12 +121,7 @@ NOTIFY_DEFINITION = {
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("runner")
-    bins = root / "bin"
-    bins.mkdir()
-    for name in FUNCTIONS:
-        wrapper = bins / name
-        wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} {STANDIN}\n", encoding="utf-8")
-        wrapper.chmod(0o755)
+    bins = write_standin_binaries(root / "bin")
     definition = root / "small.asl.json"
     definition.write_text(json.dumps(DEFINITION), encoding="utf-8")
     (root / "lease.asl.json").write_text(json.dumps(LEASE_DEFINITION), encoding="utf-8")

@@ -18,14 +18,18 @@ pub(crate) mod wire;
 
 use std::time::Duration;
 
-use aws_config::environment::EnvironmentVariableCredentialsProvider;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
-use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
 
+use crate::config::Env;
+use crate::error::StepError;
 use crate::settings::{CALL_BUDGET, CallBudget};
 
 /// The AWS services the worker steps (`ec2_start`, `poll_ec2_state`) call.
@@ -108,37 +112,43 @@ mod worker_ports {
     }
 }
 
-/// Builds the SDK configuration once per Lambda instance. It honours the
-/// standard variables (`AWS_REGION`, `AWS_ENDPOINT_URL`, ...), which is how
-/// the local sandbox points the same binaries at loopback. Every call is
-/// bounded by [`CALL_BUDGET`], so a step's calls fit its Lambda timeout
-/// (a step that runs out of it dies as `Sandbox.Timedout`, with no stable
-/// name); the SDK retries a throttle quickly and the state machine owns
-/// longer backoff.
+/// Builds the SDK configuration once per Lambda instance from what Lambda
+/// puts in every function's environment, read directly rather than through
+/// `aws-config`'s default chains (README, "Cold start and size"):
 ///
-/// HTTPS is rustls with the *ring* crypto provider (smaller than aws-lc,
-/// see README "Cold start and size"), trusting the platform's root
-/// certificates. In a Lambda execution environment the start takes what
-/// Lambda hands the function instead of searching for it
-/// ([`LambdaStart`]); anywhere else the default chains apply unchanged.
-pub async fn sdk_config() -> SdkConfig {
-    let start = LambdaStart::from_env(&|name| std::env::var(name).ok());
-    if let Some(bundle) = &start.trust_bundle {
+/// - the role's credentials: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+///   `AWS_SESSION_TOKEN`;
+/// - the region: `AWS_REGION`;
+/// - `AWS_ENDPOINT_URL` when set (Lambda does not set it; the local sandbox
+///   points the same binaries at loopback with it).
+///
+/// Nothing else is read: no shared config or credentials files, no instance
+/// or container metadata. A missing variable is a `ConfigError` naming it,
+/// which [`crate::runtime::serve`] returns on every invocation.
+///
+/// Every call is bounded by [`CALL_BUDGET`], so a step's calls fit its
+/// Lambda timeout (a step that runs out of it dies as `Sandbox.Timedout`,
+/// with no stable name); the SDK retries a throttle quickly and the state
+/// machine owns longer backoff.
+///
+/// HTTPS is rustls with the *ring* crypto provider (smaller than aws-lc),
+/// trusting the platform's root certificates: unless `SSL_CERT_FILE` or
+/// `SSL_CERT_DIR` chooses, only the one bundle file the platform search finds
+/// first is read, not again every file of the certificate directories.
+pub fn sdk_config(env: &Env) -> Result<SdkConfig, StepError> {
+    let lambda = LambdaEnvironment::from_env(env)?;
+    if let Some(bundle) = &lambda.trust_bundle {
         // SAFETY: nothing else runs yet: every `main` calls this on its
         // current-thread runtime before the SDK or the Lambda loop start, so
         // no other thread can read the environment meanwhile.
         unsafe { std::env::set_var("SSL_CERT_FILE", bundle) };
     }
-    let loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https_client())
-        .retry_config(RetryConfig::standard().with_max_attempts(CALL_BUDGET.max_attempts))
-        .timeout_config(timeouts(&CALL_BUDGET));
-    start.apply(loader).load().await
+    Ok(lambda.sdk_config(https_client()))
 }
 
 /// The SDK's HTTPS client (what its `default-https-client` feature builds)
 /// with the ring provider in place of aws-lc.
-fn https_client() -> SharedHttpClient {
+pub fn https_client() -> SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::Ring,
@@ -146,73 +156,59 @@ fn https_client() -> SharedHttpClient {
         .build_https()
 }
 
-/// What a Lambda execution environment (`AWS_LAMBDA_FUNCTION_NAME` is set)
-/// already provides, taken directly instead of through the default chains:
-///
-/// - the role's credentials are in `AWS_ACCESS_KEY_ID`,
-///   `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, the first place the
-///   default chain looks: the rest of the chain (profiles, web identity,
-///   container and instance metadata providers) is not built;
-/// - the region is `AWS_REGION`;
-/// - there are no shared config files (`HOME` is not set): none is read
-///   unless `AWS_PROFILE`, `AWS_CONFIG_FILE` or `AWS_SHARED_CREDENTIALS_FILE`
-///   names one;
-/// - the root certificates are read from the one system bundle file that
-///   would be read first anyway, not again from each file of the
-///   certificate directories (unless `SSL_CERT_FILE` or `SSL_CERT_DIR`
-///   chooses).
-///
-/// Anything missing keeps the default behaviour for that part.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct LambdaStart {
-    env_credentials: bool,
-    region: Option<String>,
-    no_profile_files: bool,
+/// What [`sdk_config`] takes from the environment.
+#[derive(Debug, PartialEq)]
+struct LambdaEnvironment {
+    region: String,
+    /// Its `Debug` hides the secret key and the token.
+    credentials: Credentials,
+    endpoint_url: Option<String>,
     trust_bundle: Option<std::path::PathBuf>,
 }
 
-impl LambdaStart {
-    fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Self {
-        let set = |name: &str| var(name).is_some_and(|value| !value.is_empty());
-        if !set("AWS_LAMBDA_FUNCTION_NAME") {
-            return Self::default();
-        }
-        let chosen_roots = set("SSL_CERT_FILE") || set("SSL_CERT_DIR");
-        Self {
-            env_credentials: set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY"),
-            region: var("AWS_REGION").filter(|region| !region.is_empty()),
-            no_profile_files: ![
-                "AWS_PROFILE",
-                "AWS_CONFIG_FILE",
-                "AWS_SHARED_CREDENTIALS_FILE",
-            ]
-            .into_iter()
-            .any(set),
+impl LambdaEnvironment {
+    fn from_env(env: &Env) -> Result<Self, StepError> {
+        let set = |name: &str| env.get(name);
+        let required = |name: &str| {
+            set(name).ok_or_else(|| {
+                StepError::config(
+                    name,
+                    "is not set: the functions take the region and the role's credentials \
+                     from the variables Lambda sets",
+                )
+            })
+        };
+        let chosen_roots = set("SSL_CERT_FILE").is_some() || set("SSL_CERT_DIR").is_some();
+        Ok(Self {
+            region: required("AWS_REGION")?,
+            credentials: Credentials::new(
+                required("AWS_ACCESS_KEY_ID")?,
+                required("AWS_SECRET_ACCESS_KEY")?,
+                set("AWS_SESSION_TOKEN"),
+                None,
+                "LambdaEnvironment",
+            ),
+            endpoint_url: set("AWS_ENDPOINT_URL"),
             trust_bundle: if chosen_roots {
                 None
             } else {
                 openssl_probe::probe().cert_file
             },
-        }
+        })
     }
 
-    fn apply(&self, mut loader: ConfigLoader) -> ConfigLoader {
-        if self.env_credentials {
-            loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
+    fn sdk_config(self, http_client: SharedHttpClient) -> SdkConfig {
+        let mut builder = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region))
+            .credentials_provider(SharedCredentialsProvider::new(self.credentials))
+            .http_client(http_client)
+            .retry_config(RetryConfig::standard().with_max_attempts(CALL_BUDGET.max_attempts))
+            .timeout_config(timeouts(&CALL_BUDGET));
+        if let Some(url) = self.endpoint_url {
+            builder = builder.endpoint_url(url);
         }
-        if let Some(region) = &self.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if self.no_profile_files {
-            loader = loader.profile_files(
-                EnvConfigFiles::builder()
-                    .include_default_config_file(false)
-                    .include_default_credentials_file(false)
-                    .with_contents(EnvConfigFileKind::Config, "")
-                    .build(),
-            );
-        }
-        loader
+        builder.build()
     }
 }
 
@@ -225,18 +221,8 @@ fn timeouts(budget: &CallBudget) -> TimeoutConfig {
 }
 
 #[cfg(test)]
-mod lambda_start_tests {
-    use std::collections::HashMap;
-
-    use super::LambdaStart;
-
-    fn start(vars: &[(&str, &str)]) -> LambdaStart {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        LambdaStart::from_env(&|name| vars.get(name).cloned())
-    }
+mod lambda_environment_tests {
+    use super::*;
 
     const LAMBDA: &[(&str, &str)] = &[
         ("AWS_LAMBDA_FUNCTION_NAME", "rds_check"),
@@ -247,68 +233,78 @@ mod lambda_start_tests {
         ("SSL_CERT_FILE", "/etc/pki/tls/certs/ca-bundle.crt"),
     ];
 
-    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    /// LAMBDA with `changes` applied; an empty value removes the variable.
+    fn read(changes: &[(&'static str, &'static str)]) -> Result<LambdaEnvironment, StepError> {
         let mut vars = LAMBDA.to_vec();
-        vars.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-        vars.extend(extra.iter().filter(|(_, v)| !v.is_empty()));
-        vars
+        vars.retain(|(k, _)| !changes.iter().any(|(c, _)| c == k));
+        vars.extend(changes.iter().filter(|(_, v)| !v.is_empty()));
+        LambdaEnvironment::from_env(&Env::from_pairs(&vars))
     }
 
     #[test]
-    fn outside_lambda_every_default_chain_stays() {
-        assert_eq!(
-            start(&with(&[("AWS_LAMBDA_FUNCTION_NAME", "")])),
-            LambdaStart::default()
-        );
-    }
-
-    #[test]
-    fn in_lambda_credentials_region_and_no_profile_files_come_from_the_environment() {
-        let got = start(LAMBDA);
-        assert!(got.env_credentials);
-        assert_eq!(got.region.as_deref(), Some("ap-northeast-2"));
-        assert!(got.no_profile_files);
+    fn region_credentials_and_endpoint_come_from_the_environment() {
+        let got = read(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")]).unwrap();
+        assert_eq!(got.region, "ap-northeast-2");
+        assert_eq!(got.credentials.access_key_id(), "AKIDEXAMPLE");
+        assert_eq!(got.credentials.secret_access_key(), "secret");
+        assert_eq!(got.credentials.session_token(), Some("token"));
+        assert_eq!(got.endpoint_url.as_deref(), Some("http://127.0.0.1:4566"));
         assert_eq!(
             got.trust_bundle, None,
             "SSL_CERT_FILE already chooses the roots"
         );
+
+        let config = got.sdk_config(https_client());
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("ap-northeast-2"));
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:4566"));
+        assert!(config.credentials_provider().is_some());
     }
 
     #[test]
-    fn in_lambda_what_is_missing_or_named_keeps_its_default() {
-        assert!(!start(&with(&[("AWS_SECRET_ACCESS_KEY", "")])).env_credentials);
-        assert_eq!(start(&with(&[("AWS_REGION", "")])).region, None);
-        for named in [
-            "AWS_PROFILE",
-            "AWS_CONFIG_FILE",
-            "AWS_SHARED_CREDENTIALS_FILE",
-        ] {
+    fn without_a_session_token_or_an_endpoint_the_defaults_stay() {
+        let got = read(&[("AWS_SESSION_TOKEN", "")]).unwrap();
+        assert_eq!(got.credentials.session_token(), None);
+        assert_eq!(got.endpoint_url, None);
+        assert_eq!(got.sdk_config(https_client()).endpoint_url(), None);
+    }
+
+    #[test]
+    fn a_missing_region_or_key_is_a_config_error_naming_it() {
+        for missing in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            let error = read(&[(missing, "")]).unwrap_err();
+            assert_eq!(
+                error.name,
+                crate::error::ErrorName::ConfigError,
+                "{missing}"
+            );
             assert!(
-                !start(&with(&[(named, "/var/task/aws-config")])).no_profile_files,
-                "{named}"
+                error.message.contains(missing),
+                "{missing}: {}",
+                error.message
             );
         }
-        let dir_chosen = start(&with(&[
-            ("SSL_CERT_FILE", ""),
-            ("SSL_CERT_DIR", "/etc/ssl/certs"),
-        ]));
+    }
+
+    #[test]
+    fn the_debug_form_hides_the_secret_and_the_token() {
+        let shown = format!("{:?}", read(&[]).unwrap());
+        assert!(shown.contains("AKIDEXAMPLE"), "{shown}");
+        assert!(!shown.contains("secret\""), "{shown}");
+        assert!(!shown.contains("token\""), "{shown}");
+    }
+
+    #[test]
+    fn without_chosen_roots_the_bundle_the_platform_search_finds_first_is_used() {
+        let got = read(&[("SSL_CERT_FILE", "")]).unwrap();
+        assert_eq!(got.trust_bundle, openssl_probe::probe().cert_file);
+        let dir_chosen =
+            read(&[("SSL_CERT_FILE", ""), ("SSL_CERT_DIR", "/etc/ssl/certs")]).unwrap();
         assert_eq!(dir_chosen.trust_bundle, None);
     }
 
     #[test]
-    fn in_lambda_the_roots_come_from_the_bundle_the_platform_search_finds_first() {
-        let got = start(&with(&[("SSL_CERT_FILE", "")]));
-        assert_eq!(got.trust_bundle, openssl_probe::probe().cert_file);
-    }
-}
-
-#[cfg(test)]
-mod budget_tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn the_sdk_config_applies_the_call_budget() {
-        let config = sdk_config().await;
+    fn the_sdk_config_applies_the_call_budget() {
+        let config = read(&[]).unwrap().sdk_config(https_client());
         let timeouts = config.timeout_config().expect("timeouts are set");
         assert_eq!(
             timeouts.connect_timeout(),

@@ -25,7 +25,7 @@ impl Ssm {
     }
 
     /// The adapter a function's `main` builds once.
-    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+    pub fn from_config(config: &aws_types::SdkConfig) -> Self {
         Self::new(Client::new(config))
     }
 }

@@ -1,0 +1,57 @@
+//! What the CLI can fail with, each with its exit code and one line for the
+//! operator. Never a panic or a backtrace for a user error: `main` prints
+//! `error: <message>` and exits with [`CliError::exit_code`].
+
+/// Exit codes (also in `makenaide --help` and the README, "Operate it").
+pub mod exit {
+    /// The job ran and succeeded (a dry run: the dry run succeeded), or the
+    /// command did what was asked.
+    pub const OK: u8 = 0;
+    /// The run failed, timed out or was aborted.
+    pub const RUN_FAILED: u8 = 1;
+    /// Usage error (clap's own code).
+    pub const USAGE: u8 = 2;
+    /// The run was skipped: another run holds the lease.
+    pub const SKIPPED: u8 = 3;
+    /// The CLI could not do it: no credentials, unknown stack or execution,
+    /// an AWS error.
+    pub const CLI_FAILED: u8 = 4;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(
+        "no AWS credentials found: set AWS_PROFILE (or --profile), run `aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY ({0})"
+    )]
+    NoCredentials(String),
+    #[error("no AWS region: set AWS_REGION, --region, or a region in the profile")]
+    NoRegion,
+    #[error(
+        "stack {0} not found in this account and region: give --stack (or MAKENAIDE_STACK), --region, or --state-machine-arn"
+    )]
+    UnknownStack(String),
+    #[error("stack {stack} has no output {output}: {why}")]
+    MissingOutput {
+        stack: String,
+        output: &'static str,
+        why: &'static str,
+    },
+    #[error("no execution {0} of this state machine")]
+    UnknownExecution(String),
+    #[error("AWS {operation} failed: {message}")]
+    Aws {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Invalid(_) => exit::USAGE,
+            _ => exit::CLI_FAILED,
+        }
+    }
+}
