@@ -29,12 +29,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", type=Path, default=Path(os.environ.get("SCENARIO") or DEFAULT_SCENARIO))
     parser.add_argument("--cli", type=Path, default=CLI, help="the makenaide binary (default: the debug build)")
+    parser.add_argument("--bin-dir", type=Path, help="where the six function binaries are (default: the sandbox's, target/debug)")
     args = parser.parse_args()
     if not args.cli.is_file():
         print(f"demo: {args.cli} is missing: run `make build`", file=sys.stderr)
         return 2
     print(f"demo: starting the local sandbox with {args.scenario.relative_to(REPO) if args.scenario.is_absolute() else args.scenario}", flush=True)
-    with started(scenario=args.scenario.resolve()) as sandbox:
+    extra = ["--bin-dir", str(args.bin_dir.resolve())] if args.bin_dir else []
+    with started(scenario=args.scenario.resolve(), extra_args=extra) as sandbox:
         env = client_environment(sandbox.endpoint)
         print(f"demo: sandbox ready at {sandbox.endpoint}; makenaide run --follow\n", flush=True)
         run = subprocess.run([str(args.cli), "run", "--follow"], env=env, check=False)
