@@ -117,15 +117,27 @@ fn status(value: &ExecutionStatus) -> Status {
 
 /// One SDK history event in the CLI's terms (as [`crate::history::WireEvent`] does for JSON).
 fn event(e: &HistoryEvent) -> Event {
-    let failed = |error: Option<&str>, cause: Option<&str>| What::TaskFailed {
+    // Each failure event type has its own details type, all with `error()`
+    // and `cause()`.
+    macro_rules! error_and_cause {
+        ($details:expr) => {{
+            let details = $details;
+            (
+                details.and_then(|d| d.error()),
+                details.and_then(|d| d.cause()),
+            )
+        }};
+    }
+    let failed = |(error, cause): (Option<&str>, Option<&str>)| What::TaskFailed {
         error: error.map(str::to_string),
         cause: cause.map(str::to_string),
     };
-    let ended = |status: Status, error: Option<&str>, cause: Option<&str>| What::ExecutionEnded {
-        status,
-        error: error.map(str::to_string),
-        cause: cause.map(str::to_string),
-    };
+    let ended =
+        |status: Status, (error, cause): (Option<&str>, Option<&str>)| What::ExecutionEnded {
+            status,
+            error: error.map(str::to_string),
+            cause: cause.map(str::to_string),
+        };
     let kind = e.r#type().as_str();
     let what = if kind.ends_with("StateEntered") {
         What::StateEntered {
@@ -155,54 +167,34 @@ fn event(e: &HistoryEvent) -> Event {
                     .map(str::to_string),
             },
             HistoryEventType::LambdaFunctionFailed => {
-                let d = e.lambda_function_failed_event_details();
-                failed(d.and_then(|d| d.error()), d.and_then(|d| d.cause()))
+                failed(error_and_cause!(e.lambda_function_failed_event_details()))
             }
-            HistoryEventType::LambdaFunctionTimedOut => {
-                let d = e.lambda_function_timed_out_event_details();
-                failed(d.and_then(|d| d.error()), d.and_then(|d| d.cause()))
-            }
-            HistoryEventType::LambdaFunctionScheduleFailed => {
-                let d = e.lambda_function_schedule_failed_event_details();
-                failed(d.and_then(|d| d.error()), d.and_then(|d| d.cause()))
-            }
-            HistoryEventType::LambdaFunctionStartFailed => {
-                let d = e.lambda_function_start_failed_event_details();
-                failed(d.and_then(|d| d.error()), d.and_then(|d| d.cause()))
-            }
-            HistoryEventType::TaskFailed => {
-                let d = e.task_failed_event_details();
-                failed(d.and_then(|d| d.error()), d.and_then(|d| d.cause()))
-            }
+            HistoryEventType::LambdaFunctionTimedOut => failed(error_and_cause!(
+                e.lambda_function_timed_out_event_details()
+            )),
+            HistoryEventType::LambdaFunctionScheduleFailed => failed(error_and_cause!(
+                e.lambda_function_schedule_failed_event_details()
+            )),
+            HistoryEventType::LambdaFunctionStartFailed => failed(error_and_cause!(
+                e.lambda_function_start_failed_event_details()
+            )),
+            HistoryEventType::TaskFailed => failed(error_and_cause!(e.task_failed_event_details())),
             HistoryEventType::TaskTimedOut => {
-                let d = e.task_timed_out_event_details();
-                failed(d.and_then(|d| d.error()), d.and_then(|d| d.cause()))
+                failed(error_and_cause!(e.task_timed_out_event_details()))
             }
-            HistoryEventType::ExecutionSucceeded => ended(Status::Succeeded, None, None),
-            HistoryEventType::ExecutionFailed => {
-                let d = e.execution_failed_event_details();
-                ended(
-                    Status::Failed,
-                    d.and_then(|d| d.error()),
-                    d.and_then(|d| d.cause()),
-                )
-            }
-            HistoryEventType::ExecutionAborted => {
-                let d = e.execution_aborted_event_details();
-                ended(
-                    Status::Aborted,
-                    d.and_then(|d| d.error()),
-                    d.and_then(|d| d.cause()),
-                )
-            }
-            HistoryEventType::ExecutionTimedOut => {
-                let d = e.execution_timed_out_event_details();
-                ended(
-                    Status::TimedOut,
-                    d.and_then(|d| d.error()),
-                    d.and_then(|d| d.cause()),
-                )
-            }
+            HistoryEventType::ExecutionSucceeded => ended(Status::Succeeded, (None, None)),
+            HistoryEventType::ExecutionFailed => ended(
+                Status::Failed,
+                error_and_cause!(e.execution_failed_event_details()),
+            ),
+            HistoryEventType::ExecutionAborted => ended(
+                Status::Aborted,
+                error_and_cause!(e.execution_aborted_event_details()),
+            ),
+            HistoryEventType::ExecutionTimedOut => ended(
+                Status::TimedOut,
+                error_and_cause!(e.execution_timed_out_event_details()),
+            ),
             _ => What::Other,
         }
     };

@@ -19,7 +19,9 @@ set up, in this order:
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +64,18 @@ SANDBOX_CONFIG: dict[str, str] = {
     "SCHEDULE_INTERVAL_HOURS": "4",
     "PRICE_OVERRIDES": "{}",
 }
+
+
+def add_deploy_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every sandbox entry point shares: what it deploys."""
+    parser.add_argument("--definition", type=Path, default=definition.DEFINITION_PATH, help="the ASL file to deploy")
+    parser.add_argument("--bin-dir", type=Path, default=definition.REPO_ROOT / "target" / "debug", help="where the function binaries are")
+
+
+def quiet_server_logs() -> None:
+    """No access log lines from the HTTP server; none of the failures moto's engine catches and logs."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
 
 
 def client(service: str, port: int, key: str = RUNNER_ACCESS_KEY) -> Any:

@@ -25,7 +25,6 @@ import argparse
 import datetime as dt
 import fnmatch
 import json
-import logging
 import sys
 import tempfile
 import threading
@@ -799,12 +798,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("scenario", type=Path, help="a scenario file (tests/scenarios/*.json)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--live", action="store_true", help="print each state as it is entered")
-    parser.add_argument("--definition", type=Path, default=definition.DEFINITION_PATH, help="the ASL file to run")
-    parser.add_argument("--bin-dir", type=Path, default=definition.REPO_ROOT / "target" / "debug", help="where the function binaries are")
+    deployment.add_deploy_arguments(parser)
     parser.add_argument("--artifacts", type=Path, default=None, help="where function logs go (default: a temp dir)")
     args = parser.parse_args(argv)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines
-    logging.getLogger("moto").setLevel(logging.CRITICAL)  # its engine logs every caught failure
+    deployment.quiet_server_logs()
     try:
         scenario = load(args.scenario)
         artifacts = args.artifacts or Path(tempfile.mkdtemp(prefix=f"sandbox-{scenario.name}-"))

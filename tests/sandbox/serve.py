@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import logging
 import os
 import shlex
 import signal
@@ -203,12 +202,10 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"the port on 127.0.0.1 (env SANDBOX_PORT; default {DEFAULT_PORT}; 0 picks a free one)")
     parser.add_argument("--scenario", type=Path, default=Path(os.environ.get("SCENARIO") or DEFAULT_SCENARIO),
                         help="the scenario whose world is served (env SCENARIO; default tests/scenarios/happy_path.json)")
-    parser.add_argument("--definition", type=Path, default=definition.DEFINITION_PATH, help="the ASL file to deploy")
-    parser.add_argument("--bin-dir", type=Path, default=definition.REPO_ROOT / "target" / "debug", help="where the function binaries are")
+    deployment.add_deploy_arguments(parser)
     parser.add_argument("--logs", type=Path, default=None, help="where function logs go (default: a temp dir)")
     args = parser.parse_args(argv)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines
-    logging.getLogger("moto").setLevel(logging.CRITICAL)  # its engine logs every caught failure
+    deployment.quiet_server_logs()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
