@@ -75,8 +75,23 @@ def test_dry_run_and_history_json(happy: dict[str, str]) -> None:
     assert table.returncode == 0 and "cli-run" in table.stdout and lines_fit(table.stdout), table.stdout
 
 
+def status_once_settled(env: dict[str, str], deadline_seconds: float = 20) -> subprocess.CompletedProcess[str]:
+    """`makenaide status` once nothing is `stopping` any more.
+
+    A run's Succeeded comes as soon as its stop requests are accepted: the DB
+    and the worker stay `stopping` for a while after it (a second in the
+    sandbox, minutes in AWS), and `status` reports them as it finds them.
+    """
+    give_up = time.monotonic() + deadline_seconds
+    while True:
+        status = cli(env, "status")
+        if status.returncode != 0 or " stopping" not in status.stdout or time.monotonic() > give_up:
+            return status
+        time.sleep(0.5)
+
+
 def test_status_pause_and_resume(happy: dict[str, str]) -> None:
-    status = cli(happy, "status")
+    status = status_once_settled(happy)
     assert status.returncode == 0, status.stderr
     assert "lease: free" in status.stdout and "ENABLED" in status.stdout, status.stdout
     assert "now: DB makenaide-db stopped; worker i-" in status.stdout, status.stdout
