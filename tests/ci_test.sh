@@ -11,16 +11,21 @@ cd "$(dirname "$0")/.."
 MAKE="${MAKE:-make}"
 LOG=target/package-x86_64.log
 mkdir -p target
+# Each step's start, in minutes and seconds since `make test` began.
+step() { printf 'test: [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 "$MAKE" venv
-echo "test: packaging x86_64 in the background (log: $LOG)"
-ARCH=x86_64 cdk/scripts/package.sh >"$LOG" 2>&1 &
+step "packaging x86_64 in the background (log: $LOG)"
+(ARCH=x86_64 cdk/scripts/package.sh && step "x86_64 package built") >"$LOG" 2>&1 &
 package_pid=$!
 trap 'kill "$package_pid" 2>/dev/null || true' EXIT
 
-"$MAKE" lint unit asl-check prices-check cdk-test
+for target in lint unit asl-check prices-check cdk-test; do
+  step "make $target"
+  "$MAKE" "$target"
+done
 
-echo "test: waiting for the x86_64 package"
+step "waiting for the x86_64 package"
 if ! wait "$package_pid"; then
   echo "test: make package ARCH=x86_64 failed; the end of $LOG:" >&2
   tail -n 40 "$LOG" >&2
@@ -29,4 +34,8 @@ fi
 trap - EXIT
 tail -n 8 "$LOG"
 
-"$MAKE" e2e artifact-check PACKAGED=1
+step "make e2e"
+"$MAKE" e2e
+step "make artifact-check"
+"$MAKE" artifact-check PACKAGED=1
+step "done"

@@ -41,7 +41,7 @@ def _run_one(path: Path, artifacts: Path, extra: list[str]) -> tuple[Path, int, 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenarios", nargs="*", type=Path, help="default: tests/scenarios/*.json")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="scenarios run at once")
+    parser.add_argument("--jobs", type=int, default=2 * (os.cpu_count() or 1), help="scenarios run at once (default: two per core)")
     parser.add_argument("--definition", type=Path, help="another ASL file to run (e.g. a broken copy)")
     parser.add_argument("--bin-dir", type=Path, help="where the function binaries are")
     parser.add_argument("--artifacts", type=Path, help="where reports and function logs go")

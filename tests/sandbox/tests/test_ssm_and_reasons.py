@@ -8,6 +8,7 @@ tests expect it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import time
@@ -88,7 +89,9 @@ def test_state_reason_follows_who_stopped_the_instance(sandbox: Sandbox) -> None
     assert iid in [i["InstanceId"] for r in filtered["Reservations"] for i in r["Instances"]]
 
 
-def test_the_jobs_own_shutdown_is_instance_initiated_and_leaves_the_command_in_progress(sandbox: Sandbox) -> None:  # noqa: F811
+def test_the_jobs_own_shutdown_is_instance_initiated_and_leaves_the_command_in_progress(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    # `stopping` held long enough that polling sees it on a busy machine (the tests run in parallel).
+    monkeypatch.setattr(sandbox.world, "timings", dataclasses.replace(FAST, ec2_stop=1.5))
     iid = _worker(sandbox, JobBehaviour(duration=0.3, shutdown_instance=True))
     sent = _send(sandbox, iid)
     _wait_for(lambda: _state(sandbox, iid) == "stopping")
