@@ -16,12 +16,12 @@ ARCH     ?= arm64
 # SDK's default HTTPS client: only `make bench` builds it.
 DEBUG_CRATES := --workspace --exclude bench_sdk_ec2
 
-.PHONY: help test lint unit build release venv demo sandbox e2e asl-check prices-check prices cdk-test synth package artifact-check bench deploy clean
+.PHONY: help test lint unit lint-unit build release venv demo sandbox e2e asl-check prices-check prices cdk-test synth package artifact-check bench deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-test: ## Everything CI checks (installs its own tools): lint unit asl-check prices-check cdk-test e2e artifact-check
+test: ## Everything CI checks (installs its own tools): lint-unit asl-check prices-check cdk-test e2e artifact-check
 	MAKE="$(MAKE)" tests/ci_test.sh
 
 lint: ## cargo fmt --check and clippy -D warnings
@@ -30,6 +30,16 @@ lint: ## cargo fmt --check and clippy -D warnings
 
 unit: ## Rust unit and handler tests
 	$(CARGO) test $(DEBUG_CRATES) --all-targets
+
+# `make lint` and `make unit` in one compile, for `make test`: the workspace's
+# own crates are compiled for the tests by clippy-driver, as `cargo clippy`
+# runs it (RUSTC_WORKSPACE_WRAPPER, and CLIPPY_ARGS in the form cargo-clippy
+# passes `-- -D warnings`), so the dependencies are compiled once instead of
+# checked and then compiled again.
+lint-unit: ## make lint and make unit with one compile of the dependencies
+	$(CARGO) fmt --all -- --check
+	RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS='-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__' \
+	  $(CARGO) test $(DEBUG_CRATES) --all-targets
 
 build: ## Debug binaries of the six functions (used by the sandbox) and of the makenaide CLI
 	$(CARGO) build $(DEBUG_CRATES) --all-targets

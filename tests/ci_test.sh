@@ -2,10 +2,11 @@
 # `make test`: everything CI checks. The release build of the Lambda zips
 # (`make package ARCH=x86_64`, for the artifact check) takes as long as the
 # debug build and, like it, spends much of its time on one core compiling the
-# largest SDK crate; so it starts first, in the background, and overlaps the
-# lint, unit, state machine, price and CDK checks. The end-to-end scenarios
-# wait for it: they keep sub-second timings and must not share the CPU with
-# a compiler. A failed step stops the background build.
+# largest SDK crate; so it starts first, in the background, and overlaps
+# clippy with the Rust tests (one compile: `make lint-unit`) and the state
+# machine, price and CDK checks. The end-to-end scenarios wait for it: they
+# keep sub-second timings and must not share the CPU with a compiler. A
+# failed step stops the background build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MAKE="${MAKE:-make}"
@@ -20,7 +21,7 @@ step "packaging x86_64 in the background (log: $LOG)"
 package_pid=$!
 trap 'kill "$package_pid" 2>/dev/null || true' EXIT
 
-for target in lint unit asl-check prices-check cdk-test; do
+for target in lint-unit asl-check prices-check cdk-test; do
   step "make $target"
   "$MAKE" "$target"
 done

@@ -117,6 +117,8 @@ class Start:
         self.answer = ""  # response | error | init-error
         self.answer_body = b""
         self.hwm_kb: int | None = None
+        self.binary = ""
+        self.rss_parts: dict[str, int] | None = None
         self.cpu_next: float | None = None
         self.cpu_aws: float | None = None
         self.cpu_answer: float | None = None
@@ -134,6 +136,41 @@ def peak_rss_kb(pid: int) -> int | None:
     except OSError:
         return None
     return None
+
+
+# Where the resident pages are, in the order the RSS table shows them.
+RSS_PARTS = ["code", "read-only data", "writable data", "heap", "stack and other", "shared libraries"]
+
+
+def rss_by_part_kb(pid: int, binary: str) -> dict[str, int] | None:
+    """Resident kB per part of the address space (/proc/<pid>/smaps), when the first response arrives.
+
+    The binary's own mappings by permission: `r-xp` its code; `r--p` its
+    read-only data, which holds the relocation table the loader reads and,
+    after RELRO, the pointers it relocated (.data.rel.ro); `rw-p` its
+    writable data (.data, relocated at load too, so resident whole).
+    """
+    parts = dict.fromkeys(RSS_PARTS, 0)
+    part = "stack and other"
+    try:
+        with open(f"/proc/{pid}/smaps", encoding="ascii", errors="replace") as smaps:
+            for line in smaps:
+                fields = line.split()
+                if fields and not fields[0].endswith(":"):  # a mapping's header: range perms offset dev inode [path]
+                    perms, path = fields[1], fields[5] if len(fields) > 5 else ""
+                    if path == binary:
+                        part = {"r-xp": "code", "r--p": "read-only data"}.get(perms, "writable data")
+                    elif ".so" in path:
+                        part = "shared libraries"
+                    elif path == "[heap]":
+                        part = "heap"
+                    else:
+                        part = "stack and other"
+                elif fields and fields[0] == "Rss:":
+                    parts[part] += int(fields[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return parts
 
 
 def cpu_ms(pid: int) -> float | None:
@@ -181,9 +218,11 @@ def runtime_api(start: Start) -> ThreadingHTTPServer:
         def do_POST(self) -> None:  # noqa: N802
             now = time.perf_counter()
             hwm, cpu = peak_rss_kb(start.pid), cpu_ms(start.pid)  # before the answer lets the process go on
+            parts = rss_by_part_kb(start.pid, start.binary)
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if start.answered_at is None:
                 start.answered_at, start.hwm_kb, start.cpu_answer, start.answer_body = now, hwm, cpu, body
+                start.rss_parts = parts
                 start.answer = self.path.rsplit("/", 1)[-1]
                 if "/init/" in self.path:
                     start.answer = "init-error"
@@ -311,6 +350,7 @@ def environment(name: str, sandbox: Sandbox, runtime_port: int) -> dict[str, str
 
 def cold_start(name: str, binary: Path, sandbox: Sandbox, templates: dict[str, Any], n: int, log: Path) -> Start:
     start = Start(name, event_for(name, templates, sandbox, n))
+    start.binary = str(binary)
     server = runtime_api(start)
     env = environment(name, sandbox, server.server_port)
     env.update(EXTRA_ENV)
@@ -342,6 +382,12 @@ def ms(start: Start, at: float | None) -> float | None:
 def median(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if len(present) == len(values) and present else None
+
+
+def rss_part_medians(got: list[Start]) -> dict[str, float] | None:
+    if any(s.rss_parts is None for s in got):
+        return None
+    return {part: statistics.median(s.rss_parts[part] for s in got if s.rss_parts) for part in RSS_PARTS}
 
 
 def fmt(value: float | None, digits: int = 1) -> str:
@@ -385,6 +431,20 @@ def report(rows: dict[str, dict[str, Any]], runs: int, when: str) -> str:
             f"| {fmt(row['rss'])} | {row['binary'] / 1e6:.2f} | {row['zip'] / 1e6:.2f} | {fmt(arm, 2)} "
             f"| {fmt(ratio(row, ref, 'aws'), 2)} | {fmt(ratio(row, ref, 'cpu_aws'), 2)} | {fmt(ratio(row, ref, 'rss'), 2)} | {row['answer']} |"
         )
+    lines += [
+        "",
+        "Where the peak RSS is (kB resident when the first response arrives, median; /proc/<pid>/smaps): the binary's code,"
+        " its read-only data (with the relocation table and the pointers relocated at load), its writable data (relocated"
+        " at load: resident whole), the heap, the stack and other anonymous memory, and the C library (libc, libm, ld.so).",
+        "",
+        "| function | " + " | ".join(RSS_PARTS) + " | total |",
+        "|---|" + "--:|" * (len(RSS_PARTS) + 1),
+    ]
+    for name, row in rows.items():
+        label = f"*baseline: {BASELINES[name]}*" if name in BASELINES else name
+        parts = row["rss_parts"]
+        cells = [fmt(parts[p], 0) for p in RSS_PARTS] + [fmt(sum(parts.values()), 0)] if parts else ["-"] * (len(RSS_PARTS) + 1)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("MB = 10^6 bytes. Command: `make bench` (`.venv/bin/python tests/bench/run.py --runs 7 --readme`).")
     return "\n".join(lines) + "\n"
@@ -473,6 +533,7 @@ def main() -> int:
             "cpu_aws": None if name == "bench_echo" else median([s.cpu_aws for s in got]),
             "cpu_response": median([s.cpu_answer for s in got]),
             "rss": median([None if s.hwm_kb is None else s.hwm_kb * 1024 / 1e6 for s in got]),
+            "rss_parts": rss_part_medians(got),
             "binary": sizes[name][0],
             "zip": sizes[name][1],
             "zip_arm64": sizes[name][2],
