@@ -31,18 +31,20 @@ lint: ## cargo fmt --check and clippy -D warnings
 unit: ## Rust unit and handler tests
 	$(CARGO) test $(DEBUG_CRATES) --all-targets
 
-# `make lint` and `make unit` in one compile, for `make test`: the workspace's
-# own crates are compiled for the tests by clippy-driver, as `cargo clippy`
+# clippy-driver as the compiler of the workspace's own crates, as `cargo clippy`
 # runs it (RUSTC_WORKSPACE_WRAPPER, and CLIPPY_ARGS in the form cargo-clippy
-# passes `-- -D warnings`), so the dependencies are compiled once instead of
-# checked and then compiled again.
+# passes `-- -D warnings`), but for a full compile: `make lint-unit` is `make
+# lint` and `make unit` with the dependencies compiled once instead of checked,
+# then compiled again. LINTED_BUILD=1 (`make test` sets it) has `make build`
+# compile the same way, so it reuses that compile.
+CLIPPY_COMPILE := RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS='-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__'
+
 lint-unit: ## make lint and make unit with one compile of the dependencies
 	$(CARGO) fmt --all -- --check
-	RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS='-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__' \
-	  $(CARGO) test $(DEBUG_CRATES) --all-targets
+	$(CLIPPY_COMPILE) $(CARGO) test $(DEBUG_CRATES) --all-targets
 
 build: ## Debug binaries of the six functions (used by the sandbox) and of the makenaide CLI
-	$(CARGO) build $(DEBUG_CRATES) --all-targets
+	$(if $(LINTED_BUILD),$(CLIPPY_COMPILE)) $(CARGO) build $(DEBUG_CRATES) --all-targets
 
 release: ## Release binaries for the host, to measure size
 	$(CARGO) build --workspace --release --bins

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # `make test`: everything CI checks. The release build of the Lambda zips
-# (`make package ARCH=x86_64`, for the artifact check) takes as long as the
-# debug build and, like it, spends much of its time on one core compiling the
-# largest SDK crate; so it starts first, in the background, and overlaps
-# clippy with the Rust tests (one compile: `make lint-unit`) and the state
-# machine, price and CDK checks. The end-to-end scenarios wait for it: they
-# keep sub-second timings and must not share the CPU with a compiler. A
+# (`make package ARCH=x86_64`, for the artifact check) is the longest job: it
+# compiles the largest SDK crate on one core with one codegen unit, then
+# links each function with LTO. So it starts first, in the background, and
+# overlaps clippy with the Rust tests (one compile: `make lint-unit`) and
+# the state machine, price and CDK checks. If it is still going when those
+# end, it drops to the lowest CPU priority (nice 19) and the end-to-end tests
+# run meanwhile: they keep sub-second timings, and a compiler at nice 19
+# only gets the CPU they leave idle. The artifact check waits for it. A
 # failed step stops the background build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,17 +16,30 @@ LOG=target/package-x86_64.log
 mkdir -p target
 # Each step's start, in minutes and seconds since `make test` began.
 step() { printf 'test: [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
+# A process's descendants (the package build: cargo-lambda, cargo, rustc, the linker).
+descendants() { local child; for child in $(pgrep -P "$1"); do echo "$child"; descendants "$child"; done; }
 
 "$MAKE" venv
 step "packaging x86_64 in the background (log: $LOG)"
 (ARCH=x86_64 cdk/scripts/package.sh && step "x86_64 package built") >"$LOG" 2>&1 &
 package_pid=$!
-trap 'kill "$package_pid" 2>/dev/null || true' EXIT
+trap 'kill $(descendants "$package_pid") "$package_pid" 2>/dev/null || true' EXIT
 
-for target in lint-unit asl-check prices-check cdk-test; do
+# The debug binaries of the end-to-end tests come from the same compile as
+# clippy and the Rust tests (Makefile, LINTED_BUILD), built before the wait.
+export LINTED_BUILD=1
+for target in lint-unit build asl-check prices-check cdk-test; do
   step "make $target"
   "$MAKE" "$target"
 done
+
+if kill -0 "$package_pid" 2>/dev/null; then
+  step "x86_64 package still building: at nice 19 from now on, while make e2e runs"
+  # shellcheck disable=SC2046 # one PID per word
+  renice -n 19 -p "$package_pid" $(descendants "$package_pid") >/dev/null 2>&1 || true
+fi
+step "make e2e"
+"$MAKE" e2e
 
 step "waiting for the x86_64 package"
 if ! wait "$package_pid"; then
@@ -35,8 +50,6 @@ fi
 trap - EXIT
 tail -n 8 "$LOG"
 
-step "make e2e"
-"$MAKE" e2e
 step "make artifact-check"
 "$MAKE" artifact-check PACKAGED=1
 step "done"

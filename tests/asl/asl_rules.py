@@ -20,6 +20,7 @@ statemachine/README.md carries, so a test can prove the page matches the file.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -1243,6 +1244,7 @@ def _is_under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + ".") or prefix == "$"
 
 
+@functools.cache  # pure, and the walk asks the same questions again and again
 def _present(facts: frozenset[Fact], path: str) -> bool:
     if path == "$":
         return True
@@ -1254,14 +1256,17 @@ def _present(facts: frozenset[Fact], path: str) -> bool:
     return False
 
 
+@functools.cache
 def _absent(facts: frozenset[Fact], path: str) -> bool:
     return any(sign == "-" and _is_under(path, p) for sign, p in facts)
 
 
+@functools.cache
 def _consistent(facts: frozenset[Fact]) -> bool:
     return not any(sign == "-" and any(s != "-" and _is_under(q, p) for s, q in facts) for sign, p in facts)
 
 
+@functools.cache
 def _write(facts: frozenset[Fact], path: str | None, sign: str) -> frozenset[Fact]:
     if path is None:
         return facts
@@ -1360,7 +1365,17 @@ def check_paths_present(definition: dict[str, Any]) -> list[str]:
     that always holds) are not followed, so the mode fields route each mode.
     Within one rule an IsPresent beside a comparison does not guard it: only
     an earlier rule, or an earlier state, does.
+
+    The walk is the slowest check and the tests run it on the same file
+    many times, so its result is kept per file content.
     """
+    return list(_paths_present(json.dumps(definition, sort_keys=True)))
+
+
+@functools.lru_cache(maxsize=32)
+def _paths_present(definition_json: str) -> tuple[str, ...]:
+    """`check_paths_present` of one definition, given as JSON."""
+    definition = json.loads(definition_json)
     all_states = states(definition)
     start = definition.get("StartAt")
     problems: set[str] = set()
@@ -1435,7 +1450,7 @@ def check_paths_present(definition: dict[str, Any]) -> list[str]:
             if "Next" in state:
                 out.append((state["Next"], after))
         todo.extend(out)
-    return sorted(problems)
+    return tuple(sorted(problems))
 
 
 ALL_CHECKS = (

@@ -68,6 +68,7 @@ OUT_DIR = ROOT / "target" / "bench"
 WRAP: list[str] = []  # --wrap
 EXTRA_ENV: dict[str, str] = {}  # --env
 UNSET: list[str] = []  # --unset
+SECTIONS: list[bool] = []  # --sections
 README_BEGIN = "<!-- bench:begin (make bench writes this block) -->"
 README_END = "<!-- bench:end -->"
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -119,11 +120,14 @@ class Start:
         self.hwm_kb: int | None = None
         self.binary = ""
         self.rss_parts: dict[str, int] | None = None
+        self.sections: dict[str, list[int]] = {}
         self.cpu_next: float | None = None
         self.cpu_aws: float | None = None
         self.cpu_answer: float | None = None
         self.handed = False
         self.done = threading.Event()
+        # Set once `pid` is known: a fast binary can call the runtime API before Popen returns.
+        self.pid_known = threading.Event()
         self.closing = threading.Event()
 
 
@@ -173,6 +177,46 @@ def rss_by_part_kb(pid: int, binary: str) -> dict[str, int] | None:
     return parts
 
 
+def elf_sections(binary: str) -> list[tuple[str, int, int]]:
+    """(name, file offset, size) of each allocated section, from `readelf -SW`."""
+    found = []
+    out = subprocess.run(["readelf", "-SW", binary], capture_output=True, text=True, check=False).stdout
+    for line in out.splitlines():
+        fields = line.replace("[ ", "[").split()
+        if len(fields) > 6 and re.fullmatch(r"\[\d+\]", fields[0]) and fields[1].startswith("."):
+            found.append((fields[1], int(fields[4], 16), int(fields[5], 16)))
+    return found
+
+
+def resident_pages_by_section(pid: int, binary: str) -> dict[str, list[int]]:
+    """For each section of the binary: [pages resident, pages mapped] (/proc/<pid>/pagemap).
+
+    A page shared by two sections counts for both.
+    """
+    sections = elf_sections(binary)
+    pages: dict[str, list[int]] = {}
+    try:
+        with open(f"/proc/{pid}/maps", encoding="ascii") as maps, open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+            for line in maps:
+                fields = line.split()
+                if len(fields) < 6 or fields[5] != binary:
+                    continue
+                low, high = (int(x, 16) for x in fields[0].split("-"))
+                offset = int(fields[2], 16)
+                for page in range(low, high, 4096):
+                    pagemap.seek(page // 4096 * 8)
+                    present = int.from_bytes(pagemap.read(8), "little") >> 63  # bit 63: page present
+                    start = offset + page - low
+                    for name, at, size in sections:
+                        if at < start + 4096 and start < at + max(size, 1):
+                            counts = pages.setdefault(name, [0, 0])
+                            counts[0] += present
+                            counts[1] += 1
+    except OSError:
+        return {}
+    return pages
+
+
 def cpu_ms(pid: int) -> float | None:
     """CPU time the process has used so far, all its threads (ns precision, unlike utime)."""
     total = 0
@@ -194,6 +238,7 @@ def runtime_api(start: Start) -> ThreadingHTTPServer:
 
         def do_GET(self) -> None:  # noqa: N802
             now = time.perf_counter()
+            start.pid_known.wait(5)
             if not self.path.endswith("/runtime/invocation/next"):
                 self._reply(404, b"{}")
                 return
@@ -217,12 +262,14 @@ def runtime_api(start: Start) -> ThreadingHTTPServer:
 
         def do_POST(self) -> None:  # noqa: N802
             now = time.perf_counter()
+            start.pid_known.wait(5)
             hwm, cpu = peak_rss_kb(start.pid), cpu_ms(start.pid)  # before the answer lets the process go on
             parts = rss_by_part_kb(start.pid, start.binary)
+            sections = resident_pages_by_section(start.pid, start.binary) if SECTIONS else {}
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if start.answered_at is None:
                 start.answered_at, start.hwm_kb, start.cpu_answer, start.answer_body = now, hwm, cpu, body
-                start.rss_parts = parts
+                start.rss_parts, start.sections = parts, sections
                 start.answer = self.path.rsplit("/", 1)[-1]
                 if "/init/" in self.path:
                     start.answer = "init-error"
@@ -260,6 +307,7 @@ class Recorder:
         now = time.perf_counter()
         current = self.current
         if current is not None and current.aws_at is None and f"Credential={FUNCTION_KEY_PREFIX}" in environ.get("HTTP_AUTHORIZATION", ""):
+            current.pid_known.wait(5)
             current.aws_at, current.cpu_aws = now, cpu_ms(current.pid)
         return self.app(environ, start_response)
 
@@ -362,6 +410,7 @@ def cold_start(name: str, binary: Path, sandbox: Sandbox, templates: dict[str, A
         start.spawned = time.perf_counter()
         proc = subprocess.Popen(WRAP + [str(binary)], env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd="/")
         start.pid = proc.pid
+        start.pid_known.set()
         finished = start.done.wait(20)
         proc.kill()
         proc.wait()
@@ -450,6 +499,19 @@ def report(rows: dict[str, dict[str, Any]], runs: int, when: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def section_report(by_binary: dict[str, dict[str, list[int]]]) -> str:
+    """Pages resident / pages mapped per section, for the sections of 8 pages or more in any binary."""
+    names = [n for n in by_binary if by_binary[n]]
+    big = sorted({s for n in names for s, (_, mapped) in by_binary[n].items() if mapped >= 8}, key=lambda s: min(
+        (list(by_binary[n]).index(s) for n in names if s in by_binary[n]), default=0))
+    lines = ["Resident 4 KiB pages of each ELF section at the first response (resident/mapped; last start):", "",
+             "| function | " + " | ".join(f"`{s}`" for s in big) + " |", "|---|" + "--:|" * len(big)]
+    for name in names:
+        cells = [("/".join(map(str, by_binary[name][s])) if s in by_binary[name] else "-") for s in big]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def update_readme(table: str) -> None:
     readme = ROOT / "README.md"
     text = readme.read_text(encoding="utf-8")
@@ -472,11 +534,13 @@ def main() -> int:
     parser.add_argument("--readme", action="store_true", help="also write the table into README.md")
     parser.add_argument("--env", action="append", metavar="NAME=VALUE", help="profile: one more variable for every binary (repeatable)")
     parser.add_argument("--unset", action="append", metavar="NAME", help="profile: leave this variable out (e.g. AWS_LAMBDA_FUNCTION_NAME: start as outside Lambda)")
+    parser.add_argument("--sections", action="store_true", help="profile: also print, per binary, the pages of each ELF section resident at the first response (last start)")
     parser.add_argument("--wrap", default="", help="profile: start each binary under this command (e.g. 'strace -f -r -o /tmp/s'); its figures then mean nothing")
     args = parser.parse_args()
     WRAP[:] = shlex.split(args.wrap)
     EXTRA_ENV.update(item.split("=", 1) for item in args.env or [])
     UNSET[:] = args.unset or []
+    SECTIONS[:] = [args.sections]
 
     arm64 = not args.no_arm64 and arm64_installed()
     if not arm64 and not args.no_arm64:
@@ -548,6 +612,8 @@ def main() -> int:
     )
     print()
     print(table)
+    if args.sections:
+        print(section_report({name: starts[name][-1].sections for name in names}))
     print(f"bench: wrote {OUT_DIR / 'cold-start.md'}")
     if args.readme:
         update_readme(table)
