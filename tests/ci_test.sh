@@ -4,11 +4,10 @@
 # compiles the largest SDK crate on one core with one codegen unit, then
 # links each function with LTO. So it starts first, in the background, and
 # overlaps clippy with the Rust tests (one compile: `make lint-unit`) and
-# the state machine, price and CDK checks. If it is still going when those
-# end, it drops to the lowest CPU priority (nice 19) and the end-to-end tests
-# run meanwhile: they keep sub-second timings, and a compiler at nice 19
-# only gets the CPU they leave idle. The artifact check waits for it. A
-# failed step stops the background build.
+# the state machine, price and CDK checks. The end-to-end tests wait for it:
+# they keep sub-second timings and must not share the CPU with a compiler
+# (not even one at nice 19: tried, a self-test then missed its 0.6 s window).
+# A failed step stops the background build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MAKE="${MAKE:-make}"
@@ -33,14 +32,6 @@ for target in lint-unit build asl-check prices-check cdk-test; do
   "$MAKE" "$target"
 done
 
-if kill -0 "$package_pid" 2>/dev/null; then
-  step "x86_64 package still building: at nice 19 from now on, while make e2e runs"
-  # shellcheck disable=SC2046 # one PID per word
-  renice -n 19 -p "$package_pid" $(descendants "$package_pid") >/dev/null 2>&1 || true
-fi
-step "make e2e"
-"$MAKE" e2e
-
 step "waiting for the x86_64 package"
 if ! wait "$package_pid"; then
   echo "test: make package ARCH=x86_64 failed; the end of $LOG:" >&2
@@ -50,6 +41,8 @@ fi
 trap - EXIT
 tail -n 8 "$LOG"
 
+step "make e2e"
+"$MAKE" e2e
 step "make artifact-check"
 "$MAKE" artifact-check PACKAGED=1
 step "done"
