@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV     := .venv
 PY       := $(VENV)/bin/python
 CARGO    ?= cargo
-# Scenarios (and sandbox self-tests) run at once: two per core by default, as
+# Scenarios run at once: two per core by default, as
 # each spends most of its time waiting on the sandbox's timed transitions
 # (measured here: 43 scenarios use 0.66 of a core at JOBS=2); override with JOBS=n.
 JOBS     ?= $(shell echo $$(( $$(nproc) * 2 )))
@@ -81,7 +81,7 @@ prices: ## Regenerate REGION's EC2/RDS rows of the price table from the AWS offe
 	python3 functions/core/prices/generate.py --region $(REGION)
 
 e2e: $(VENV)/.installed build ## Every end-to-end scenario in the local sandbox
-	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadgroup tests/sandbox/tests tests/cli
+	$(PY) -m pytest -q -p no:cacheprovider tests/sandbox/tests tests/cli
 	$(PY) tests/run_suite.py --jobs $(JOBS)
 
 demo: $(VENV)/.installed build ## The whole workflow locally, no AWS account needed
