@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from sandbox.serve import client_environment, started  # noqa: E402
 
 # The tests share one sandbox per scenario and build on each other's runs (the
-# history and the status read what `run --follow` left): under pytest-xdist
+# history and the status read what `run --follow` left): under `pytest -n`
 # they stay together, in this order, on one worker.
 pytestmark = pytest.mark.xdist_group("cli-sandbox")
 

@@ -140,7 +140,7 @@ def test_a_second_start_goes_through_the_same_timed_transitions(world_endpoint: 
     for later in cycles[1:]:
         for seconds, before, timing in zip(later, first, ("rds start", "ec2 start", "agent online", "job", "stops"), strict=True):
             # Never sooner than the first time; later only by what a busy machine adds to the
-            # 20 ms polling (the tests run in parallel): a timer left over from the first cycle
+            # 20 ms polling: a timer left over from the first cycle
             # would end early, one never re-armed would not end at all.
             assert before - 0.3 < seconds < before + 0.75, f"{timing}: {seconds:.2f} s after {before:.2f} s the first time ({cycles})"
     assert len(ssm.list_commands(InstanceId=iid)["Commands"]) == 3

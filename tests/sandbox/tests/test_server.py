@@ -29,7 +29,7 @@ from sandbox.world import JobBehaviour, Timings, World
 STANDIN = Path(__file__).with_name("standin_runtime.py")
 JOB_DOCUMENT = "Sandbox-Job"  # the stack's job document, registered from statemachine/job-document.json
 # Transitions long enough that the request right after a call still sees the
-# transitional state on a busy machine (the tests run in parallel).
+# transitional state on a busy machine.
 FAST = Timings(ec2_start=0.6, ec2_stop=0.6, ec2_terminate=1.2, rds_start=0.6, rds_stop=0.6, agent_online=0.6, initial_transition=0.6)
 
 

@@ -90,7 +90,7 @@ def test_state_reason_follows_who_stopped_the_instance(sandbox: Sandbox) -> None
 
 
 def test_the_jobs_own_shutdown_is_instance_initiated_and_leaves_the_command_in_progress(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    # `stopping` held long enough that polling sees it on a busy machine (the tests run in parallel).
+    # `stopping` held long enough that polling sees it on a busy machine.
     monkeypatch.setattr(sandbox.world, "timings", dataclasses.replace(FAST, ec2_stop=1.5))
     iid = _worker(sandbox, JobBehaviour(duration=0.3, shutdown_instance=True))
     sent = _send(sandbox, iid)
