@@ -458,6 +458,7 @@ class World:
         self.job = job
         self.instance_jobs: dict[str, JobBehaviour] = {}  # instance id -> its own job (ec2.instances[].job)
         self.lock = threading.RLock()
+        self._held_at: float | None = None  # see hold()
         self._events: list[_Event] = []
         self._seq = itertools.count()
         self._agents: dict[str, str | None] = {}  # instance id -> PingStatus or None
@@ -503,12 +504,39 @@ class World:
         return None if db is None else str(db.status)
 
     # -- clock ---------------------------------------------------------------
+    def now(self) -> float:
+        """The World's time: the monotonic clock, stopped while `hold()` is on."""
+        held = self._held_at
+        return time.monotonic() if held is None else held
+
+    def hold(self) -> None:
+        """Stop the World's time: nothing scheduled happens until `release()`,
+        however slow the caller. For self-tests that must see a transitional
+        state right after the call that began it (a busy machine can delay the
+        next request by more than the state lasts). Time not passed while held
+        is made up at once on release, so no event comes early."""
+        with self.lock:
+            if self._held_at is None:
+                self._held_at = time.monotonic()
+
+    def release(self) -> None:
+        with self.lock:
+            self._held_at = None
+
+    def advance(self, seconds: float) -> None:
+        """Move held time on by `seconds` and apply what came due: a test then
+        times transitions in the World's time, not the machine's."""
+        with self.lock:
+            assert self._held_at is not None, "advance() needs hold()"
+            self._held_at += seconds
+            self.tick()
+
     def _schedule(self, at: float, action: Callable[[float], None], settles: bool = True) -> None:
         heapq.heappush(self._events, _Event(at, next(self._seq), action, settles))
 
     def tick(self, now: float | None = None) -> None:
-        """Apply every event due at `now` (default: the monotonic clock)."""
-        now = time.monotonic() if now is None else now
+        """Apply every event due at `now` (default: the World's time, `now()`)."""
+        now = self.now() if now is None else now
         with self.lock:
             while self._events and self._events[0].at <= now:
                 event = heapq.heappop(self._events)
@@ -569,7 +597,7 @@ class World:
         """Set a fresh instance's initial state; a running one's agent is Online unless told.
         One found `stopped` or `stopping` was stopped through the API (by an operator, an
         earlier run)."""
-        now = time.monotonic()
+        now = self.now()
         self.set_instance_state(instance_id, state, now)
         if state in ("stopped", "stopping"):
             self._set_reason(instance_id, USER_STOP)
@@ -595,7 +623,7 @@ class World:
             return refusal
         if str(req.params.get("DryRun", "false")).lower() == "true":
             return error_answer("ec2", "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
-        now = time.monotonic()
+        now = self.now()
         items = []
         for instance_id in ids:
             before = self.instance_state(instance_id)
@@ -653,7 +681,7 @@ class World:
             before = self.instance_state(instance_id)
             if before == "running":
                 self.stopped_by_others.append((instance_id, reason))
-                self._begin_stop(instance_id, time.monotonic(), reason)
+                self._begin_stop(instance_id, self.now(), reason)
             return before
 
     def terminate_instance(self, instance_id: str) -> str:
@@ -672,7 +700,7 @@ class World:
             before = self.instance_state(instance_id)
             if before in ("shutting-down", "terminated"):
                 return before
-            now = time.monotonic()
+            now = self.now()
             self.terminated_by_others.append(instance_id)
             self.set_instance_state(instance_id, "shutting-down", now)
             self._set_reason(instance_id, USER_STOP)
@@ -685,7 +713,7 @@ class World:
         db.status = status
         if status in RDS_TRANSIENT_END:
             end = RDS_TRANSIENT_END[status]
-            self._schedule(time.monotonic() + self.timings.initial_transition, lambda t: self._set_db(identifier, end))
+            self._schedule(self.now() + self.timings.initial_transition, lambda t: self._set_db(identifier, end))
 
     def _set_db(self, identifier: str, status: str) -> None:
         db = self.rds.databases.get(identifier)
@@ -701,7 +729,7 @@ class World:
             self.tick()
             before = self.db_status(identifier)
             if before == "stopped":
-                now = time.monotonic()
+                now = self.now()
                 self._set_db(identifier, "starting")
                 end = self.rds_start_result
                 self._schedule(now + self.timings.rds_start, lambda t: self._set_db(identifier, end))
@@ -719,7 +747,7 @@ class World:
             before = self.db_status(identifier)
             if before == "available":
                 self._set_db(identifier, "backing-up")
-                self._schedule(time.monotonic() + self.timings.rds_busy, lambda t: self._set_db(identifier, "available"))
+                self._schedule(self.now() + self.timings.rds_busy, lambda t: self._set_db(identifier, "available"))
             return before
 
     def after_rds(self, req: AwsRequest, answer: HttpAnswer) -> HttpAnswer:
@@ -727,7 +755,7 @@ class World:
         if answer.status != 200 or req.operation not in ("StartDBInstance", "StopDBInstance"):
             return answer
         identifier = str(req.params.get("DBInstanceIdentifier", ""))
-        now = time.monotonic()
+        now = self.now()
         if req.operation == "StartDBInstance":
             middle, end, seconds = "starting", self.rds_start_result, self.timings.rds_start
         else:
@@ -832,7 +860,7 @@ class World:
             step_name=registered.step_name,
         )
         self.commands.append(command)
-        now = time.monotonic()
+        now = self.now()
         self._dispatch(command, now)
         # "If the command isn't received by the agent before the length of time passes that is
         # equal to the sum of the Timeout (seconds) parameter and the Execution timeout

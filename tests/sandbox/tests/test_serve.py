@@ -86,18 +86,24 @@ def world_endpoint() -> Iterator[tuple[World, int]]:
     server.stop()
 
 
-def _until(what: Any, wanted: Any, seconds: float = 5.0) -> float:
-    """Poll `what()` until it answers `wanted`; the seconds it took."""
-    started = time.monotonic()
+STEP = 0.02  # how far the World's held time moves between two polls
+
+
+def _until(world: World, what: Any, wanted: Any, seconds: float = 5.0) -> float:
+    """Poll `what()` until it answers `wanted`, moving the World's held time on
+    by STEP between polls; the World's seconds it took (a busy machine cannot
+    stretch them)."""
+    started = world.now()
     while what() != wanted:
-        assert time.monotonic() - started < seconds, f"not {wanted!r} within {seconds} s: {what()!r}"
-        time.sleep(0.02)
-    return time.monotonic() - started
+        assert world.now() - started < seconds, f"not {wanted!r} within {seconds} s: {what()!r}"
+        world.advance(STEP)
+    return world.now() - started
 
 
 def test_a_second_start_goes_through_the_same_timed_transitions(world_endpoint: tuple[World, int]) -> None:
     """What a run does to the world (start the DB and the worker, wait for the agent, run the job, stop
-    both), three times over: each time the same states, for about the same time, and a new command."""
+    both), three times over: each time the same states, for the same time (the World's, held and
+    moved on by the polls), and a new command."""
     world, port = world_endpoint
     key = "sandbox-fn-tester"
     rds, ec2, ssm = (runner_client(s, port, key) for s in ("rds", "ec2", "ssm"))
@@ -121,28 +127,32 @@ def test_a_second_start_goes_through_the_same_timed_transitions(world_endpoint: 
         return str(items[0]["PingStatus"]) if items else None
 
     cycles = []
-    for run in range(3):
-        assert (db(), instance()) == ("stopped", "stopped")
-        assert ping() == (None if run == 0 else "ConnectionLost")
-        assert rds.start_db_instance(DBInstanceIdentifier="repeat-db")["DBInstance"]["DBInstanceStatus"] == "starting"
-        db_start = _until(db, "available")
-        assert ec2.start_instances(InstanceIds=[iid])["StartingInstances"][0]["CurrentState"]["Name"] == "pending"
-        ec2_start = _until(instance, "running")
-        agent = _until(ping, "Online")
-        command = ssm.send_command(InstanceIds=[iid], DocumentName="Repeat-Job", Comment=f"makenaide:run-{run}")["Command"]["CommandId"]
-        job = _until(lambda c=command: ssm.get_command_invocation(CommandId=c, InstanceId=iid)["Status"], "Success")
-        ec2.stop_instances(InstanceIds=[iid])
-        rds.stop_db_instance(DBInstanceIdentifier="repeat-db")
-        assert (db(), instance(), ping()) == ("stopping", "stopping", "ConnectionLost")
-        stops = _until(lambda: (db(), instance()), ("stopped", "stopped"))
-        cycles.append((db_start, ec2_start, agent, job, stops))
+    world.hold()  # the World's time moves only with _until
+    try:
+        for run in range(3):
+            assert (db(), instance()) == ("stopped", "stopped")
+            assert ping() == (None if run == 0 else "ConnectionLost")
+            assert rds.start_db_instance(DBInstanceIdentifier="repeat-db")["DBInstance"]["DBInstanceStatus"] == "starting"
+            db_start = _until(world, db, "available")
+            assert ec2.start_instances(InstanceIds=[iid])["StartingInstances"][0]["CurrentState"]["Name"] == "pending"
+            ec2_start = _until(world, instance, "running")
+            agent = _until(world, ping, "Online")
+            command = ssm.send_command(InstanceIds=[iid], DocumentName="Repeat-Job", Comment=f"makenaide:run-{run}")["Command"]["CommandId"]
+            job = _until(world, lambda c=command: ssm.get_command_invocation(CommandId=c, InstanceId=iid)["Status"], "Success")
+            ec2.stop_instances(InstanceIds=[iid])
+            rds.stop_db_instance(DBInstanceIdentifier="repeat-db")
+            assert (db(), instance(), ping()) == ("stopping", "stopping", "ConnectionLost")
+            stops = _until(world, lambda: (db(), instance()), ("stopped", "stopped"))
+            cycles.append((db_start, ec2_start, agent, job, stops))
+    finally:
+        world.release()
     first = cycles[0]
+    assert first[:3] == pytest.approx((FAST.rds_start, FAST.ec2_start, FAST.agent_online), abs=STEP + 1e-6), cycles
     for later in cycles[1:]:
         for seconds, before, timing in zip(later, first, ("rds start", "ec2 start", "agent online", "job", "stops"), strict=True):
-            # Never sooner than the first time; later only by what a busy machine adds to the
-            # 20 ms polling: a timer left over from the first cycle
-            # would end early, one never re-armed would not end at all.
-            assert before - 0.3 < seconds < before + 0.75, f"{timing}: {seconds:.2f} s after {before:.2f} s the first time ({cycles})"
+            # The same World time each cycle, to a polling step: a timer left over from
+            # the first cycle would end early, one never re-armed would not end at all.
+            assert seconds == pytest.approx(before, abs=STEP + 1e-6), f"{timing}: {seconds:.2f} s after {before:.2f} s the first time ({cycles})"
     assert len(ssm.list_commands(InstanceId=iid)["Commands"]) == 3
 
 

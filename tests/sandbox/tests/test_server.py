@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,38 @@ def _wait_for(predicate: Any, seconds: float = 5.0) -> None:
         time.sleep(0.05)
 
 
+@contextmanager
+def _frozen(sb: Sandbox) -> Iterator[float]:
+    """The sandbox's time stands still in the block (World.hold): a transitional
+    state begun in it is still there at the block's last request, however slow
+    the machine. Yields the World's time at the hold (when what the block
+    begins is timed from). Never wait for a transition inside it."""
+    sb.world.hold()
+    try:
+        yield sb.world.now()
+    finally:
+        sb.world.release()
+
+
+@contextmanager
+def _frozen_once(sb: Sandbox, predicate: Any, seconds: float = 5.0) -> Iterator[None]:
+    """Waits until `predicate` holds, checking it with the sandbox's time
+    stopped, and keeps it stopped for the block: the block sees the moment the
+    predicate saw."""
+    deadline = time.monotonic() + seconds
+    while True:
+        sb.world.hold()
+        if predicate():
+            break
+        sb.world.release()
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        sb.world.release()
+
+
 def _new_instance(sb: Sandbox, state: str) -> str:
     made = sb.client("ec2", "sandbox-runner").run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.small")
     instance_id = str(made["Instances"][0]["InstanceId"])
@@ -95,14 +128,16 @@ def _ping(sb: Sandbox, instance_id: str) -> str | None:
 def test_ec2_start_is_timed_and_the_agent_comes_online_after_running(sandbox: Sandbox) -> None:
     iid = _new_instance(sandbox, "stopped")
     assert _ping(sandbox, iid) is None
-    started = sandbox.client("ec2").start_instances(InstanceIds=[iid])["StartingInstances"][0]
-    assert (started["PreviousState"]["Name"], started["CurrentState"]["Name"]) == ("stopped", "pending")
-    assert _state(sandbox, iid) == "pending"
+    with _frozen(sandbox):
+        started = sandbox.client("ec2").start_instances(InstanceIds=[iid])["StartingInstances"][0]
+        assert (started["PreviousState"]["Name"], started["CurrentState"]["Name"]) == ("stopped", "pending")
+        assert _state(sandbox, iid) == "pending"
     _wait_for(lambda: _state(sandbox, iid) == "running")
     _wait_for(lambda: _ping(sandbox, iid) == "Online")
-    sandbox.client("ec2").stop_instances(InstanceIds=[iid])
-    assert _state(sandbox, iid) == "stopping"
-    assert _ping(sandbox, iid) == "ConnectionLost"
+    with _frozen(sandbox):
+        sandbox.client("ec2").stop_instances(InstanceIds=[iid])
+        assert _state(sandbox, iid) == "stopping"
+        assert _ping(sandbox, iid) == "ConnectionLost"
     _wait_for(lambda: _state(sandbox, iid) == "stopped")
 
 
@@ -122,7 +157,7 @@ def test_ec2_dry_run_and_incorrect_state_answer_like_ec2(sandbox: Sandbox) -> No
 def _held(sb: Sandbox, state: str) -> str:
     """An instance held in `state`: no transition is scheduled, so it stays there for the test."""
     instance_id = _new_instance(sb, "stopped")
-    sb.world.set_instance_state(instance_id, state, time.monotonic())
+    sb.world.set_instance_state(instance_id, state, sb.world.now())
     return instance_id
 
 
@@ -195,14 +230,14 @@ def test_a_termination_goes_shutting_down_then_terminated_and_leaves_the_command
     iid = _new_instance(sandbox, "running")
     ssm = sandbox.client("ssm")
     sent = ssm.send_command(InstanceIds=[iid], DocumentName=JOB_DOCUMENT)["Command"]
-    started = time.monotonic()
-    assert sandbox.world.terminate_instance(iid) == "running"
-    assert _state(sandbox, iid) == "shutting-down"
-    assert _ping(sandbox, iid) == "ConnectionLost"
-    described = sandbox.client("ec2").describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
-    assert described["StateReason"]["Code"] == "Client.UserInitiatedShutdown"
-    refused = _refused(lambda: sandbox.client("ec2").stop_instances(InstanceIds=[iid]))
-    assert "'shutting-down'" in refused["Error"]["Message"]
+    with _frozen(sandbox) as started:
+        assert sandbox.world.terminate_instance(iid) == "running"
+        assert _state(sandbox, iid) == "shutting-down"
+        assert _ping(sandbox, iid) == "ConnectionLost"
+        described = sandbox.client("ec2").describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        assert described["StateReason"]["Code"] == "Client.UserInitiatedShutdown"
+        refused = _refused(lambda: sandbox.client("ec2").stop_instances(InstanceIds=[iid]))
+        assert "'shutting-down'" in refused["Error"]["Message"]
     _wait_for(lambda: _state(sandbox, iid) == "terminated")
     assert time.monotonic() - started >= sandbox.world.timings.ec2_terminate - 0.05
     assert _ping(sandbox, iid) == "ConnectionLost"
@@ -211,11 +246,12 @@ def test_a_termination_goes_shutting_down_then_terminated_and_leaves_the_command
     assert _refused(lambda: sandbox.client("ec2").stop_instances(InstanceIds=[iid]))["Error"]["Code"] == "IncorrectInstanceState"
     assert sandbox.world.terminate_instance(iid) == "terminated"  # a second termination changes nothing
     # A transition under way is cancelled: a pending instance never reaches running.
-    pending = _new_instance(sandbox, "pending")
-    assert sandbox.world.terminate_instance(pending) == "pending"
     assert sandbox.world.timings.ec2_terminate > FAST.initial_transition + 0.4
-    time.sleep(FAST.initial_transition + 0.1)  # when it would have reached running
-    assert (_state(sandbox, pending), _ping(sandbox, pending)) == ("shutting-down", None)
+    with _frozen(sandbox) as t0:
+        pending = _new_instance(sandbox, "pending")
+        assert sandbox.world.terminate_instance(pending) == "pending"
+        sandbox.world.tick(t0 + FAST.initial_transition + 0.1)  # when it would have reached running
+        assert (_state(sandbox, pending), _ping(sandbox, pending)) == ("shutting-down", None)
     _wait_for(lambda: _state(sandbox, pending) == "terminated")
 
 
@@ -234,8 +270,9 @@ def test_rds_start_and_stop_are_timed(sandbox: Sandbox) -> None:
 
     _wait_for(lambda: status() == "available")
     assert rds.describe_db_instances(DBInstanceIdentifier="timed-db")["DBInstances"][0]["DBInstanceClass"] == "db.t3.micro"
-    rds.stop_db_instance(DBInstanceIdentifier="timed-db")
-    assert status() == "stopping"
+    with _frozen(sandbox):
+        rds.stop_db_instance(DBInstanceIdentifier="timed-db")
+        assert status() == "stopping"
     _wait_for(lambda: status() == "stopped")
 
 
@@ -259,21 +296,23 @@ def test_rds_refuses_a_stop_while_a_backup_runs_as_rds_does(sandbox: Sandbox) ->
         return str(rds.describe_db_instances(DBInstanceIdentifier="busy-db")["DBInstances"][0]["DBInstanceStatus"])
 
     _wait_for(lambda: status() == "available")
-    rds.stop_db_instance(DBInstanceIdentifier="busy-db")
-    assert status() == "stopping"
-    # A backup starts only on an available DB.
-    assert sandbox.world.backup_db("busy-db") == "stopping"
+    with _frozen(sandbox):
+        rds.stop_db_instance(DBInstanceIdentifier="busy-db")
+        assert status() == "stopping"
+        # A backup starts only on an available DB.
+        assert sandbox.world.backup_db("busy-db") == "stopping"
 
 
 def test_ssm_job_lifecycle_and_comment_lookup(sandbox: Sandbox) -> None:
     iid = _new_instance(sandbox, "running")
     ssm = sandbox.client("ssm")
-    sent = ssm.send_command(
-        InstanceIds=[iid], DocumentName=JOB_DOCUMENT, Comment="makenaide:exec-1",
-        Parameters={"executionTimeout": ["60"]},
-    )["Command"]
-    inv = ssm.get_command_invocation(CommandId=sent["CommandId"], InstanceId=iid)
-    assert (inv["Status"], inv["ResponseCode"]) == ("InProgress", -1)
+    with _frozen(sandbox):
+        sent = ssm.send_command(
+            InstanceIds=[iid], DocumentName=JOB_DOCUMENT, Comment="makenaide:exec-1",
+            Parameters={"executionTimeout": ["60"]},
+        )["Command"]
+        inv = ssm.get_command_invocation(CommandId=sent["CommandId"], InstanceId=iid)
+        assert (inv["Status"], inv["ResponseCode"]) == ("InProgress", -1)
     listed = ssm.list_commands(InstanceId=iid, Filters=[{"key": "DocumentName", "value": JOB_DOCUMENT}])["Commands"]
     assert [c["Comment"] for c in listed] == ["makenaide:exec-1"]
     _wait_for(lambda: ssm.get_command_invocation(CommandId=sent["CommandId"], InstanceId=iid)["Status"] == "Success")

@@ -8,7 +8,6 @@ tests expect it.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import time
@@ -21,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from sandbox.world import STATE_REASONS, STDERR_CAP, STDOUT_CAP, JobBehaviour, World
 
-from test_server import FAST, JOB_DOCUMENT, Sandbox, _held, _new_instance, _ping, _state, _wait_for
+from test_server import FAST, JOB_DOCUMENT, Sandbox, _frozen, _frozen_once, _held, _new_instance, _ping, _state, _wait_for
 from test_server import sandbox as sandbox  # noqa: F401 (the module-scoped fixture, one server for this module)
 
 API_STOP = re.compile(r"^User initiated \(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} GMT\)$")
@@ -73,32 +72,32 @@ def test_state_reason_follows_who_stopped_the_instance(sandbox: Sandbox) -> None
     assert found["StateReason"] == {"Code": "Client.UserInitiatedShutdown", "Message": "Client.UserInitiatedShutdown: User initiated shutdown"}
     assert API_STOP.match(found["StateTransitionReason"]), found["StateTransitionReason"]
     ec2 = sandbox.client("ec2")
-    ec2.start_instances(InstanceIds=[iid])
-    pending = _described(sandbox, iid)
-    assert (pending["State"]["Name"], "StateReason" in pending, pending["StateTransitionReason"]) == ("pending", False, "")
+    with _frozen(sandbox):
+        ec2.start_instances(InstanceIds=[iid])
+        pending = _described(sandbox, iid)
+        assert (pending["State"]["Name"], "StateReason" in pending, pending["StateTransitionReason"]) == ("pending", False, "")
     _wait_for(lambda: _state(sandbox, iid) == "running")
     assert "StateReason" not in _described(sandbox, iid)
-    ec2.stop_instances(InstanceIds=[iid])
-    stopping = _described(sandbox, iid)
-    assert stopping["State"]["Name"] == "stopping"
-    assert stopping["StateReason"]["Code"] == "Client.UserInitiatedShutdown"
-    assert API_STOP.match(stopping["StateTransitionReason"]), stopping["StateTransitionReason"]
+    with _frozen(sandbox):
+        ec2.stop_instances(InstanceIds=[iid])
+        stopping = _described(sandbox, iid)
+        assert stopping["State"]["Name"] == "stopping"
+        assert stopping["StateReason"]["Code"] == "Client.UserInitiatedShutdown"
+        assert API_STOP.match(stopping["StateTransitionReason"]), stopping["StateTransitionReason"]
     _wait_for(lambda: _state(sandbox, iid) == "stopped")
     assert _described(sandbox, iid)["StateReason"]["Code"] == "Client.UserInitiatedShutdown"
     filtered = ec2.describe_instances(Filters=[{"Name": "state-reason-code", "Values": ["Client.UserInitiatedShutdown"]}])
     assert iid in [i["InstanceId"] for r in filtered["Reservations"] for i in r["Instances"]]
 
 
-def test_the_jobs_own_shutdown_is_instance_initiated_and_leaves_the_command_in_progress(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    # `stopping` held long enough that polling sees it on a busy machine.
-    monkeypatch.setattr(sandbox.world, "timings", dataclasses.replace(FAST, ec2_stop=1.5))
+def test_the_jobs_own_shutdown_is_instance_initiated_and_leaves_the_command_in_progress(sandbox: Sandbox) -> None:  # noqa: F811
     iid = _worker(sandbox, JobBehaviour(duration=0.3, shutdown_instance=True))
     sent = _send(sandbox, iid)
-    _wait_for(lambda: _state(sandbox, iid) == "stopping")
-    found = _described(sandbox, iid)
-    assert found["StateReason"] == {"Code": "Client.InstanceInitiatedShutdown", "Message": "Client.InstanceInitiatedShutdown: Instance initiated shutdown"}
-    assert found["StateTransitionReason"] == "User initiated"  # no time: EC2 did not get it through its API
-    assert _ping(sandbox, iid) == "ConnectionLost"
+    with _frozen_once(sandbox, lambda: _state(sandbox, iid) == "stopping"):
+        found = _described(sandbox, iid)
+        assert found["StateReason"] == {"Code": "Client.InstanceInitiatedShutdown", "Message": "Client.InstanceInitiatedShutdown: Instance initiated shutdown"}
+        assert found["StateTransitionReason"] == "User initiated"  # no time: EC2 did not get it through its API
+        assert _ping(sandbox, iid) == "ConnectionLost"
     _wait_for(lambda: _state(sandbox, iid) == "stopped")
     inv = _invocation(sandbox, sent["CommandId"], iid)
     assert (inv["Status"], inv["StatusDetails"], inv["ResponseCode"]) == ("InProgress", "InProgress", -1)
@@ -112,18 +111,18 @@ def test_an_outside_stop_mid_job_says_why_and_leaves_the_command_in_progress(san
     ConnectionLost; the job command never reports its end."""
     iid = _worker(sandbox, JobBehaviour(duration=0.6))
     sent = _send(sandbox, iid)
-    _wait_for(lambda: _invocation(sandbox, sent["CommandId"], iid)["Status"] == "InProgress")
-    started = time.monotonic()
-    assert sandbox.world.external_stop(iid, reason) == "running"
-    found = _described(sandbox, iid)
-    assert found["State"]["Name"] == "stopping"
-    assert found["StateReason"] == {"Code": reason, "Message": STATE_REASONS[reason][0]}
-    assert found["StateReason"]["Message"].startswith(f"{reason}: ")
-    if reason == "Client.UserInitiatedShutdown":
-        assert API_STOP.match(found["StateTransitionReason"])
-    else:
-        assert found["StateTransitionReason"] == "User initiated"
-    assert _ping(sandbox, iid) == "ConnectionLost"
+    with _frozen_once(sandbox, lambda: _invocation(sandbox, sent["CommandId"], iid)["Status"] == "InProgress"):
+        started = sandbox.world.now()
+        assert sandbox.world.external_stop(iid, reason) == "running"
+        found = _described(sandbox, iid)
+        assert found["State"]["Name"] == "stopping"
+        assert found["StateReason"] == {"Code": reason, "Message": STATE_REASONS[reason][0]}
+        assert found["StateReason"]["Message"].startswith(f"{reason}: ")
+        if reason == "Client.UserInitiatedShutdown":
+            assert API_STOP.match(found["StateTransitionReason"])
+        else:
+            assert found["StateTransitionReason"] == "User initiated"
+        assert _ping(sandbox, iid) == "ConnectionLost"
     _wait_for(lambda: _state(sandbox, iid) == "stopped")
     assert time.monotonic() - started >= FAST.ec2_stop - 0.05
     time.sleep(0.8)  # past the job's end
@@ -159,9 +158,10 @@ PAIRS = [
 @pytest.mark.parametrize(("details", "status", "code", "ran"), PAIRS)
 def test_an_invocation_ends_with_the_status_ssm_pairs_with_its_details(sandbox: Sandbox, details: str, status: str, code: int, ran: bool) -> None:  # noqa: F811
     iid = _worker(sandbox, JobBehaviour(duration=0.4, status_details=details, stdout="out\n", stderr="boom\n"))
-    sent = _send(sandbox, iid)
+    with _frozen(sandbox):
+        sent = _send(sandbox, iid)
+        first = _invocation(sandbox, sent["CommandId"], iid)
     assert (sent["Status"], sent["StatusDetails"]) == ("Pending", "Pending"), "SendCommand answers before any agent took it"
-    first = _invocation(sandbox, sent["CommandId"], iid)
     if ran:
         assert (first["Status"], first["StatusDetails"], first["ResponseCode"]) == ("InProgress", "InProgress", -1)
         assert first["ExecutionStartDateTime"].endswith("Z") and first["StandardErrorContent"] == ""
@@ -216,8 +216,8 @@ def test_past_max_errors_the_invocations_not_started_are_terminated(sandbox: San
     time.sleep(1.6)
     assert _invocation(sandbox, sent["CommandId"], slow)["StatusDetails"] == "Terminated", "a terminated invocation stays so"
     tolerant = _send(sandbox, failing, slow, MaxErrors="1")
-    _until_done(sandbox, tolerant["CommandId"], failing)
-    assert _invocation(sandbox, tolerant["CommandId"], slow)["Status"] == "Pending"
+    with _frozen_once(sandbox, lambda: _invocation(sandbox, tolerant["CommandId"], failing)["Status"] == "Failed"):
+        assert _invocation(sandbox, tolerant["CommandId"], slow)["Status"] == "Pending"
     assert _until_done(sandbox, tolerant["CommandId"], slow)["Status"] == "Success"
 
 
@@ -225,15 +225,15 @@ def test_max_concurrency_holds_the_next_invocation_pending(sandbox: Sandbox) -> 
     first = _worker(sandbox, JobBehaviour(duration=0.5, outcome="Failed"))
     second = _worker(sandbox, JobBehaviour(duration=0.2))
     sent = _send(sandbox, first, second, MaxConcurrency="1")
-    _wait_for(lambda: _invocation(sandbox, sent["CommandId"], first)["Status"] == "InProgress")
-    assert _invocation(sandbox, sent["CommandId"], second)["Status"] == "Pending"
+    with _frozen_once(sandbox, lambda: _invocation(sandbox, sent["CommandId"], first)["Status"] == "InProgress"):
+        assert _invocation(sandbox, sent["CommandId"], second)["Status"] == "Pending"
     _until_done(sandbox, sent["CommandId"], first)
     assert _invocation(sandbox, sent["CommandId"], second)["StatusDetails"] == "Terminated"
     ok = _worker(sandbox, JobBehaviour(duration=0.3))
     also = _worker(sandbox, JobBehaviour(duration=0.3))
     serial = _send(sandbox, ok, also, MaxConcurrency="50%")  # 50% of 2: one at a time
-    _wait_for(lambda: _invocation(sandbox, serial["CommandId"], ok)["Status"] == "InProgress")
-    assert _invocation(sandbox, serial["CommandId"], also)["Status"] == "Pending"
+    with _frozen_once(sandbox, lambda: _invocation(sandbox, serial["CommandId"], ok)["Status"] == "InProgress"):
+        assert _invocation(sandbox, serial["CommandId"], also)["Status"] == "Pending"
     assert _until_done(sandbox, serial["CommandId"], also)["Status"] == "Success"
 
 
@@ -246,10 +246,11 @@ def test_a_node_gone_before_its_agent_took_the_command_is_delayed_then_delivery_
         "ssm", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{sandbox.port}", aws_access_key_id="sandbox-fn-tester",
         aws_secret_access_key="x", config=Config(parameter_validation=False, retries={"total_max_attempts": 1}),
     )
-    sent = ssm.send_command(
-        InstanceIds=[iid], DocumentName=JOB_DOCUMENT, TimeoutSeconds=1, Parameters={"executionTimeout": ["1"]}
-    )["Command"]
-    sandbox.world.external_stop(iid, "Client.UserInitiatedShutdown")
+    with _frozen(sandbox):  # the node goes before its agent takes the command
+        sent = ssm.send_command(
+            InstanceIds=[iid], DocumentName=JOB_DOCUMENT, TimeoutSeconds=1, Parameters={"executionTimeout": ["1"]}
+        )["Command"]
+        sandbox.world.external_stop(iid, "Client.UserInitiatedShutdown")
     _wait_for(lambda: _invocation(sandbox, sent["CommandId"], iid)["Status"] == "Delayed")
     done = _until_done(sandbox, sent["CommandId"], iid, 4)
     assert (done["Status"], done["StatusDetails"], done["ResponseCode"], done["ExecutionStartDateTime"]) == ("TimedOut", "DeliveryTimedOut", -1, "")
@@ -335,11 +336,12 @@ def test_a_command_still_pending_is_listed_without_an_instance_id_only(sandbox: 
     Status = Pending ... the command hasn't reached the managed node yet." A
     lookup by instance id misses a command whose agent has not taken it."""
     iid = _worker(sandbox, JobBehaviour(duration=0.2, pending_seconds=1.0))
-    sent = _send(sandbox, iid, Comment="makenaide:pending-run")
-    assert _invocation(sandbox, sent["CommandId"], iid)["Status"] == "Pending"
-    assert sent["CommandId"] in _listed(sandbox)
-    assert sent["CommandId"] in _listed(sandbox, Filters=[{"key": "Status", "value": "Pending"}])
-    assert sent["CommandId"] not in _listed(sandbox, InstanceId=iid)
+    with _frozen(sandbox):
+        sent = _send(sandbox, iid, Comment="makenaide:pending-run")
+        assert _invocation(sandbox, sent["CommandId"], iid)["Status"] == "Pending"
+        assert sent["CommandId"] in _listed(sandbox)
+        assert sent["CommandId"] in _listed(sandbox, Filters=[{"key": "Status", "value": "Pending"}])
+        assert sent["CommandId"] not in _listed(sandbox, InstanceId=iid)
     _wait_for(lambda: _invocation(sandbox, sent["CommandId"], iid)["Status"] == "InProgress")
     assert sent["CommandId"] in _listed(sandbox, InstanceId=iid)
     assert sent["CommandId"] in _listed(sandbox, Filters=[{"key": "ExecutionStage", "value": "Executing"}])
@@ -374,6 +376,26 @@ def test_world_keeps_one_job_per_instance() -> None:
     assert JobBehaviour(outcome="Failed").response_code() == 1
     assert JobBehaviour(status_details="ExecutionTimedOut").response_code() == 137
     assert JobBehaviour(status_details="Failed", exit_code=7).response_code() == 7
+
+
+def test_held_time_delays_every_event_and_release_makes_it_up() -> None:
+    """World.hold: while held nothing scheduled happens however long the wait;
+    on release what came due meanwhile happens at its own time, none early."""
+    world = World("123456789012", "us-east-1", FAST, JobBehaviour(duration=1.0))
+    fired: list[float] = []
+    world.hold()
+    held_at = world.now()
+    world._schedule(held_at + 0.05, fired.append)
+    world._schedule(held_at + 60.0, fired.append)
+    time.sleep(0.15)
+    world.tick()
+    assert (fired, world.now()) == ([], held_at)
+    world.tick(held_at + 0.05)  # an explicit time still applies what is due by then
+    assert fired == [held_at + 0.05]
+    world.release()
+    assert world.now() >= held_at + 0.15
+    world.tick()
+    assert fired == [held_at + 0.05], "the event a minute ahead waits"
 
 
 @pytest.fixture(autouse=True)
