@@ -459,6 +459,7 @@ class World:
         self.instance_jobs: dict[str, JobBehaviour] = {}  # instance id -> its own job (ec2.instances[].job)
         self.lock = threading.RLock()
         self._held_at: float | None = None  # see hold()
+        self._ahead = 0.0  # how far advance() has moved the World's time past the clock
         self._events: list[_Event] = []
         self._seq = itertools.count()
         self._agents: dict[str, str | None] = {}  # instance id -> PingStatus or None
@@ -505,9 +506,10 @@ class World:
 
     # -- clock ---------------------------------------------------------------
     def now(self) -> float:
-        """The World's time: the monotonic clock, stopped while `hold()` is on."""
+        """The World's time: the monotonic clock (plus what `advance()` added),
+        stopped while `hold()` is on. It never goes back."""
         held = self._held_at
-        return time.monotonic() if held is None else held
+        return time.monotonic() + self._ahead if held is None else held
 
     def hold(self) -> None:
         """Stop the World's time: nothing scheduled happens until `release()`,
@@ -517,11 +519,15 @@ class World:
         is made up at once on release, so no event comes early."""
         with self.lock:
             if self._held_at is None:
-                self._held_at = time.monotonic()
+                self._held_at = self.now()
 
     def release(self) -> None:
+        """Let the World's time run with the clock again: from the clock's time,
+        or, if `advance()` moved it past that, from where it was held."""
         with self.lock:
-            self._held_at = None
+            if self._held_at is not None:
+                self._ahead = max(self._ahead, self._held_at - time.monotonic())
+                self._held_at = None
 
     def advance(self, seconds: float) -> None:
         """Move held time on by `seconds` and apply what came due: a test then

@@ -398,6 +398,23 @@ def test_held_time_delays_every_event_and_release_makes_it_up() -> None:
     assert fired == [held_at + 0.05], "the event a minute ahead waits"
 
 
+def test_time_moved_on_while_held_does_not_go_back_on_release() -> None:
+    """World.advance moves held time past the clock; release goes on from there."""
+    world = World("123456789012", "us-east-1", FAST, JobBehaviour(duration=1.0))
+    fired: list[float] = []
+    world.hold()
+    world.advance(30.0)
+    advanced_to = world.now()
+    world._schedule(advanced_to + 0.05, fired.append)
+    world.release()
+    assert world.now() >= advanced_to
+    world.tick()
+    assert fired == [], "an event 50 ms after the advanced time is not due at once"
+    world.hold()  # a second hold starts from the advanced time, not the clock's
+    assert world.now() >= advanced_to
+    world.release()
+
+
 @pytest.fixture(autouse=True)
 def _no_leak(sandbox: Sandbox) -> Iterator[None]:  # noqa: F811
     yield
