@@ -19,8 +19,18 @@ MAKE="${MAKE:-make}"
 LOG=target/package-x86_64.log
 CHECKS_LOG=target/ci-checks.log
 mkdir -p target
-# Each step's start, in minutes and seconds since `make test` began.
-step() { printf 'test: [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
+# Each step's start, in minutes and seconds since `make test` began, and the
+# CPU time (user + system) of the finished commands of this lane so far (bash
+# `times`: written to a file, as a command substitution would fork and see none).
+# Lane 2's figure takes in lane 1's once lane 1 has been waited for.
+TIMES_DIR="$(mktemp -d)"
+step() {
+  local file="$TIMES_DIR/$BASHPID" cpu
+  times >"$file"
+  cpu="$(awk 'NR == 2 { split($1, u, "m"); split($2, s, "m"); t = u[1] * 60 + u[2] + s[1] * 60 + s[2];
+                        printf "%d:%02d", t / 60, t % 60 }' "$file")"
+  printf 'test: [%d:%02d, CPU %s] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$cpu" "$*"
+}
 # A process's descendants (lane 1: cargo-lambda, cargo, rustc, the linker, node, ...).
 descendants() { local child; for child in $(pgrep -P "$1"); do echo "$child"; descendants "$child"; done; }
 

@@ -5,7 +5,7 @@
  * functions, the state machine, the queue or the log groups (the workers'
  * job output policy too). The tests fail
  * on any `*` statement whose actions are not listed here; cdk/README.md
- * mirrors this list and README.md's "Security" section shows it as
+ * mirrors this list and docs/security.md shows it as
  * `unscopedTableRows` words it (tests check both).
  */
 export interface UnscopedAction {
@@ -58,7 +58,7 @@ export function unscopedReason(actions: string[]): string {
 }
 
 /**
- * The rows of the README's "Security" table of `*` actions (README.md; a test
+ * The rows of the table of `*` actions in docs/security.md (a test
  * checks it lists exactly these): actions with the same grantee and reason
  * share a row.
  */

@@ -346,14 +346,14 @@ describe('IAM least privilege', () => {
     assert.deepEqual(trust.Condition.StringEquals['aws:SourceAccount'], { Ref: 'AWS::AccountId' });
   });
 
-  test("README.md's security section lists exactly the unscoped actions, with their reasons", () => {
-    const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
-    const heading = '### Actions granted on `Resource: "*"`';
+  test("docs/security.md lists exactly the unscoped actions, with their reasons", () => {
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'docs', 'security.md'), 'utf8');
+    const heading = '## Actions granted on `Resource: "*"`';
     const start = readme.indexOf(heading);
-    assert.ok(start >= 0, `README.md has no "${heading}" section`);
+    assert.ok(start >= 0, `docs/security.md has no "${heading}" section`);
     const section = readme.slice(start + heading.length).split(/\n#{2,3} /)[0];
     const rows = section.split('\n').filter((l) => l.startsWith('| `'));
-    assert.deepEqual(rows, unscopedTableRows(), `README.md's table of * actions, as lib/unscoped.ts says it:\n${unscopedTableRows().join('\n')}`);
+    assert.deepEqual(rows, unscopedTableRows(), `docs/security.md's table of * actions, as lib/unscoped.ts says it:\n${unscopedTableRows().join('\n')}`);
   });
 
   test('the unscoped list is mirrored in cdk/README.md', () => {

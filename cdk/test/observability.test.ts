@@ -165,12 +165,12 @@ describe('observability', () => {
     assert.ok(!customNames.has('SavedUsd'), 'no per-run savings: they belong to a period');
   });
 
-  test('the dashboard computes savings per period with the expression the README documents', () => {
+  test('the dashboard computes savings per period with the expression docs/dollars.md documents', () => {
     const s = lazy();
     const [[, dash]] = resourcesOfType(s.json, 'AWS::CloudWatch::Dashboard');
     const widgets: Json[] = JSON.parse(resolveBody(dash.Properties.DashboardBody)).widgets;
-    const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
-    assert.ok(readme.includes(`\`${SAVINGS_EXPRESSION}\``), `README.md documents ${SAVINGS_EXPRESSION}`);
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'docs', 'dollars.md'), 'utf8');
+    assert.ok(readme.includes(`\`${SAVINGS_EXPRESSION}\``), `docs/dollars.md documents ${SAVINGS_EXPRESSION}`);
     const metricsOf = (title: string): Json[][] => widgets.find((w) => w.properties.title === title).properties.metrics;
     const optionsOf = (rows: Json[][], pick: (o: Json) => boolean) => rows.map((m) => m[m.length - 1]).filter(pick);
 

@@ -94,7 +94,7 @@ pub enum Command {
         /// How many runs (newest first).
         #[arg(long, default_value_t = 10)]
         limit: usize,
-        /// JSON instead of the table (an array of runs; README, "Operate it").
+        /// JSON instead of the table (an array of runs; docs/operating.md).
         #[arg(long)]
         json: bool,
     },

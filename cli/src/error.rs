@@ -2,7 +2,7 @@
 //! operator. Never a panic or a backtrace for a user error: `main` prints
 //! `error: <message>` and exits with [`CliError::exit_code`].
 
-/// Exit codes (also in `makenaide --help` and the README, "Operate it").
+/// Exit codes (also in `makenaide --help` and docs/operating.md).
 pub mod exit {
     /// The job ran and succeeded (a dry run: the dry run succeeded), or the
     /// command did what was asked.

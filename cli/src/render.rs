@@ -1,6 +1,6 @@
 //! Pure rendering: run summaries, the history table, `why`, money and
 //! durations. Human output fits [`WIDTH`] columns; `--json` shapes are the
-//! serde structs here (README, "Operate it").
+//! serde structs here (docs/operating.md).
 
 use makenaide_core::Timestamp;
 use makenaide_core::error::execution_error_meaning;

@@ -21,7 +21,7 @@ deployment config, and the first event the state machine sends it in the
 with `${WORKER}`, `${COMMAND}` and `${EXECUTION}` for what each run creates),
 its timestamps moved to now.
 Times are from just before the spawn (`time.perf_counter`). Medians of the
-runs go to target/bench/cold-start.md (and, with --readme, into README.md
+runs go to target/bench/cold-start.md (and, with --readme, into docs/performance.md
 between the bench markers).
 """
 
@@ -513,15 +513,15 @@ def section_report(by_binary: dict[str, dict[str, list[int]]]) -> str:
 
 
 def update_readme(table: str) -> None:
-    readme = ROOT / "README.md"
+    readme = ROOT / "docs" / "performance.md"
     text = readme.read_text(encoding="utf-8")
     begin, end = text.find(README_BEGIN), text.find(README_END)
     if begin < 0 or end < begin:
-        print(f"bench: README.md has no {README_BEGIN!r} ... {README_END!r} block; not updated", file=sys.stderr)
+        print(f"bench: docs/performance.md has no {README_BEGIN!r} ... {README_END!r} block; not updated", file=sys.stderr)
         return
     text = text[: begin + len(README_BEGIN)] + "\n" + table + text[end:]
     readme.write_text(text, encoding="utf-8")
-    print("bench: README.md updated")
+    print("bench: docs/performance.md updated")
 
 
 def main() -> int:
@@ -531,7 +531,7 @@ def main() -> int:
     parser.add_argument("--lambda-dir", type=Path, default=LAMBDA_DIR, help="where the <binary>/bootstrap.zip are (default: %(default)s)")
     parser.add_argument("--no-arm64", action="store_true", help="no arm64 build (its zip sizes are left out)")
     parser.add_argument("--only", action="append", help="measure only this binary (repeatable)")
-    parser.add_argument("--readme", action="store_true", help="also write the table into README.md")
+    parser.add_argument("--readme", action="store_true", help="also write the table into docs/performance.md")
     parser.add_argument("--env", action="append", metavar="NAME=VALUE", help="profile: one more variable for every binary (repeatable)")
     parser.add_argument("--unset", action="append", metavar="NAME", help="profile: leave this variable out (e.g. AWS_LAMBDA_FUNCTION_NAME: start as outside Lambda)")
     parser.add_argument("--sections", action="store_true", help="profile: also print, per binary, the pages of each ELF section resident at the first response (last start)")

@@ -523,8 +523,8 @@ mod meaning_tests {
     }
 }
 
-/// The README's error table, generated from [`ErrorName::ALL`] so the two
-/// cannot drift (a test compares it with README.md).
+/// The error table of docs/failures.md, generated from [`ErrorName::ALL`] so
+/// the two cannot drift (a test compares them).
 pub fn markdown_table() -> String {
     let mut table =
         String::from("| errorType | meaning | retried by the state machine |\n|---|---|---|\n");
@@ -538,12 +538,12 @@ pub fn markdown_table() -> String {
 #[cfg(test)]
 mod readme_tests {
     #[test]
-    fn readme_lists_every_error_name() {
-        let readme = include_str!("../../../README.md");
+    fn docs_list_every_error_name() {
+        let readme = include_str!("../../../docs/failures.md");
         let table = super::markdown_table();
         assert!(
             readme.contains(&table),
-            "README.md's error table is out of date; replace it with:\n{table}"
+            "docs/failures.md's error table is out of date; replace it with:\n{table}"
         );
     }
 }

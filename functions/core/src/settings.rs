@@ -230,7 +230,7 @@ pub const SETTINGS: &[Setting] = &[
             default: DEFAULT_SCHEDULE_INTERVAL_HOURS,
             max: MAX_SCHEDULE_INTERVAL_HOURS,
         },
-        meaning: "hours between scheduled runs (synth warns when the cron disagrees); no longer used by the cost metrics: savings belong to a period (README, \"Dollars\")",
+        meaning: "hours between scheduled runs (synth warns when the cron disagrees); no longer used by the cost metrics: savings belong to a period (docs/dollars.md)",
     },
     Setting {
         variable: "PRICE_OVERRIDES",

@@ -114,7 +114,7 @@ mod worker_ports {
 
 /// Builds the SDK configuration once per Lambda instance from what Lambda
 /// puts in every function's environment, read directly rather than through
-/// `aws-config`'s default chains (README, "Cold start and size"):
+/// `aws-config`'s default chains (docs/performance.md):
 ///
 /// - the role's credentials: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 ///   `AWS_SESSION_TOKEN`;
