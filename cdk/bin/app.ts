@@ -13,7 +13,8 @@ import { SettingsError } from '../lib/settings';
 try {
   const account = process.env.CDK_DEFAULT_ACCOUNT;
   const region = process.env.CDK_DEFAULT_REGION;
-  const { app } = buildApp({ env: account ? { account, region } : undefined });
+  const { app, warnings } = buildApp({ env: account ? { account, region } : undefined });
+  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   app.synth();
 } catch (e) {
   if (e instanceof ConfigError || e instanceof DefinitionError || e instanceof SettingsError || e instanceof RulesError || e instanceof PackageError) {

@@ -1,7 +1,16 @@
 import * as path from 'node:path';
 import { App, Environment, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ConfigError, guardSwitches, loadConfig, OrchestratorConfig } from './config';
+import {
+  allowedExampleFields,
+  ConfigError,
+  ExampleValuesError,
+  exampleValueFields,
+  exampleValuesWarning,
+  guardSwitches,
+  loadConfig,
+  OrchestratorConfig,
+} from './config';
 import { lambdaTaskTimeoutSeconds, readDefinition } from './definition';
 import { REPO_ROOT } from './paths';
 import { checkSwitches, readRules, RULES_FILE } from './rules';
@@ -15,7 +24,10 @@ export const DEFAULT_DEFINITION_FILE = path.join(REPO_ROOT, 'statemachine', 'wor
 export { RULES_FILE };
 
 export interface BuildOptions {
-  /** CDK context: `config` (file), `placeholderCode`, `lambdaZipDir`, `definitionFile`, `rulesFile`, `sourceRevision` and config field overrides. */
+  /**
+   * CDK context: `config` (file), `placeholderCode`, `lambdaZipDir`, `definitionFile`, `rulesFile`, `sourceRevision`,
+   * `deploy` (refuse example values), `allowExampleValues` and config field overrides.
+   */
   readonly context?: Record<string, unknown>;
   /** A config object merged over the file (tests). */
   readonly configBase?: Record<string, unknown>;
@@ -30,6 +42,8 @@ export interface Built {
   readonly app: App;
   readonly stack: OrchestratorStack;
   readonly config: OrchestratorConfig;
+  /** One line each, for the person running the synth (bin/app.ts prints them): the example values still in the config. */
+  readonly warnings: string[];
 }
 
 function truthy(v: unknown): boolean {
@@ -49,6 +63,12 @@ export function buildApp(opts: BuildOptions = {}): Built {
   const context = app.node.getAllContext() as Record<string, unknown>;
   const configFile = opts.noConfigFile ? undefined : path.resolve(String(context.config ?? DEFAULT_CONFIG_FILE));
   const config = loadConfig({ file: configFile, base: opts.configBase, context });
+  // The config's example values: a deploy refuses them, a synth warns (EXAMPLE_VALUES in lib/config.ts).
+  const source = configFile ? displayPath(configFile) : 'in-memory config';
+  const allowed = allowedExampleFields(context.allowExampleValues, source);
+  const examples = exampleValueFields(config).filter((f) => !allowed.includes(f));
+  if (truthy(context.deploy) && examples.length) throw new ExampleValuesError(source, examples, config);
+  const warnings = [exampleValuesWarning(examples, source)].filter((w): w is string => w !== undefined);
   const definitionFile = path.resolve(String(context.definitionFile ?? DEFAULT_DEFINITION_FILE));
   const taskTimeout = lambdaTaskTimeoutSeconds(readDefinition(definitionFile).asl);
   if (taskTimeout !== undefined && config.lambda.timeoutSeconds >= taskTimeout) {
@@ -78,5 +98,11 @@ export function buildApp(opts: BuildOptions = {}): Built {
   // cdk-nag: any unacknowledged AwsSolutions finding interrupts synthesis; the
   // acknowledgments (with their reasons) are copied into the template Metadata.
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true, writeSuppressionsToCloudFormation: true }));
-  return { app, stack, config };
+  return { app, stack, config, warnings };
+}
+
+/** A file as the person at the repository's root names it (cdk/config.json), else its absolute path. */
+function displayPath(file: string): string {
+  const relative = path.relative(REPO_ROOT, file);
+  return relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
 }

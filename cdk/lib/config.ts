@@ -676,7 +676,18 @@ export function configDefaults(): Record<string, unknown> {
 // ---------------------------------------------------------------- loading
 
 /** Context keys the app reads that are not config fields. */
-export const APP_CONTEXT_KEYS = ['config', 'placeholderCode', 'lambdaZipDir', 'definitionFile', 'rulesFile', 'sourceRevision'] as const;
+export const APP_CONTEXT_KEYS = [
+  'config',
+  'placeholderCode',
+  'lambdaZipDir',
+  'definitionFile',
+  'rulesFile',
+  'sourceRevision',
+  // A deploy (cdk/scripts/cdk.sh passes `-c deploy=true` to `cdk deploy`), and
+  // the example values a deploy may keep: EXAMPLE_VALUES below.
+  'deploy',
+  'allowExampleValues',
+] as const;
 
 export class ConfigError extends Error {
   constructor(
@@ -981,4 +992,95 @@ export function lambdaEnvironment(c: OrchestratorConfig, stackSet: Record<StackS
 /** Lambda counts the bytes of every key and value. */
 export function environmentSize(env: Record<string, string>): number {
   return Object.entries(env).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+}
+
+// ---------------------------------------------------------------- the example values
+
+/**
+ * The example values of the four required fields: the committed
+ * cdk/config.json holds exactly these (a test checks it), declared here once.
+ * A synth warns about each field still holding its example (one line); a
+ * deploy (`-c deploy=true`, which `cdk/scripts/cdk.sh deploy` and `make
+ * deploy` pass) refuses them, naming each field and how to set it, unless
+ * `-c allowExampleValues=<field>,...` says that value really is yours.
+ */
+export const EXAMPLE_VALUES = {
+  dbInstanceIdentifier: 'makenaide-db',
+  workerInstanceIds: ['i-0123456789abcdef0'],
+  jobCommands: ['./run_batch.sh'],
+  jobWorkingDirectory: '/home/ec2-user/makenaide',
+} as const;
+
+export type ExampleField = keyof typeof EXAMPLE_VALUES;
+
+export const EXAMPLE_FIELDS = Object.keys(EXAMPLE_VALUES) as ExampleField[];
+
+/** What each example field should hold instead, for the refusal. */
+const EXAMPLE_FIELD_WANTS: Record<ExampleField, string> = {
+  dbInstanceIdentifier: 'the identifier of your RDS DB instance',
+  workerInstanceIds: 'the ids of your worker EC2 instances',
+  jobCommands: "your batch job's shell commands",
+  jobWorkingDirectory: 'the directory they run in on the workers',
+};
+
+/**
+ * The fields of `c` that hold an example value: the example itself, and for
+ * `workerInstanceIds` any list with the example id in it (an instance nobody
+ * has: every run would fail to start it).
+ */
+export function exampleValueFields(c: Pick<OrchestratorConfig, ExampleField>): ExampleField[] {
+  return EXAMPLE_FIELDS.filter((field) =>
+    field === 'workerInstanceIds'
+      ? c.workerInstanceIds.some((id) => (EXAMPLE_VALUES.workerInstanceIds as readonly string[]).includes(id))
+      : JSON.stringify(c[field]) === JSON.stringify(EXAMPLE_VALUES[field]),
+  );
+}
+
+/** `-c allowExampleValues=a,b` (a JSON list in-process too): the example fields a deploy may keep. */
+export function allowedExampleFields(value: unknown, source: string): ExampleField[] {
+  if (value === undefined || value === null || value === '') return [];
+  const names = Array.isArray(value) ? value.map(String) : String(value).split(',').map((n) => n.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(EXAMPLE_FIELDS as string[]).includes(n));
+  if (unknown.length) {
+    throw new ConfigError(source, [
+      `allowExampleValues: ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not a field with an example value (${EXAMPLE_FIELDS.join(', ')})`,
+    ]);
+  }
+  return names as ExampleField[];
+}
+
+/** The one-line warning of a synth whose config still holds example values (undefined when none). */
+export function exampleValuesWarning(fields: ExampleField[], source: string): string | undefined {
+  if (!fields.length) return undefined;
+  return `${source} still holds the example value of ${fields.join(', ')}: make deploy refuses ${fields.length === 1 ? 'it' : 'them'} until you set yours`;
+}
+
+/** One refusal line: the field, its value, why it is refused, what to set. */
+function exampleProblem(field: ExampleField, c: Pick<OrchestratorConfig, ExampleField>): string {
+  const value = JSON.stringify(c[field]);
+  const why = value === JSON.stringify(EXAMPLE_VALUES[field]) ? 'is the example' : `holds the example id ${EXAMPLE_VALUES.workerInstanceIds[0]}`;
+  return `${field}: ${value} ${why}: set ${EXAMPLE_FIELD_WANTS[field]}`;
+}
+
+/** A deploy of a config that still holds example values: each field, how to set it, how to keep one on purpose. */
+export class ExampleValuesError extends ConfigError {
+  constructor(
+    source: string,
+    readonly fields: ExampleField[],
+    c: Pick<OrchestratorConfig, ExampleField>,
+  ) {
+    super(
+      source,
+      fields.map((f) => exampleProblem(f, c)),
+    );
+    this.name = 'ExampleValuesError';
+    const mine = fields.find((f) => f !== 'workerInstanceIds') ?? fields[0];
+    this.message = [
+      `refusing to deploy the example values of ${source}:`,
+      ...this.problems.map((p) => `  - ${p}`),
+      `Set them in ${source}, or in a copy of it selected with make deploy CDK_ARGS="-c config=FILE" (FILE relative to cdk/),`,
+      `or one at a time with -c FIELD=VALUE (e.g. CDK_ARGS="-c workerInstanceIds=i-0abc...,i-0def..."): cdk/README.md, "Deploying".`,
+      `A value above that really is yours: name its field, e.g. make deploy CDK_ARGS="-c allowExampleValues=${mine}" (a,b for several).`,
+    ].join('\n');
+  }
 }

@@ -28,6 +28,13 @@ describe('the pinned CDK CLI', () => {
     });
     // A CLI older than the library's cloud assembly schema fails here.
     assert.equal(r.status, 0, r.stderr);
+    // Nothing a user cannot act on: the feature flags are pinned in cdk.json (test/flags.test.ts), and
+    // the one line is the example config's warning (test/examplevalues.test.ts).
+    assert.doesNotMatch(r.stderr, /feature flags/);
+    assert.deepEqual(r.stderr.trimEnd().split('\n'), [
+      'warning: cdk/config.json still holds the example value of dbInstanceIdentifier, workerInstanceIds, jobCommands, jobWorkingDirectory: ' +
+        'make deploy refuses them until you set yours',
+    ]);
     const template = JSON.parse(fs.readFileSync(path.join(outdir, 'MakenaideOrchestrator.template.json'), 'utf8'));
     assert.equal(Object.keys(template.Resources).length, 61);
     // Without credentials the template is environment-agnostic.

@@ -131,6 +131,7 @@ def _aws_command() -> str:
 def banner(endpoint: str, deployed: deployment.Deployed, scenario_name: str, world: list[str], logs: Path) -> list[str]:
     """What `make sandbox` prints once ready (after the ready line)."""
     aws = _aws_command()
+    cli = os.path.relpath(definition.REPO_ROOT / "target" / "debug" / "makenaide")
     execution = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{deployment.STATE_MACHINE_NAME}:run-1"
     exports = {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": REGION, **DUMMY_CREDENTIALS,
                "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
@@ -147,6 +148,9 @@ def banner(endpoint: str, deployed: deployment.Deployed, scenario_name: str, wor
         f"  {aws} stepfunctions start-execution --state-machine-arn {deployed.alias_arn} --name run-1",
         f"  {aws} stepfunctions describe-execution --execution-arn {execution}",
         f"  {aws} stepfunctions list-executions --state-machine-arn {deployed.state_machine_arn}",
+        f"The makenaide CLI, with the same exports: {cli} (`make install-cli` puts it on your PATH as makenaide):",
+        f"  {cli} run --follow",
+        f"  {cli} status",
         "Ctrl-C stops the sandbox.",
     ]
 
