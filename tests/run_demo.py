@@ -16,6 +16,8 @@ and `expect.error` when the scenario names one) and exits accordingly:
   working (the CLI itself exits 1 for it, its code for a failed run; the demo
   says so);
 - the CLI's exit code (1 if the CLI said 0) when the run ended otherwise;
+- 0 when the scenario expects `InvalidInput` and the CLI refused the input
+  before starting anything (it checks the input as the workflow does);
 - the CLI's exit code when the scenario's expectation cannot be held against
   this run: the scenario needs what only the scenario runner acts out
   (`abortAfterSeconds`, `concurrent`, `externalStop`, ...; the demo says
@@ -87,6 +89,17 @@ def verdict(
     """What the demo says once the run is over, and its exit code (the module's docstring)."""
     expected = outcome(str(expect["status"]), str(expect["error"]) if expect.get("error") else None)
     got = outcome(status, error)
+    if cli_code == CLI_USAGE and status is None and expect.get("error") == "InvalidInput":
+        # The CLI checks --input as the workflow does: it refused what the workflow would have failed
+        # with InvalidInput, before anything started. That refusal is what such a scenario shows.
+        return Verdict(
+            [
+                f"demo: this scenario's input is meant to be refused: the workflow would end {expected}; "
+                "makenaide run refused it before starting anything (its error above).",
+                f"demo: that refusal is the point of this scenario, so make demo exits 0 (makenaide run itself exited {cli_code}).",
+            ],
+            0,
+        )
     if cli_code in (CLI_USAGE, CLI_FAILED) or status is None:
         return Verdict([f"demo: the makenaide CLI could not start or follow the run (exit {cli_code}): see its error above"], cli_code or 1)
     if runner_only:

@@ -74,6 +74,12 @@ export const METRICS = {
 export const LIVE_ALIAS = 'live';
 
 /**
+ * The stack output with the deployed JOB_TIMEOUT_MAX_SECONDS, the one bound
+ * of the execution input only the deployment knows (the CLI reads it).
+ */
+export const JOB_TIMEOUT_MAX_OUTPUT = 'JobTimeoutMaxSeconds';
+
+/**
  * The alias' DeploymentPreference for `rollout`: ALL_AT_ONCE moves it at once
  * (no alarms needed); CANARY shifts `percentage` for `intervalMinutes`, then
  * the rest; LINEAR adds `percentage` every `intervalMinutes`. Either rolls
@@ -89,7 +95,7 @@ export function deploymentPreference(
 }
 
 /**
- * The savings of a period (README "Dollars"): what the resources cost kept
+ * The savings of a period (docs/dollars.md): what the resources cost kept
  * running for the period minus what every run of the period cost, however
  * many runs there were. `cost` is the Sum of RunCostUsd and `rate` the
  * Average of AlwaysOnUsdPerHour in the period; a period without runs repeats
@@ -447,7 +453,7 @@ export class OrchestratorStack extends Stack {
     if (implied !== undefined && implied !== cfg.scheduleIntervalHours) {
       Annotations.of(this).addWarningV2(
         'makenaide:scheduleIntervalHours',
-        `schedule.cron runs every ${implied} h but scheduleIntervalHours is ${cfg.scheduleIntervalHours}: set it to the real interval (the run-length advice in the README compares the deadlines with it)`,
+        `schedule.cron runs every ${implied} h but scheduleIntervalHours is ${cfg.scheduleIntervalHours}: set it to the real interval (the run-length advice in cdk/README.md compares the deadlines with it)`,
       );
     }
 
@@ -755,6 +761,14 @@ export class OrchestratorStack extends Stack {
     new CfnOutput(this, 'LeaseTableName', {
       description: 'The run lease (makenaide status reads whether a run holds it)',
       value: this.leaseTable.tableName,
+    });
+    // The deployed bound of the execution input (the functions' own
+    // JOB_TIMEOUT_MAX_SECONDS): `makenaide run` refuses a larger
+    // jobTimeoutSeconds before it starts anything, as rds_check would after
+    // the run took the lease.
+    new CfnOutput(this, JOB_TIMEOUT_MAX_OUTPUT, {
+      description: 'The largest jobTimeoutSeconds an execution input may ask for (JOB_TIMEOUT_MAX_SECONDS); makenaide run checks --input against it',
+      value: environment.JOB_TIMEOUT_MAX_SECONDS,
     });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: this.deadLetterQueue.queueUrl });
     if (this.jobOutputLogGroup) {

@@ -4,15 +4,15 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_scheduler::types::ScheduleState;
 use aws_sdk_sfn::error::SdkError;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use makenaide_core::Timestamp;
 
-use crate::error::CliError;
+use crate::error::{CliError, one_line};
 use crate::history::{Event, Status, What};
 use crate::ports::{
     Execution, HistoryPage, Lease, Leases, Listed, Resources, Schedule, Schedules, Stacks,
@@ -44,6 +44,7 @@ pub async fn sdk_config(
 
 /// Every client the CLI uses, built once from one configuration.
 pub struct Aws {
+    endpoint: Endpoint,
     sfn: aws_sdk_sfn::Client,
     cloudformation: aws_sdk_cloudformation::Client,
     scheduler: aws_sdk_scheduler::Client,
@@ -55,6 +56,7 @@ pub struct Aws {
 impl Aws {
     pub fn new(config: &SdkConfig) -> Self {
         Self {
+            endpoint: Endpoint::of(config),
             sfn: aws_sdk_sfn::Client::new(config),
             cloudformation: aws_sdk_cloudformation::Client::new(config),
             scheduler: aws_sdk_scheduler::Client::new(config),
@@ -65,9 +67,90 @@ impl Aws {
     }
 }
 
-/// An SDK error as the CLI reports it: missing credentials by name, the
-/// service's code and message otherwise.
-fn failed<E, R>(operation: &'static str, error: SdkError<E, R>) -> CliError
+/// Where one service's calls go, as a message names it: `AWS_ENDPOINT_URL`
+/// (or the profile's endpoint) when set, else the service's AWS endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub url: Option<String>,
+    pub region: String,
+}
+
+impl Endpoint {
+    pub fn of(config: &SdkConfig) -> Self {
+        Self {
+            url: config.endpoint_url().map(str::to_string),
+            region: config.region().map(|r| r.to_string()).unwrap_or_default(),
+        }
+    }
+
+    /// `host`: the service's endpoint prefix (`states`, `dynamodb`, ...).
+    pub fn name(&self, host: &str) -> String {
+        match &self.url {
+            Some(url) => url.clone(),
+            None => format!("https://{host}.{}.amazonaws.com", self.region),
+        }
+    }
+}
+
+/// Each error of `error`'s source chain, outermost first.
+fn chain<'a>(error: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
+    let mut all = vec![error];
+    let mut current = error;
+    while let Some(next) = current.source() {
+        all.push(next);
+        current = next;
+    }
+    all
+}
+
+/// The innermost cause, as an operator reads it: `connection refused`, not
+/// `Connection refused (os error 111)`.
+fn root_cause(error: &(dyn StdError + 'static)) -> String {
+    let all = chain(error);
+    if let Some(io) = all.iter().find_map(|e| e.downcast_ref::<std::io::Error>()) {
+        use std::io::ErrorKind::*;
+        match io.kind() {
+            ConnectionRefused => return "connection refused".to_string(),
+            ConnectionReset => return "connection reset".to_string(),
+            TimedOut => return "timed out".to_string(),
+            _ => {}
+        }
+    }
+    let text = all.last().map(|e| e.to_string()).unwrap_or_default();
+    let text = match text.find(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    };
+    // `Connection refused` -> `connection refused`, but `IMDS ...` stays.
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if first.is_uppercase() && second.is_lowercase() => {
+            first.to_lowercase().chain(text.chars().skip(1)).collect()
+        }
+        _ => text,
+    }
+}
+
+/// Why the credentials chain gave none, in a few words.
+fn credentials_problem(error: &CredentialsError) -> String {
+    match error {
+        CredentialsError::CredentialsNotLoaded(_) => {
+            "none in the environment, the AWS config files or the instance metadata".to_string()
+        }
+        CredentialsError::ProviderTimedOut(_) => "the credentials provider timed out".to_string(),
+        other => format!("loading them failed: {}", root_cause(other)),
+    }
+}
+
+/// An SDK error as the CLI reports it, on one line: missing credentials by
+/// name, an endpoint that does not answer by its URL, the service's code and
+/// message otherwise. `host`: the service's endpoint prefix.
+pub fn failed<E, R>(
+    operation: &'static str,
+    endpoint: &Endpoint,
+    host: &str,
+    error: SdkError<E, R>,
+) -> CliError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -78,25 +161,41 @@ where
         let message = e.message().unwrap_or("");
         return CliError::Aws {
             operation,
-            message: format!("{code}: {message}"),
+            message: one_line(&format!("{code}: {message}"), 300),
         };
     }
-    let text = DisplayErrorContext(&error).to_string();
-    let lower = text.to_lowercase();
-    if lower.contains("no credentials") || lower.contains("credentialsnotloaded") {
-        // The chain's first line; the rest lists every provider tried.
-        return CliError::NoCredentials(
-            text.lines()
-                .next()
-                .unwrap_or_default()
-                .chars()
-                .take(160)
-                .collect(),
-        );
+    let outer: &(dyn StdError + 'static) = &error;
+    if let Some(credentials) = chain(outer)
+        .iter()
+        .find_map(|e| e.downcast_ref::<CredentialsError>())
+    {
+        return CliError::NoCredentials(one_line(&credentials_problem(credentials), 200));
     }
-    CliError::Aws {
-        operation,
-        message: text,
+    let reach = |why: String| CliError::Unreachable {
+        endpoint: endpoint.name(host),
+        why: one_line(&why, 200),
+    };
+    match &error {
+        SdkError::TimeoutError(_) => reach("no answer in time".to_string()),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => {
+            reach("no answer in time".to_string())
+        }
+        SdkError::DispatchFailure(_) => reach(root_cause(outer)),
+        SdkError::ResponseError(_) => CliError::Aws {
+            operation,
+            message: one_line(
+                &format!(
+                    "the answer of {} is not an AWS answer: {}",
+                    endpoint.name(host),
+                    root_cause(outer)
+                ),
+                300,
+            ),
+        },
+        _ => CliError::Aws {
+            operation,
+            message: one_line(&root_cause(outer), 300),
+        },
     }
 }
 
@@ -220,7 +319,7 @@ impl StepFunctions for Aws {
             .input(input)
             .send()
             .await
-            .map_err(|e| failed("StartExecution", e))?;
+            .map_err(|e| failed("StartExecution", &self.endpoint, "states", e))?;
         Ok(answer.execution_arn().to_string())
     }
 
@@ -236,7 +335,7 @@ impl StepFunctions for Aws {
             Err(e) if matches!(code(&e), Some("ExecutionDoesNotExist" | "InvalidArn")) => {
                 return Err(CliError::UnknownExecution(execution_arn.to_string()));
             }
-            Err(e) => return Err(failed("DescribeExecution", e)),
+            Err(e) => return Err(failed("DescribeExecution", &self.endpoint, "states", e)),
         };
         Ok(Execution {
             arn: d.execution_arn().to_string(),
@@ -248,6 +347,8 @@ impl StepFunctions for Aws {
             output: d.output().map(str::to_string),
             error: d.error().map(str::to_string),
             cause: d.cause().map(str::to_string),
+            alias_arn: d.state_machine_alias_arn().map(str::to_string),
+            version_arn: d.state_machine_version_arn().map(str::to_string),
         })
     }
 
@@ -267,7 +368,7 @@ impl StepFunctions for Aws {
             .max_results(max)
             .send()
             .await
-            .map_err(|e| failed("GetExecutionHistory", e))?;
+            .map_err(|e| failed("GetExecutionHistory", &self.endpoint, "states", e))?;
         Ok(HistoryPage {
             events: page.events().iter().map(event).collect(),
             next_token: page.next_token().map(str::to_string),
@@ -292,7 +393,7 @@ impl StepFunctions for Aws {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| failed("ListExecutions", e))?;
+                .map_err(|e| failed("ListExecutions", &self.endpoint, "states", e))?;
             listed.extend(page.executions().iter().map(|e| Listed {
                 arn: e.execution_arn().to_string(),
                 name: e.name().to_string(),
@@ -325,7 +426,7 @@ impl StepFunctions for Aws {
             Err(e) if code(&e) == Some("ExecutionDoesNotExist") => {
                 Err(CliError::UnknownExecution(execution_arn.to_string()))
             }
-            Err(e) => Err(failed("StopExecution", e)),
+            Err(e) => Err(failed("StopExecution", &self.endpoint, "states", e)),
         }
     }
 
@@ -336,7 +437,7 @@ impl StepFunctions for Aws {
             .state_machine_arn(state_machine_arn)
             .send()
             .await
-            .map_err(|e| failed("DescribeStateMachine", e))?;
+            .map_err(|e| failed("DescribeStateMachine", &self.endpoint, "states", e))?;
         Ok(answer.definition().to_string())
     }
 }
@@ -359,7 +460,14 @@ impl Stacks for Aws {
             {
                 return Err(CliError::UnknownStack(stack.to_string()));
             }
-            Err(e) => return Err(failed("DescribeStacks", e)),
+            Err(e) => {
+                return Err(failed(
+                    "DescribeStacks",
+                    &self.endpoint,
+                    "cloudformation",
+                    e,
+                ));
+            }
         };
         let found = answer
             .stacks()
@@ -381,7 +489,7 @@ impl Schedules for Aws {
             .name(name)
             .send()
             .await
-            .map_err(|e| failed("GetSchedule", e))?;
+            .map_err(|e| failed("GetSchedule", &self.endpoint, "scheduler", e))?;
         Ok(Schedule {
             name: s.name().unwrap_or(name).to_string(),
             enabled: s.state() != Some(&ScheduleState::Disabled),
@@ -398,7 +506,7 @@ impl Schedules for Aws {
             .name(name)
             .send()
             .await
-            .map_err(|e| failed("GetSchedule", e))?;
+            .map_err(|e| failed("GetSchedule", &self.endpoint, "scheduler", e))?;
         let state = if enabled {
             ScheduleState::Enabled
         } else {
@@ -420,7 +528,7 @@ impl Schedules for Aws {
             .state(state)
             .send()
             .await
-            .map_err(|e| failed("UpdateSchedule", e))?;
+            .map_err(|e| failed("UpdateSchedule", &self.endpoint, "scheduler", e))?;
         self.get(name).await
     }
 }
@@ -435,7 +543,7 @@ impl Leases for Aws {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| failed("GetItem", e))?;
+            .map_err(|e| failed("GetItem", &self.endpoint, "dynamodb", e))?;
         let Some(item) = answer.item() else {
             return Ok(None);
         };
@@ -464,7 +572,7 @@ impl Resources for Aws {
                 .and_then(|db| db.db_instance_status())
                 .map(str::to_string)),
             Err(e) if code(&e) == Some("DBInstanceNotFound") => Ok(None),
-            Err(e) => Err(failed("DescribeDBInstances", e)),
+            Err(e) => Err(failed("DescribeDBInstances", &self.endpoint, "rds", e)),
         }
     }
 
@@ -486,7 +594,7 @@ impl Resources for Aws {
             .filters(filter)
             .send()
             .await
-            .map_err(|e| failed("DescribeInstances", e))?;
+            .map_err(|e| failed("DescribeInstances", &self.endpoint, "ec2", e))?;
         let found: HashMap<String, String> = answer
             .reservations()
             .iter()
@@ -502,5 +610,99 @@ impl Resources for Aws {
             .iter()
             .map(|id| (id.clone(), found.get(id).cloned()))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+
+    type Failure = SdkError<DescribeExecutionError, HttpResponse>;
+
+    fn local() -> Endpoint {
+        Endpoint {
+            url: Some("http://127.0.0.1:9".into()),
+            region: "us-east-1".into(),
+        }
+    }
+
+    fn message(endpoint: &Endpoint, error: Failure) -> (String, u8) {
+        let error = failed("DescribeExecution", endpoint, "states", error);
+        (error.one_line(), error.exit_code())
+    }
+
+    #[test]
+    fn an_endpoint_that_does_not_answer_is_named_on_one_line() {
+        let refused = || {
+            let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+            Failure::dispatch_failure(ConnectorError::io(Box::new(io)))
+        };
+        assert_eq!(
+            message(&local(), refused()),
+            (
+                "could not reach http://127.0.0.1:9: connection refused".into(),
+                4
+            )
+        );
+        let aws = Endpoint {
+            url: None,
+            region: "eu-west-1".into(),
+        };
+        assert_eq!(
+            message(&aws, refused()).0,
+            "could not reach https://states.eu-west-1.amazonaws.com: connection refused"
+        );
+        let dns = std::io::Error::other(
+            "failed to lookup address information: Name or service not known",
+        );
+        let (text, _) = message(
+            &local(),
+            Failure::dispatch_failure(ConnectorError::io(Box::new(dns))),
+        );
+        assert_eq!(
+            text,
+            "could not reach http://127.0.0.1:9: failed to lookup address information: Name or service not known"
+        );
+        let (text, _) = message(&local(), Failure::timeout_error("slow"));
+        assert_eq!(
+            text,
+            "could not reach http://127.0.0.1:9: no answer in time"
+        );
+    }
+
+    #[test]
+    fn missing_credentials_are_one_line_whatever_the_chain_tried() {
+        let none = CredentialsError::not_loaded("no providers in chain provided credentials");
+        let (text, code) = message(
+            &local(),
+            Failure::dispatch_failure(ConnectorError::other(Box::new(none), None)),
+        );
+        assert!(
+            text.starts_with("no AWS credentials found: set AWS_PROFILE"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "(none in the environment, the AWS config files or the instance metadata)"
+            ),
+            "{text}"
+        );
+        assert_eq!(code, 4);
+        // The instance metadata refusing (a proxy, a container): its reason, not a dump.
+        let imds = CredentialsError::provider_error(std::io::Error::other(
+            "request forbidden: IMDS is disabled or the caller has insufficient permissions.",
+        ));
+        let (text, _) = message(
+            &local(),
+            Failure::dispatch_failure(ConnectorError::other(Box::new(imds), None)),
+        );
+        assert!(
+            text.ends_with("(loading them failed: request forbidden: IMDS is disabled or the caller has insufficient permissions.)"),
+            "{text}"
+        );
+        assert!(text.chars().count() < 250, "{text}");
     }
 }

@@ -7,11 +7,13 @@ pub const DEFAULT_STACK: &str = "MakenaideOrchestrator";
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  the job ran and succeeded (with --dry-run: the dry run succeeded), or the command did what was asked
+  0  the job ran and succeeded (with --dry-run: the dry run succeeded), or the command did what
+     was asked
   1  the run failed, timed out or was aborted
-  2  usage error
-  3  the run was skipped: another run holds the lease (output {\"skipped\": ...})
-  4  the CLI could not do it: no credentials or region, unknown stack or execution, an AWS error
+  2  usage error (also: an --input the workflow would refuse; `stop` with several runs running)
+  3  the run was skipped, or not started: another run holds the lease
+  4  the CLI could not do it: no credentials or region, unreachable endpoint, unknown stack or
+     execution, an AWS error (one line on stderr)
 
 AWS settings: the standard ones (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, SSO and
 credential_process profiles, ...), or --profile and --region.";
@@ -33,7 +35,9 @@ pub struct Target {
     /// schedule and the lease table.
     #[arg(long, global = true, env = "MAKENAIDE_STACK", default_value = DEFAULT_STACK)]
     pub stack: String,
-    /// Use this state machine (or alias) ARN without reading the stack.
+    /// Use this state machine (or alias) ARN without reading the stack: give the alias
+    /// (`...:live`), a plain state machine ARN bypasses the rollout. Without the stack, `run`
+    /// checks no lease and no deployed bound before it starts.
     #[arg(long, global = true, env = "MAKENAIDE_STATE_MACHINE_ARN")]
     pub state_machine_arn: Option<String>,
     /// The AWS profile (default: AWS_PROFILE, else the default profile).
@@ -56,8 +60,15 @@ pub struct Target {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start a run (on the live alias when the stack has one).
+    ///
+    /// The input is checked first as the workflow checks it (fields dryRun and
+    /// jobTimeoutSeconds, the deployed bound from the stack): a refused input
+    /// starts nothing (exit 2). Nor does a run while another holds the run
+    /// lease (exit 3). Without --follow it waits for the run to take the lease
+    /// (a few seconds) and exits 3 when the run was skipped.
     Run {
-        /// Execution input (JSON), e.g. '{"jobTimeoutSeconds": 5400}'.
+        /// Execution input (JSON): dryRun (true or false) and jobTimeoutSeconds
+        /// (60 to the stack's JobTimeoutMaxSeconds), e.g. '{"jobTimeoutSeconds": 5400}'.
         #[arg(long, default_value = "{}")]
         input: String,
         /// The execution's name (default: one Step Functions makes).
@@ -75,10 +86,13 @@ pub enum Command {
         /// The execution's name or ARN.
         execution: String,
     },
-    /// Stop a run (the kill switch) and follow its cleanup until everything it started is stopped.
+    /// Stop a run (the kill switch) and follow its cleanup until every stop is accepted.
+    ///
+    /// Without a name it stops the one run running (never a cleanup run or a
+    /// sweep); none: says so (exit 0); several: lists them (exit 2).
     Stop {
-        /// The execution's name or ARN.
-        execution: String,
+        /// The execution's name or ARN (default: the one run running).
+        execution: Option<String>,
         /// Seconds to wait for the cleanup run the stop starts.
         #[arg(long, default_value_t = 180)]
         wait: u64,
@@ -87,18 +101,23 @@ pub enum Command {
     Pause,
     /// Enable the schedule again and show its next run time.
     Resume,
-    /// The latest run, any running one, the lease, and what runs now (DB and workers).
+    /// Any running execution, the latest ended one and the latest run (each with its kind), the
+    /// lease, and what runs now (DB and workers).
     Status,
-    /// Recent runs: start, duration, outcome or error, job seconds, cost.
+    /// Recent executions: start, duration, kind, outcome or error, job seconds, cost, whole name.
     History {
-        /// How many runs (newest first).
-        #[arg(long, default_value_t = 10)]
+        /// How many executions (newest first), 1 to 10000.
+        #[arg(long, default_value_t = 10, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
         limit: usize,
         /// JSON instead of the table (an array of runs; docs/operating.md).
         #[arg(long)]
         json: bool,
     },
     /// What a month saved against running the DB and workers all the time.
+    ///
+    /// Counted from the month's start, or from the first priced run when there
+    /// was none before the month, to now or the month's end: the always-on
+    /// rate the runs published times the hours, minus what the runs cost.
     Savings {
         /// The month, YYYY-MM (UTC; default: this month, up to now).
         #[arg(long)]

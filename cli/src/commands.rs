@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use makenaide_core::Timestamp;
-use makenaide_core::cost::{PublishedRun, savings_per_period};
+use makenaide_core::cost::PublishedRun;
+use makenaide_core::input::{JobTimeoutBound, check_operator_input};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{CliError, exit};
 use crate::follow::{View, follow};
-use crate::history::{Status, last_document, timeline};
+use crate::history::{LeaseDecision, Status, last_document, lease_decision, timeline};
 use crate::ports::{Execution, Leases, Resources, Schedules, Stacks, StepFunctions};
 use crate::render;
 
@@ -27,7 +28,14 @@ pub struct Target {
     pub schedule_name: Option<String>,
     pub lease_table: Option<String>,
     pub stack: Option<String>,
+    /// The deployed `JOB_TIMEOUT_MAX_SECONDS` (stack output
+    /// [`JOB_TIMEOUT_MAX_OUTPUT`]); `None` without the stack.
+    pub job_timeout_max: Option<u64>,
 }
+
+/// The stack output with the deployed bound of `jobTimeoutSeconds`
+/// (cdk/lib/stack.ts, `JOB_TIMEOUT_MAX_OUTPUT`).
+pub const JOB_TIMEOUT_MAX_OUTPUT: &str = "JobTimeoutMaxSeconds";
 
 /// `arn:aws:states:<region>:<account>:stateMachine:<name>[:<alias or version>]`
 /// without the qualifier.
@@ -55,6 +63,10 @@ pub fn target_from_outputs(
         schedule_name: outputs.get("ScheduleName").cloned(),
         lease_table: outputs.get("LeaseTableName").cloned(),
         stack: Some(stack.to_string()),
+        // A stack deployed before the output: the CLI checks what it can.
+        job_timeout_max: outputs
+            .get(JOB_TIMEOUT_MAX_OUTPUT)
+            .and_then(|v| v.trim().parse().ok()),
     })
 }
 
@@ -75,6 +87,7 @@ pub async fn resolve<S: Stacks>(
             schedule_name: None,
             lease_table: None,
             stack: None,
+            job_timeout_max: None,
         });
     }
     target_from_outputs(stack, &stacks.outputs(stack).await?)
@@ -93,8 +106,15 @@ pub fn execution_arn(target: &Target, execution: &str) -> String {
     )
 }
 
-/// The execution input of `run`: `--input` with `dryRun` added for `--dry-run`.
-pub fn run_input(input: &str, dry_run: bool) -> Result<String, CliError> {
+/// The execution input of `run`: `--input` with `dryRun` added for
+/// `--dry-run`, refused as the workflow's first step would refuse it
+/// (`makenaide_core::input`, the one declaration of the input), with the
+/// deployed bound when known. Also whether it asks for a dry run.
+pub fn run_input(
+    input: &str,
+    dry_run: bool,
+    job_timeout_max: Option<u64>,
+) -> Result<(String, bool), CliError> {
     let mut value: Value = serde_json::from_str(input)
         .map_err(|e| CliError::Invalid(format!("--input is not JSON: {e}")))?;
     let Some(object) = value.as_object_mut() else {
@@ -105,7 +125,17 @@ pub fn run_input(input: &str, dry_run: bool) -> Result<String, CliError> {
     if dry_run {
         object.insert("dryRun".to_string(), Value::Bool(true));
     }
-    Ok(value.to_string())
+    let bound = match job_timeout_max {
+        Some(max) => JobTimeoutBound::Deployed(max),
+        None => JobTimeoutBound::Unknown,
+    };
+    let dry = check_operator_input(&value, bound).map_err(|refused| {
+        CliError::Invalid(format!(
+            "--input refused, nothing started: {}",
+            refused.message
+        ))
+    })?;
+    Ok((value.to_string(), dry))
 }
 
 /// The state document of an ended execution: its output, else the last
@@ -139,9 +169,68 @@ pub async fn document_of<S: StepFunctions>(
     }
 }
 
-#[allow(clippy::too_many_arguments)] // the command line's own arguments, one each
-pub async fn run<S: StepFunctions>(
+/// How long `run` (without `--follow`) waits for a started run's lease
+/// decision, the first thing it does (about a second on AWS).
+pub const LEASE_DECISION_WAIT: Duration = Duration::from_secs(20);
+
+/// `run`'s advisory check before it starts anything: who holds the run
+/// lease, and the lines to print when one does (a run started now would be
+/// skipped). `None`: free, or no lease table to read (`--state-machine-arn`).
+pub async fn lease_holder<S: StepFunctions + Leases>(
+    aws: &S,
+    target: &Target,
+) -> Result<Option<Vec<String>>, CliError> {
+    let Some(table) = &target.lease_table else {
+        return Ok(None);
+    };
+    let Some(lease) = aws.lease(table).await? else {
+        return Ok(None);
+    };
+    let holder = if lease.execution_arn.is_empty() {
+        None
+    } else {
+        match aws.describe(&lease.execution_arn).await {
+            Ok(holder) => Some(holder),
+            Err(CliError::UnknownExecution(_)) => None,
+            Err(e) => return Err(e),
+        }
+    };
+    Ok(Some(render::lease_held(&lease, holder.as_ref())))
+}
+
+/// Reads a started execution's history until it shows its lease decision,
+/// at most `wait`.
+async fn await_lease_decision<S: StepFunctions>(
     sfn: &S,
+    arn: &str,
+    poll: Duration,
+    wait: Duration,
+) -> Result<Option<LeaseDecision>, CliError> {
+    let since = std::time::Instant::now();
+    loop {
+        let mut events = Vec::new();
+        let mut token = None;
+        loop {
+            let page = sfn.history(arn, token, false, 1000).await?;
+            events.extend(page.events);
+            token = page.next_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        if let Some(decision) = lease_decision(&timeline(&events)) {
+            return Ok(Some(decision));
+        }
+        if since.elapsed() >= wait {
+            return Ok(None);
+        }
+        tokio::time::sleep(poll.min(Duration::from_secs(2))).await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // the command line's own arguments, one each
+pub async fn run<S: StepFunctions + Leases>(
+    aws: &S,
     target: &Target,
     input: &str,
     name: Option<&str>,
@@ -150,18 +239,56 @@ pub async fn run<S: StepFunctions>(
     poll: Duration,
     view: &mut dyn View,
 ) -> Result<u8, CliError> {
-    let input = run_input(input, dry_run)?;
-    let arn = sfn.start(&target.start_arn, name, &input).await?;
-    let short = arn.rsplit(':').next().unwrap_or(&arn);
+    let (input, dry) = run_input(input, dry_run, target.job_timeout_max)?;
+    // A dry run takes no lease. For a run the check is advisory: the lease
+    // may be taken between it and the start, which the run's own lease
+    // decision below then shows.
+    if !dry && let Some(lines) = lease_holder(aws, target).await? {
+        for line in lines {
+            view.line(&line);
+        }
+        return Ok(exit::SKIPPED);
+    }
+    let arn = aws.start(&target.start_arn, name, &input).await?;
+    let short = render::short_name(&arn).to_string();
     view.line(&render::fit(&format!(
         "started {short} on {}",
         target.start_arn
     )));
-    if !follow_it {
-        view.line(&format!("follow it: makenaide follow {short}"));
+    let started = aws.describe(&arn).await?;
+    if let Some(warning) = render::bypass_warning(&started) {
+        eprintln!("warning: {warning}");
+    }
+    if follow_it {
+        return follow_to_end(aws, &arn, poll, view).await;
+    }
+    let follow_line = format!("follow it: makenaide follow {short}");
+    if dry {
+        view.line(&follow_line);
         return Ok(exit::OK);
     }
-    follow_to_end(sfn, &arn, poll, view).await
+    match await_lease_decision(aws, &arn, poll, LEASE_DECISION_WAIT).await? {
+        Some(LeaseDecision::Taken) => {
+            view.line(&format!("{short}: run lease taken, the run is going"));
+            view.line(&follow_line);
+            Ok(exit::OK)
+        }
+        Some(LeaseDecision::Skipped(note)) => {
+            for line in render::wrap("", &format!("{short} {note}; nothing was touched"), 2) {
+                view.line(&line);
+            }
+            Ok(exit::SKIPPED)
+        }
+        Some(LeaseDecision::Ended) => follow_to_end(aws, &arn, poll, view).await,
+        None => {
+            view.line(&format!(
+                "{short}: no lease decision within {}s yet",
+                LEASE_DECISION_WAIT.as_secs()
+            ));
+            view.line(&follow_line);
+            Ok(exit::OK)
+        }
+    }
 }
 
 /// Follows until the end, prints the summary; the run's exit code.
@@ -189,6 +316,9 @@ pub async fn follow_execution<S: StepFunctions>(
 ) -> Result<u8, CliError> {
     let arn = execution_arn(target, execution);
     let described = sfn.describe(&arn).await?;
+    if let Some(warning) = render::bypass_warning(&described) {
+        eprintln!("warning: {warning}");
+    }
     view.line(&render::fit(&format!(
         "{} {} since {}",
         described.name,
@@ -226,15 +356,97 @@ async fn cleanup_run_for<S: StepFunctions>(
     Ok(None)
 }
 
+/// What `stop` without a name stops.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToStop {
+    /// The one run running (its ARN).
+    One(String),
+    /// No run runs; the lines say so (and name a running cleanup run or sweep).
+    Nothing(Vec<String>),
+}
+
+/// The run `stop` stops when given no name (pure): the one run (or dry
+/// run) running. Cleanup runs and sweeps are the stack's own and stop what
+/// runs: never picked. Several runs: a usage error listing them (exit 2:
+/// nothing was done, and naming one is the fix).
+pub fn to_stop(running: &[(Execution, Option<String>)]) -> Result<ToStop, CliError> {
+    let (stack_own, runs): (Vec<_>, Vec<_>) = running.iter().partition(|(execution, _)| {
+        let input = execution
+            .input
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok());
+        matches!(
+            render::Kind::of(input.as_ref(), None),
+            render::Kind::CleanupRun | render::Kind::Sweep
+        )
+    });
+    let described = |(execution, label): &&(Execution, Option<String>)| {
+        let name = match label {
+            Some(label) => format!("{} ({label})", execution.name),
+            None => execution.name.clone(),
+        };
+        format!("{name} since {}", render::when(execution.start))
+    };
+    match runs.as_slice() {
+        [one] => Ok(ToStop::One(one.0.arn.clone())),
+        [] => {
+            let mut lines = vec!["nothing to stop: no run is running".to_string()];
+            for other in &stack_own {
+                lines.push(render::fit(&format!(
+                    "  {} is running: it stops what is left, let it end (makenaide follow {})",
+                    described(other),
+                    other.0.name
+                )));
+            }
+            Ok(ToStop::Nothing(lines))
+        }
+        several => Err(CliError::Invalid(format!(
+            "{} runs are running, name the one to stop (makenaide stop <name>): {}",
+            several.len(),
+            several.iter().map(described).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
 pub async fn stop<S: StepFunctions + Resources>(
     aws: &S,
     target: &Target,
-    execution: &str,
+    execution: Option<&str>,
     wait: u64,
     poll: Duration,
     view: &mut dyn View,
 ) -> Result<u8, CliError> {
-    let arn = execution_arn(target, execution);
+    let arn = match execution {
+        Some(execution) => execution_arn(target, execution),
+        None => {
+            let listed = aws.list(&target.state_machine_arn, true, 100).await?;
+            let arns: Vec<String> = listed.iter().map(|l| l.arn.clone()).collect();
+            let running: Vec<(Execution, Option<String>)> = rows(aws, &arns)
+                .await?
+                .into_iter()
+                .filter(|(execution, _)| execution.status.is_running())
+                .map(|(execution, doc)| {
+                    let label = render::kind_label(&execution, doc.as_ref());
+                    (execution, label)
+                })
+                .collect();
+            match to_stop(&running)? {
+                ToStop::One(arn) => {
+                    view.line(&format!(
+                        "the one run running: {}",
+                        render::short_name(&arn)
+                    ));
+                    arn
+                }
+                ToStop::Nothing(lines) => {
+                    for line in lines {
+                        view.line(&line);
+                    }
+                    return Ok(exit::OK);
+                }
+            }
+        }
+    };
     let before = aws.describe(&arn).await?;
     if before.status.is_running() {
         aws.stop(&arn, "stopped by an operator (makenaide stop)")
@@ -307,12 +519,62 @@ pub async fn stop<S: StepFunctions + Resources>(
         ));
         return Ok(exit::CLI_FAILED);
     }
-    if cleaned && left.is_empty() {
-        view.line("everything the run started is stopped");
-        Ok(exit::OK)
-    } else {
-        Ok(exit::RUN_FAILED)
+    if !(cleaned && left.is_empty()) {
+        return Ok(exit::RUN_FAILED);
     }
+    // The stops are accepted; RDS and EC2 say how far they are.
+    let now = match &record {
+        Some(record) => resources_now(aws, record).await?,
+        None => Vec::new(),
+    };
+    let (lines, at_rest) = render::after_stop(&now);
+    for line in lines {
+        view.line(&line);
+    }
+    Ok(if at_rest { exit::OK } else { exit::RUN_FAILED })
+}
+
+/// What RDS and EC2 say now of the DB and the workers a document names.
+async fn resources_now<S: Resources>(
+    aws: &S,
+    document: &Value,
+) -> Result<Vec<(String, String)>, CliError> {
+    let db = document
+        .pointer("/rdsStop/dbInstanceIdentifier")
+        .or(document.pointer("/rds/dbInstanceIdentifier"))
+        .and_then(Value::as_str);
+    let mut workers: Vec<String> = document
+        .pointer("/workersStop/instances")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.get("instanceId").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    if workers.is_empty() {
+        workers = document
+            .pointer("/workers/instanceIds")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect();
+    }
+    let mut now = Vec::new();
+    if let Some(id) = db {
+        let state = aws.db_status(id).await?;
+        now.push((
+            format!("DB {id}"),
+            state.unwrap_or_else(|| "not found".into()),
+        ));
+    }
+    for (id, state) in aws.worker_states(&workers).await? {
+        now.push((
+            format!("worker {id}"),
+            state.unwrap_or_else(|| "not found".into()),
+        ));
+    }
+    Ok(now)
 }
 
 pub async fn pause_resume<S: Schedules>(
@@ -398,6 +660,40 @@ pub fn workers_in_definition(definition: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The executions `status` shows, each once, by the status
+/// `DescribeExecution` gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sorted<'a> {
+    /// Running now, newest first.
+    pub running: Vec<&'a (Execution, Option<Value>)>,
+    /// The newest that ended, whatever its kind.
+    pub latest: Option<&'a (Execution, Option<Value>)>,
+    /// The newest ended plain run (not a dry run, skip, cleanup or sweep).
+    pub latest_run: Option<&'a (Execution, Option<Value>)>,
+}
+
+/// Sorts the described executions for `status` (pure): one that ended since
+/// it was listed as running is shown as ended, never as both.
+pub fn sort_out(seen: &[(Execution, Option<Value>)]) -> Sorted<'_> {
+    let mut newest_first: Vec<&(Execution, Option<Value>)> = seen.iter().collect();
+    newest_first.sort_by_key(|(e, _)| std::cmp::Reverse(e.start));
+    let (running, ended): (Vec<_>, Vec<_>) = newest_first
+        .into_iter()
+        .partition(|(e, _)| e.status.is_running());
+    let kind = |(e, doc): &(Execution, Option<Value>)| {
+        let input = e
+            .input
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok());
+        render::Kind::of(input.as_ref(), doc.as_ref())
+    };
+    Sorted {
+        latest: ended.first().copied(),
+        latest_run: ended.iter().copied().find(|e| kind(e) == render::Kind::Run),
+        running,
+    }
+}
+
 pub async fn status<S: StepFunctions + Schedules + Leases + Resources>(
     aws: &S,
     target: &Target,
@@ -433,12 +729,26 @@ pub async fn status<S: StepFunctions + Schedules + Leases + Resources>(
         },
         None => lines.push("lease: unknown (no LeaseTableName: give --stack)".to_string()),
     }
-    let running = aws.list(&target.state_machine_arn, true, 10).await?;
-    if running.is_empty() {
+    // Two listings (the running ones may be older than the ten newest), then
+    // one DescribeExecution each: every execution shows once, with the
+    // status it has now, as running or as ended.
+    let running_listed = aws.list(&target.state_machine_arn, true, 10).await?;
+    let recent_listed = aws.list(&target.state_machine_arn, false, 10).await?;
+    let mut arns: Vec<String> = recent_listed.iter().map(|l| l.arn.clone()).collect();
+    arns.extend(
+        running_listed
+            .iter()
+            .filter(|l| !arns.contains(&l.arn))
+            .map(|l| l.arn.clone())
+            .collect::<Vec<_>>(),
+    );
+    let seen = rows(aws, &arns).await?;
+    let sorted = sort_out(&seen);
+    if sorted.running.is_empty() {
         lines.push("running: none".to_string());
     }
-    for listed in &running {
-        let page = aws.history(&listed.arn, None, true, 60).await?;
+    for (execution, doc) in &sorted.running {
+        let page = aws.history(&execution.arn, None, true, 60).await?;
         let mut events = page.events;
         events.sort_by_key(|e| e.id);
         let t = timeline(&events);
@@ -449,47 +759,39 @@ pub async fn status<S: StepFunctions + Schedules + Leases + Resources>(
             .unwrap_or_default();
         lines.push(format!(
             "running: {} since {} ({}) {step}",
-            listed.name,
-            render::when(listed.start),
-            render::duration(Timestamp::now().seconds_since(listed.start))
+            render::labelled(execution, doc.as_ref()),
+            render::when(execution.start),
+            render::duration(Timestamp::now().seconds_since(execution.start))
         ));
     }
-    let recent = aws.list(&target.state_machine_arn, false, 10).await?;
-    let mut db = None;
-    let mut run_shown = false;
-    for (index, listed) in recent.iter().enumerate() {
-        let execution = aws.describe(&listed.arn).await?;
-        let doc = document_of(aws, &execution).await?;
-        let input = execution
-            .input
-            .as_deref()
-            .and_then(|t| serde_json::from_str::<Value>(t).ok());
-        let kind = render::Kind::of(input.as_ref(), doc.as_ref());
-        let first_run = kind == render::Kind::Run && !execution.status.is_running() && !run_shown;
-        if index == 0 || first_run {
-            run_shown |= first_run;
-            let row = render::history_row(&execution, doc.as_ref());
-            lines.push(format!(
-                "{}: {} {} at {}{}",
-                if index == 0 { "latest" } else { "latest run" },
-                row.name,
-                row.status,
-                render::when(execution.start),
-                row.outcome.map(|o| format!(", {o}")).unwrap_or_default()
-            ));
+    let ended_line = |label: &str, (execution, doc): &(Execution, Option<Value>)| {
+        let row = render::history_row(execution, doc.as_ref());
+        format!(
+            "{label}: {} {} at {}{}",
+            render::labelled(execution, doc.as_ref()),
+            row.status,
+            render::when(execution.start),
+            row.outcome.map(|o| format!(", {o}")).unwrap_or_default()
+        )
+    };
+    match (sorted.latest, sorted.latest_run) {
+        (Some(latest), latest_run) => {
+            lines.push(ended_line("latest", latest));
+            if let Some(run) = latest_run.filter(|run| run.0.arn != latest.0.arn) {
+                lines.push(ended_line("latest run", run));
+            }
         }
-        if db.is_none() {
-            db = doc.as_ref().and_then(|d| {
-                d.pointer("/rds/dbInstanceIdentifier")
-                    .or(d.pointer("/rdsStop/dbInstanceIdentifier"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            });
-        }
+        (None, _) if seen.is_empty() => lines.push("latest: no execution yet".to_string()),
+        (None, _) => lines.push("latest: none ended yet".to_string()),
     }
-    if recent.is_empty() {
-        lines.push("latest: no execution yet".to_string());
-    }
+    let db = seen.iter().find_map(|(_, doc)| {
+        doc.as_ref().and_then(|d| {
+            d.pointer("/rds/dbInstanceIdentifier")
+                .or(d.pointer("/rdsStop/dbInstanceIdentifier"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+    });
     let workers = workers_in_definition(&aws.definition(&target.state_machine_arn).await?);
     let mut now = Vec::new();
     match &db {
@@ -508,7 +810,8 @@ pub async fn status<S: StepFunctions + Schedules + Leases + Resources>(
         ));
     }
     lines.push(format!("now: {}", now.join("; ")));
-    Ok(lines.iter().map(|l| render::fit(l)).collect())
+    // Wrapped at word breaks, never cut: a name is whole (`why` takes it).
+    Ok(lines.iter().flat_map(|l| render::wrap("", l, 2)).collect())
 }
 
 /// The documents of `listed` executions, a few at a time.
@@ -560,14 +863,29 @@ pub async fn history<S: StepFunctions>(
 #[serde(rename_all = "camelCase")]
 pub struct Savings {
     pub month: String,
+    /// Where the count starts: the month's start, or the first priced run
+    /// when there was none before the month (`since`).
     pub from: String,
     pub to: String,
+    /// `monthStart`, `firstPricedRun`, or `noPricedRun` (nothing counted).
+    pub since: Since,
+    /// The UTC days counted, whole or in part (the entries of `perDay`).
     pub days: usize,
+    /// The hours counted, from `from` to `to`.
+    pub hours: f64,
     pub saved_usd: f64,
     pub runs: usize,
     pub run_cost_usd: f64,
     pub last_always_on_usd_per_hour: Option<f64>,
     pub per_day: Vec<DaySavings>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Since {
+    MonthStart,
+    FirstPricedRun,
+    NoPricedRun,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -597,33 +915,161 @@ pub fn month_range(month: &str) -> Result<(Timestamp, Timestamp), CliError> {
     Ok((millis(first)?, millis(next)?))
 }
 
-/// The savings of a period from the runs' published figures, as the
-/// dashboard computes them (`makenaide_core::cost::savings_per_period`).
-pub fn savings_of(month: &str, from: Timestamp, to: Timestamp, runs: &[PublishedRun]) -> Savings {
-    const DAY: u64 = 86_400;
-    let days = (to.seconds_since(from) / DAY as f64).ceil().max(0.0) as usize;
-    let per_day = savings_per_period(runs, from, DAY, days);
+const DAY_MILLIS: i64 = 86_400_000;
+
+/// A priced run: when its execution started, and what it published.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Priced {
+    pub started: Timestamp,
+    pub run: PublishedRun,
+}
+
+/// What the period saved against running the DB and workers all the time,
+/// from the runs' published figures (pure): the always-on rate each run
+/// published (`AlwaysOnUsdPerHour`), in force from that run until the next
+/// one that published one, times the hours counted, minus the runs' cost
+/// (`RunCostUsd`): the dashboard's `FILL(rate, REPEAT) * PERIOD / 3600 -
+/// FILL(cost, 0)`, over the hours counted rather than whole days.
+///
+/// The count starts at the month's start when a priced run came before it
+/// (`earlier`, whose rate is in force at the start), else when the month's
+/// first priced run started: the days before the product ran saved
+/// nothing. It ends at `to` (now, or the month's end). `runs`: the month's
+/// priced runs.
+pub fn savings_of(
+    month: &str,
+    month_start: Timestamp,
+    to: Timestamp,
+    runs: &[Priced],
+    earlier: Option<&PublishedRun>,
+) -> Savings {
+    let mut priced: Vec<Priced> = runs
+        .iter()
+        .filter(|p| p.run.at >= month_start && p.run.at < to)
+        .copied()
+        .collect();
+    priced.sort_by_key(|p| p.run.at);
+    let runs: Vec<PublishedRun> = priced.iter().map(|p| p.run).collect();
+    let first_started = priced.iter().map(|p| p.started.max(month_start)).min();
+    let (from, since) = match (earlier, first_started) {
+        (Some(_), _) => (month_start, Since::MonthStart),
+        (None, Some(first)) => (first, Since::FirstPricedRun),
+        (None, None) => (to, Since::NoPricedRun),
+    };
+    let rates: Vec<(Timestamp, f64)> = earlier
+        .into_iter()
+        .chain(&runs)
+        .filter_map(|r| r.always_on_usd_per_hour.map(|rate| (r.at, rate)))
+        .collect();
+    // The rate in force at `t`: the latest published at or before it; while
+    // the first priced run runs, the rate it publishes at its end.
+    let rate_at = |t: Timestamp| -> f64 {
+        rates
+            .iter()
+            .filter(|(at, _)| *at <= t)
+            .max_by_key(|(at, _)| *at)
+            .or_else(|| rates.iter().min_by_key(|(at, _)| *at))
+            .map_or(0.0, |(_, rate)| *rate)
+    };
+    // The baseline of [start, end): the rate changes where a run published one.
+    let baseline = |start: Timestamp, end: Timestamp| -> f64 {
+        let mut cuts = vec![start];
+        cuts.extend(
+            rates
+                .iter()
+                .filter(|(at, _)| *at > start && *at < end)
+                .map(|(at, _)| *at),
+        );
+        cuts.push(end);
+        cuts.sort();
+        cuts.windows(2)
+            .map(|w| rate_at(w[0]) * w[1].seconds_since(w[0]) / 3600.0)
+            .sum()
+    };
+    let mut per_day = Vec::new();
+    if since != Since::NoPricedRun {
+        let mut day = Timestamp::from_millis(from.as_millis().div_euclid(DAY_MILLIS) * DAY_MILLIS);
+        while day < to {
+            let next = Timestamp::from_millis(day.as_millis() + DAY_MILLIS);
+            let (start, end) = (day.max(from), next.min(to));
+            let cost: f64 = runs
+                .iter()
+                .filter(|r| r.at >= start && r.at < end)
+                .map(|r| r.run_cost_usd)
+                .sum();
+            per_day.push(DaySavings {
+                date: day.to_string()[..10].to_string(),
+                saved_usd: baseline(start, end) - cost,
+            });
+            day = next;
+        }
+    }
     Savings {
         month: month.to_string(),
         from: from.to_string(),
         to: to.to_string(),
-        days,
-        saved_usd: per_day.iter().sum(),
+        since,
+        days: per_day.len(),
+        hours: to.seconds_since(from).max(0.0) / 3600.0,
+        saved_usd: per_day.iter().map(|d| d.saved_usd).sum::<f64>() + 0.0,
         runs: runs.len(),
-        run_cost_usd: runs.iter().map(|r| r.run_cost_usd).sum(),
-        last_always_on_usd_per_hour: runs
+        run_cost_usd: runs.iter().map(|r| r.run_cost_usd).sum::<f64>() + 0.0,
+        last_always_on_usd_per_hour: rates
             .iter()
-            .filter_map(|r| r.always_on_usd_per_hour)
-            .next_back(),
-        per_day: per_day
-            .iter()
-            .enumerate()
-            .map(|(i, saved)| DaySavings {
-                date: from.plus_seconds(i as u64 * DAY).to_string()[..10].to_string(),
-                saved_usd: *saved,
-            })
-            .collect(),
+            .max_by_key(|(at, _)| *at)
+            .map(|(_, rate)| *rate),
+        per_day,
     }
+}
+
+/// The text of `savings` (pure).
+pub fn savings_lines(savings: &Savings, now: Timestamp) -> Vec<String> {
+    let at = |text: &str| {
+        Timestamp::parse(text)
+            .map(|t| render::when(t)[..16].to_string() + "Z")
+            .unwrap_or_else(|| text.to_string())
+    };
+    let month = &savings.month;
+    if savings.since == Since::NoPricedRun {
+        return vec![
+            format!(
+                "{month}: saved {}: no priced run in {month} or before it",
+                render::usd(0.0)
+            ),
+            "  savings count from the first run that published its cost (RunCostUsd)".to_string(),
+        ];
+    }
+    let to_is_now = Timestamp::parse(&savings.to).is_some_and(|to| to >= now);
+    let span = if savings.hours < 24.0 {
+        render::duration(savings.hours * 3600.0)
+    } else {
+        format!("{:.1} days", savings.hours / 24.0)
+    };
+    let lines = [
+        format!(
+            "{month}: saved {} against running the DB and workers all the time",
+            render::usd(savings.saved_usd)
+        ),
+        format!(
+            "  counted from {} ({}) to {} ({}): {span}",
+            at(&savings.from),
+            match savings.since {
+                Since::MonthStart => "start of month",
+                _ => "first priced run",
+            },
+            at(&savings.to),
+            if to_is_now { "now" } else { "end of month" }
+        ),
+        format!(
+            "  {} priced run(s) cost {}; always-on rate {}/h (the latest a run published)",
+            savings.runs,
+            render::usd(savings.run_cost_usd),
+            render::usd(savings.last_always_on_usd_per_hour.unwrap_or(0.0))
+        ),
+        "  computed: each run's always-on rate, until the next run's, x the hours counted - the runs' cost"
+            .to_string(),
+    ];
+    lines.iter().map(|l| render::fit(l)).collect()
 }
 
 /// A run's published cost figures from its document (`$.metrics`).
@@ -642,6 +1088,10 @@ pub fn published(execution: &Execution, document: Option<&Value>) -> Option<Publ
             .and_then(Value::as_f64),
     })
 }
+
+/// How many executions before the month `savings` reads back, at most, to
+/// find a priced run (the one that says the product ran before the month).
+const EARLIER_LOOKBACK: usize = 40;
 
 pub async fn savings<S: StepFunctions>(
     sfn: &S,
@@ -668,34 +1118,42 @@ pub async fn savings<S: StepFunctions>(
         .filter(|l| l.start >= from && l.start < to && !l.status.is_running())
         .map(|l| l.arn.clone())
         .collect();
-    let mut runs: Vec<PublishedRun> = rows(sfn, &arns)
+    let runs: Vec<Priced> = rows(sfn, &arns)
         .await?
         .iter()
-        .filter_map(|(execution, doc)| published(execution, doc.as_ref()))
+        .filter_map(|(execution, doc)| {
+            published(execution, doc.as_ref()).map(|run| Priced {
+                started: execution.start,
+                run,
+            })
+        })
         .collect();
-    runs.sort_by_key(|r| r.at);
-    let savings = savings_of(&month, from, to, &runs);
+    // The newest priced run before the month, if any: a few at a time.
+    let before: Vec<String> = listed
+        .iter()
+        .filter(|l| l.start < from && !l.status.is_running())
+        .take(EARLIER_LOOKBACK)
+        .map(|l| l.arn.clone())
+        .collect();
+    let mut earlier = None;
+    for chunk in before.chunks(8) {
+        earlier = rows(sfn, chunk)
+            .await?
+            .iter()
+            .filter_map(|(execution, doc)| published(execution, doc.as_ref()))
+            .filter(|run| run.at < from)
+            .max_by_key(|run| run.at);
+        if earlier.is_some() {
+            break;
+        }
+    }
+    let savings = savings_of(&month, from, to, &runs, earlier.as_ref());
     if json {
         return Ok(vec![
             serde_json::to_string_pretty(&savings).unwrap_or_default(),
         ]);
     }
-    let mut lines = vec![format!(
-        "{month}: saved {} over {} day(s) against running the DB and workers all the time",
-        render::usd(savings.saved_usd),
-        savings.days
-    )];
-    lines.push(format!(
-        "  {} priced run(s) cost {}; always-on rate {}",
-        savings.runs,
-        render::usd(savings.run_cost_usd),
-        savings
-            .last_always_on_usd_per_hour
-            .map(|r| format!("{}/h", render::usd(r)))
-            .unwrap_or_else(|| "unknown (no priced run)".into())
-    ));
-    lines.push("  as the dashboard computes it: FILL(rate, REPEAT) * PERIOD / 3600 - FILL(cost, 0), per day".to_string());
-    Ok(lines)
+    Ok(savings_lines(&savings, now))
 }
 
 pub async fn why<S: StepFunctions + Resources>(
@@ -772,9 +1230,12 @@ mod tests {
             (t.start_arn.as_str(), t.schedule_name.as_deref()),
             (sm, None)
         );
+        assert_eq!(t.job_timeout_max, None);
         outputs.insert("LiveAliasArn".into(), format!("{sm}:live"));
         outputs.insert("ScheduleName".into(), "S-Schedule".into());
+        outputs.insert(JOB_TIMEOUT_MAX_OUTPUT.into(), "7200".into());
         let t = target_from_outputs("S", &outputs).unwrap();
+        assert_eq!(t.job_timeout_max, Some(7200));
         assert_eq!(t.start_arn, format!("{sm}:live"));
         assert_eq!(t.state_machine_arn, sm);
         assert_eq!(
@@ -791,13 +1252,138 @@ mod tests {
 
     #[test]
     fn run_input_adds_the_dry_run() {
-        assert_eq!(run_input("{}", true).unwrap(), r#"{"dryRun":true}"#);
         assert_eq!(
-            run_input(r#"{"jobTimeoutSeconds":600}"#, false).unwrap(),
-            r#"{"jobTimeoutSeconds":600}"#
+            run_input("{}", true, None).unwrap(),
+            (r#"{"dryRun":true}"#.to_string(), true)
         );
-        assert!(matches!(run_input("[1]", false), Err(CliError::Invalid(_))));
-        assert!(matches!(run_input("{", false), Err(CliError::Invalid(_))));
+        assert_eq!(
+            run_input(r#"{"jobTimeoutSeconds":600}"#, false, Some(600)).unwrap(),
+            (r#"{"jobTimeoutSeconds":600}"#.to_string(), false)
+        );
+        assert!(matches!(
+            run_input("[1]", false, None),
+            Err(CliError::Invalid(_))
+        ));
+        assert!(matches!(
+            run_input("{", false, None),
+            Err(CliError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn run_input_refuses_what_the_workflow_would_refuse_before_anything_starts() {
+        let refused = |input: &str, max: Option<u64>| match run_input(input, false, max) {
+            Err(e @ CliError::Invalid(_)) => {
+                assert_eq!(e.exit_code(), exit::USAGE);
+                e.one_line()
+            }
+            other => panic!("{input}: {other:?}"),
+        };
+        assert_eq!(
+            refused(r#"{"jobTimeoutSeconds": -5}"#, Some(10_800)),
+            "--input refused, nothing started: execution input field `jobTimeoutSeconds` must be a whole number of seconds from 60 to 10800"
+        );
+        // The deployed bound, from the stack's output.
+        assert!(refused(r#"{"jobTimeoutSeconds": 301}"#, Some(300)).contains("from 60 to 300"));
+        assert!(run_input(r#"{"jobTimeoutSeconds": 301}"#, false, None).is_ok());
+        assert!(refused(r#"{"dryRun": "yes"}"#, None).contains("`dryRun` must be true or false"));
+        let typo = refused(r#"{"dryrun": true}"#, None);
+        assert!(
+            typo.ends_with(
+                "`dryrun` is not accepted; fields an operator may set: dryRun, jobTimeoutSeconds"
+            ) && !typo.contains("cleanupAfter"),
+            "{typo}"
+        );
+        assert!(
+            refused(r#"{"sweep": "scheduled"}"#, None)
+                .contains("`sweep` is set only by the stack's own rules")
+        );
+        // --dry-run wins over the input's own dryRun.
+        assert!(run_input(r#"{"dryRun": false}"#, true, None).unwrap().1);
+    }
+
+    fn listed(name: &str, seconds: i64, status: Status, input: &str) -> (Execution, Option<Value>) {
+        (
+            Execution {
+                arn: format!("arn:aws:states:us-east-1:123456789012:execution:m:{name}"),
+                name: name.into(),
+                status,
+                start: Timestamp::from_millis(seconds * 1000),
+                stop: None,
+                input: Some(input.into()),
+                output: None,
+                error: None,
+                cause: None,
+                alias_arn: None,
+                version_arn: None,
+            },
+            None,
+        )
+    }
+
+    #[test]
+    fn status_shows_each_execution_once() {
+        let cleanup = r#"{"cleanupAfter": "arn:aws:states:us-east-1:123456789012:execution:m:run-2", "endedWith": "ABORTED"}"#;
+        let seen = vec![
+            listed("cleanup-1", 30, Status::Succeeded, cleanup),
+            listed("run-2", 20, Status::Aborted, "{}"),
+            listed("run-1", 10, Status::Succeeded, "{}"),
+            // Listed as running, then described as ended: ended only.
+            listed("dry-1", 25, Status::Succeeded, r#"{"dryRun": true}"#),
+            listed("run-3", 40, Status::Running, "{}"),
+        ];
+        let sorted = sort_out(&seen);
+        let names = |v: &[&(Execution, Option<Value>)]| -> Vec<String> {
+            v.iter().map(|(e, _)| e.name.clone()).collect()
+        };
+        assert_eq!(names(&sorted.running), ["run-3"]);
+        assert_eq!(sorted.latest.unwrap().0.name, "cleanup-1");
+        assert_eq!(sorted.latest_run.unwrap().0.name, "run-2");
+        let (latest, doc) = sorted.latest.unwrap();
+        assert_eq!(
+            render::labelled(latest, doc.as_ref()),
+            "cleanup-1 (cleanup run of run-2)"
+        );
+        // The newest running one is never the latest.
+        let only_running = vec![listed("run-3", 40, Status::Running, "{}")];
+        let sorted = sort_out(&only_running);
+        assert_eq!((sorted.running.len(), sorted.latest), (1, None));
+    }
+
+    #[test]
+    fn stop_without_a_name_stops_the_one_run_running() {
+        let run = listed("run-1", 10, Status::Running, "{}");
+        let dry = listed("dry-1", 20, Status::Running, r#"{"dryRun": true}"#);
+        let sweep = listed("sweep-1", 30, Status::Running, r#"{"sweep": "scheduled"}"#);
+        let with = |v: &[&(Execution, Option<Value>)]| -> Vec<(Execution, Option<String>)> {
+            v.iter()
+                .map(|(e, _)| (e.clone(), render::kind_label(e, None)))
+                .collect()
+        };
+        assert_eq!(
+            to_stop(&with(&[&run, &sweep])).unwrap(),
+            ToStop::One(run.0.arn.clone())
+        );
+        match to_stop(&with(&[&sweep])).unwrap() {
+            ToStop::Nothing(lines) => {
+                assert_eq!(lines[0], "nothing to stop: no run is running");
+                assert!(lines[1].contains("sweep-1 (sweep) since "), "{lines:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            to_stop(&[]).unwrap(),
+            ToStop::Nothing(vec!["nothing to stop: no run is running".into()])
+        );
+        let several = to_stop(&with(&[&run, &dry])).unwrap_err();
+        assert_eq!(several.exit_code(), exit::USAGE);
+        let text = several.one_line();
+        assert!(
+            text.starts_with(
+                "2 runs are running, name the one to stop (makenaide stop <name>): run-1 since "
+            ) && text.contains("dry-1 (dry run) since "),
+            "{text}"
+        );
     }
 
     #[test]
@@ -811,28 +1397,125 @@ mod tests {
     }
 
     #[test]
-    fn a_month_of_savings_counts_the_always_on_baseline_once_a_day() {
+    fn savings_count_from_the_first_priced_run_to_now() {
         let (from, to) = month_range("2026-02").unwrap();
         assert_eq!(
             (from.to_string(), to.to_string()),
             ("2026-02-01T00:00:00Z".into(), "2026-03-01T00:00:00Z".into())
         );
         assert!(month_range("2026-13").is_err() && month_range("feb").is_err());
-        let run = |day: u64, cost: f64| PublishedRun {
-            at: from.plus_seconds(day * 86_400 + 3_600),
-            run_cost_usd: cost,
-            always_on_usd_per_hour: Some(0.1),
+        let hour = |h: u64| from.plus_seconds(h * 3600);
+        // A run that ended at hour `h` (and took no time).
+        let run = |h: u64, cost: f64| Priced {
+            started: hour(h),
+            run: PublishedRun {
+                at: hour(h),
+                run_cost_usd: cost,
+                always_on_usd_per_hour: Some(0.1),
+            },
         };
-        // Two runs on day 0, none after: 28 days at 2.4 a day, minus 0.3.
-        let s = savings_of("2026-02", from, to, &[run(0, 0.1), run(0, 0.2)]);
-        assert_eq!(s.days, 28);
+        // The first priced run on day 14 at 12:00, the month over: the
+        // days before it saved nothing.
+        let first = 13 * 24 + 12;
+        let s = savings_of(
+            "2026-02",
+            from,
+            to,
+            &[run(first, 0.1), run(first, 0.2)],
+            None,
+        );
+        assert_eq!(s.since, Since::FirstPricedRun);
+        assert_eq!(s.from, "2026-02-14T12:00:00Z");
+        assert_eq!((s.days, s.per_day[0].date.as_str()), (15, "2026-02-14"));
+        let hours = (28 * 24 - first) as f64;
+        assert!((s.hours - hours).abs() < 1e-9);
         assert!(
-            (s.saved_usd - (28.0 * 2.4 - 0.3)).abs() < 1e-9,
+            (s.saved_usd - (hours * 0.1 - 0.3)).abs() < 1e-9,
             "{}",
             s.saved_usd
         );
-        assert_eq!(s.per_day[1].date, "2026-02-02");
-        assert_eq!(s.runs, 2);
+        // The first day counts from the run, not from midnight.
+        assert!((s.per_day[0].saved_usd - (12.0 * 0.1 - 0.3)).abs() < 1e-9);
+        // Up to now: an hour after the run, an hour of savings, not a day.
+        let s = savings_of("2026-02", from, hour(first + 1), &[run(first, 0.05)], None);
+        assert_eq!(s.days, 1);
+        assert!((s.saved_usd - (0.1 - 0.05)).abs() < 1e-9, "{}", s.saved_usd);
+        // From the start of the first run (its rate while it ran).
+        let long = Priced {
+            started: hour(first - 2),
+            ..run(first, 0.05)
+        };
+        let s = savings_of("2026-02", from, hour(first + 1), &[long], None);
+        assert_eq!(s.from, "2026-02-14T10:00:00Z");
+        assert!((s.saved_usd - (0.3 - 0.05)).abs() < 1e-9, "{}", s.saved_usd);
+        // A priced run before the month: from the month's start, at its rate.
+        let earlier = PublishedRun {
+            at: Timestamp::from_millis(from.as_millis() - DAY_MILLIS),
+            run_cost_usd: 0.5,
+            always_on_usd_per_hour: Some(0.2),
+        };
+        let s = savings_of("2026-02", from, hour(48), &[run(24, 0.0)], Some(&earlier));
+        assert_eq!(
+            (s.since, s.from.as_str()),
+            (Since::MonthStart, "2026-02-01T00:00:00Z")
+        );
+        // 24 h at the earlier rate, 24 h at the month's run's.
+        assert!(
+            (s.saved_usd - (24.0 * 0.2 + 24.0 * 0.1)).abs() < 1e-9,
+            "{}",
+            s.saved_usd
+        );
+        assert_eq!(s.runs, 1);
+        // No priced run at all: nothing, and no negative zero.
+        let s = savings_of("2026-02", from, to, &[], None);
+        assert_eq!((s.since, s.days, s.saved_usd), (Since::NoPricedRun, 0, 0.0));
+        assert!(s.run_cost_usd.is_sign_positive());
+        let lines = savings_lines(&s, to);
+        assert_eq!(
+            lines[0],
+            "2026-02: saved $0.0000: no priced run in 2026-02 or before it"
+        );
+    }
+
+    #[test]
+    fn savings_say_how_and_from_when() {
+        let (from, to) = month_range("2026-12").unwrap();
+        let at = from.plus_seconds(3600 * 18);
+        let run = Priced {
+            started: at,
+            run: PublishedRun {
+                at,
+                run_cost_usd: 0.0051,
+                always_on_usd_per_hour: Some(0.0596),
+            },
+        };
+        let now = at.plus_seconds(600);
+        let lines = savings_lines(&savings_of("2026-12", from, now, &[run], None), now);
+        assert_eq!(
+            lines[0],
+            "2026-12: saved $0.0048 against running the DB and workers all the time"
+        );
+        assert_eq!(
+            lines[1],
+            "  counted from 2026-12-01 18:00Z (first priced run) to 2026-12-01 18:10Z (now): 10m00s"
+        );
+        assert!(lines[2].starts_with("  1 priced run(s) cost $0.0051; always-on rate $0.0596/h"));
+        assert!(lines[3].starts_with("  computed: "));
+        let noon = Priced {
+            started: from.plus_seconds(3600 * 12),
+            run: PublishedRun {
+                at: from.plus_seconds(3600 * 12),
+                ..run.run
+            },
+        };
+        let month = savings_lines(
+            &savings_of("2026-12", from, to, &[noon], None),
+            to.plus_seconds(1),
+        );
+        assert_eq!(
+            month[1],
+            "  counted from 2026-12-01 12:00Z (first priced run) to 2027-01-01 00:00Z (end of month): 30.5 days"
+        );
     }
 
     #[test]
@@ -851,6 +1534,8 @@ mod tests {
             output: None,
             error: None,
             cause: None,
+            alias_arn: None,
+            version_arn: None,
         };
         let published_run = published(&ex, Some(&doc)).unwrap();
         assert_eq!(

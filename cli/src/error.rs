@@ -38,6 +38,9 @@ pub enum CliError {
     },
     #[error("no execution {0} of this state machine")]
     UnknownExecution(String),
+    /// The endpoint did not answer (refused, timed out, no route, TLS).
+    #[error("could not reach {endpoint}: {why}")]
+    Unreachable { endpoint: String, why: String },
     #[error("AWS {operation} failed: {message}")]
     Aws {
         operation: &'static str,
@@ -53,5 +56,42 @@ impl CliError {
             Self::Invalid(_) => exit::USAGE,
             _ => exit::CLI_FAILED,
         }
+    }
+
+    /// The message as `main` prints it: one line, whatever a service sent.
+    pub fn one_line(&self) -> String {
+        one_line(&self.to_string(), 400)
+    }
+}
+
+/// `text` on one line (runs of whitespace, newlines included, become one
+/// space), at most `max` characters (`...` when cut).
+pub fn one_line(text: &str, max: usize) -> String {
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if joined.chars().count() <= max {
+        return joined;
+    }
+    let mut cut: String = joined.chars().take(max.saturating_sub(3)).collect();
+    cut.push_str("...");
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_is_one_line() {
+        let error = CliError::Aws {
+            operation: "DescribeStacks",
+            message: "Throttling:\n  Rate exceeded\n".to_string(),
+        };
+        assert_eq!(
+            error.one_line(),
+            "AWS DescribeStacks failed: Throttling: Rate exceeded"
+        );
+        let long = CliError::Invalid("x ".repeat(500));
+        assert_eq!(long.one_line().chars().count(), 400);
+        assert!(long.one_line().ends_with("..."));
     }
 }

@@ -502,7 +502,7 @@ fn skipped_note(skipped: Option<&Value>) -> String {
 /// What one task result says, by the state that asked for it.
 fn result_note(state: &str, result: Option<&Value>) -> Option<String> {
     let note = match state {
-        "Take lease" => "run lease taken".to_string(),
+        "Take lease" => LEASE_TAKEN.to_string(),
         "Read lease" => {
             let holder = result
                 .and_then(|r| r.pointer("/Item/heldBy/S"))
@@ -621,16 +621,7 @@ fn job_note(poll: &Value) -> String {
 }
 
 fn workers_stop_note(stop: &Value) -> String {
-    let actions: Vec<String> = instances(stop)
-        .iter()
-        .map(|i| {
-            format!(
-                "{} {}",
-                text(Some(i), "instanceId").unwrap_or("?"),
-                text(Some(i), "action").unwrap_or("?")
-            )
-        })
-        .collect();
+    let actions: Vec<String> = instances(stop).into_iter().map(worker_stop).collect();
     if flag(Some(stop), "done") {
         format!("workers: {}", actions.join(", "))
     } else {
@@ -638,15 +629,43 @@ fn workers_stop_note(stop: &Value) -> String {
     }
 }
 
+/// What a stop did to one worker (`$.workersStop.instances[]`), as it is:
+/// an accepted StopInstances leaves the worker `stopping` for a while.
+pub fn worker_stop(worker: &Value) -> String {
+    let id = text(Some(worker), "instanceId").unwrap_or("?");
+    let before = text(Some(worker), "stateBefore").unwrap_or("?");
+    let what = match text(Some(worker), "action").unwrap_or("?") {
+        "stopped" => format!("stop accepted (was {before})"),
+        "alreadyStopped" => format!("already {before}"),
+        "leftRunning" => "left running (leave-as-found)".to_string(),
+        "wouldStop" => "would be stopped (dry run)".to_string(),
+        "notYet" => format!("{before}: cannot be stopped yet"),
+        "gone" => format!("gone ({before})"),
+        "notFound" => "not found".to_string(),
+        other => format!("{other} ({before})"),
+    };
+    format!("{id} {what}")
+}
+
 fn database_stop_note(stop: &Value) -> String {
-    let action = text(Some(stop), "action").unwrap_or("?");
     let before = text(Some(stop), "statusBefore").unwrap_or("?");
-    match action {
-        "stopped" => "DB stopped".to_string(),
+    match text(Some(stop), "action").unwrap_or("?") {
+        "notYet" => format!("RDS refuses the stop for now (DB {before}): waiting"),
+        _ => database_stop(stop),
+    }
+}
+
+/// What `rds_stop` did (`$.rdsStop`), as it is: an accepted StopDBInstance
+/// leaves the DB `stopping` for minutes.
+pub fn database_stop(stop: &Value) -> String {
+    let before = text(Some(stop), "statusBefore").unwrap_or("?");
+    match text(Some(stop), "action").unwrap_or("?") {
+        "stopped" => format!("DB stop accepted (was {before}): stopping"),
         "alreadyStopped" => format!("DB already {before}"),
         "leftRunning" => "DB left running (leave-as-found)".to_string(),
         "wouldStop" => "DB would be stopped (dry run)".to_string(),
-        "notYet" => format!("RDS refuses the stop for now (DB {before}): waiting"),
+        "notYet" => format!("DB not stopped: RDS refused the stop for now (DB {before})"),
+        "cannotStop" => format!("DB cannot be stopped ({before})"),
         "notFound" => "DB not found: nothing to stop".to_string(),
         other => format!("DB {other} ({before})"),
     }
@@ -664,6 +683,39 @@ fn metrics_note(metrics: &Value) -> String {
         Some(usd) => format!("metrics published (run cost {})", crate::render::usd(usd)),
         None => "metrics published".to_string(),
     }
+}
+
+/// The note of a lease the run took.
+pub const LEASE_TAKEN: &str = "run lease taken";
+
+/// What a run's first state decided about the run lease.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeaseDecision {
+    /// It holds the lease: the run goes on.
+    Taken,
+    /// Another execution holds it: the note says which and why.
+    Skipped(String),
+    /// It ended without taking the lease or being skipped (a failure).
+    Ended,
+}
+
+/// The lease decision the history shows so far; `None`: not made yet.
+pub fn lease_decision(timeline: &Timeline) -> Option<LeaseDecision> {
+    let skip = timeline
+        .steps
+        .iter()
+        .filter(|s| s.phase == Phase::Skipped)
+        .find_map(|s| s.notes.first());
+    if let Some(note) = skip {
+        return Some(LeaseDecision::Skipped(note.text.clone()));
+    }
+    let taken = timeline.steps.iter().any(|s| {
+        s.phase == Phase::Lease && s.notes.iter().any(|n| !n.failure && n.text == LEASE_TAKEN)
+    });
+    if taken {
+        return Some(LeaseDecision::Taken);
+    }
+    timeline.end.as_ref().map(|_| LeaseDecision::Ended)
 }
 
 /// The last whole state document the history shows (one with
@@ -758,8 +810,16 @@ pub mod tests {
         assert_eq!(notes(&t.steps[3]), [format!("job sent (command {id})")]);
         assert_eq!(notes(&t.steps[4]), ["job running", "job ended: Success"]);
         let worker = command["workers"]["instanceIds"][0].as_str().unwrap();
-        assert_eq!(notes(&t.steps[5]), [format!("workers: {worker} stopped")]);
-        assert_eq!(notes(&t.steps[6]), ["DB stopped"]);
+        // What the stops did, as they did it: EC2 and RDS accepted them, and
+        // the worker and the DB are `stopping` when the step says so.
+        assert_eq!(
+            notes(&t.steps[5]),
+            [format!("workers: {worker} stop accepted (was running)")]
+        );
+        assert_eq!(
+            notes(&t.steps[6]),
+            ["DB stop accepted (was available): stopping"]
+        );
         assert!(notes(&t.steps[7])[0].starts_with("metrics published (run cost $0.00"));
         assert_eq!(notes(&t.steps[8]), ["run lease released"]);
         // Every step but the last ended when the next began; the last at the end.
@@ -804,8 +864,15 @@ pub mod tests {
         assert!(failure.text.contains("exit code 3"), "{}", failure.text);
         // The spinner keeps the last thing the step did, not the failure.
         assert_eq!(job.current(), "job running");
-        assert!(notes(&t.steps[5])[0].ends_with(" stopped"));
-        assert_eq!(notes(&t.steps[6]), ["DB stopped"]);
+        assert!(
+            notes(&t.steps[5])[0].ends_with(" stop accepted (was running)"),
+            "{:?}",
+            notes(&t.steps[5])
+        );
+        assert_eq!(
+            notes(&t.steps[6]),
+            ["DB stop accepted (was available): stopping"]
+        );
         let report = notes(&t.steps[7]);
         assert!(report[0].starts_with("metrics published"), "{report:?}");
         assert_eq!(report.last(), Some(&"failure notification sent"));
@@ -855,6 +922,49 @@ pub mod tests {
         assert_eq!(
             notes(&t.steps[1])[0],
             format!("skipped (RunInProgress): the run lease is held by {holder}")
+        );
+    }
+
+    #[test]
+    fn the_lease_decision_shows_once_made() {
+        let run = recorded("happy_path");
+        let decisions: Vec<Option<LeaseDecision>> = (1..=run.events.len())
+            .map(|cut| lease_decision(&timeline(&run.events[..cut])))
+            .collect();
+        // Nothing until the lease is written, then taken for good.
+        let first = decisions.iter().position(Option::is_some).unwrap();
+        assert!(first > 0);
+        assert!(
+            decisions[first..]
+                .iter()
+                .all(|d| d == &Some(LeaseDecision::Taken))
+        );
+        let skipped = recorded("second_run_mid_job.concurrent-0");
+        let holder = recorded("second_run_mid_job").describe["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let decision = lease_decision(&timeline(&skipped.events));
+        assert_eq!(
+            decision,
+            Some(LeaseDecision::Skipped(format!(
+                "skipped (RunInProgress): the run lease is held by {holder}"
+            )))
+        );
+        // Before the skip's note, reading the lease is no decision yet.
+        let read = skipped
+            .events
+            .iter()
+            .position(
+                |e| matches!(&e.what, What::StateEntered { name } if name.starts_with("Skip: ")),
+            )
+            .unwrap();
+        assert_eq!(lease_decision(&timeline(&skipped.events[..read])), None);
+        // A dry run takes no lease: it ends without a decision.
+        let dry = recorded("dry_run");
+        assert_eq!(
+            lease_decision(&timeline(&dry.events)),
+            Some(LeaseDecision::Ended)
         );
     }
 

@@ -57,7 +57,15 @@ pub async fn main(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Stop { execution, wait } => {
             let mut view = follow::view();
-            commands::stop(&aws, &target, &execution, wait, poll, view.as_mut()).await
+            commands::stop(
+                &aws,
+                &target,
+                execution.as_deref(),
+                wait,
+                poll,
+                view.as_mut(),
+            )
+            .await
         }
         Command::Pause => {
             print(commands::pause_resume(&aws, &target, false).await?);

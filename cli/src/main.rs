@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     match runtime.block_on(makenaide_cli::main(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", e.one_line());
             ExitCode::from(e.exit_code())
         }
     }

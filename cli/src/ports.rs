@@ -24,6 +24,11 @@ pub struct Execution {
     pub output: Option<String>,
     pub error: Option<String>,
     pub cause: Option<String>,
+    /// The alias it was started through (`...:live`); `None` when it was
+    /// started on the state machine or a version directly.
+    pub alias_arn: Option<String>,
+    /// The version it runs, when started through an alias or a version.
+    pub version_arn: Option<String>,
 }
 
 /// One row of `ListExecutions`.

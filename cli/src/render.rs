@@ -1,6 +1,8 @@
 //! Pure rendering: run summaries, the history table, `why`, money and
-//! durations. Human output fits [`WIDTH`] columns; `--json` shapes are the
-//! serde structs here (docs/operating.md).
+//! durations. Human output fits [`WIDTH`] columns, but for whole execution
+//! names (the history table's last column; other lines wrap at word
+//! breaks): a name is never cut, `why` and `follow` take it. `--json`
+//! shapes are the serde structs here (docs/operating.md).
 
 use makenaide_core::Timestamp;
 use makenaide_core::error::execution_error_meaning;
@@ -14,12 +16,20 @@ use crate::ports::Execution;
 /// Human output is at most this wide.
 pub const WIDTH: usize = 100;
 
-/// Dollars: four decimals below one dollar (a run costs fractions of a cent).
+/// Dollars: four decimals below one dollar (a run costs fractions of a
+/// cent); the sign before the `$`, and never a negative zero (`$-0.0000`:
+/// a sum of nothing is -0.0 in Rust).
 pub fn usd(value: f64) -> String {
-    if value.abs() < 1.0 {
-        format!("${value:.4}")
+    let text = if value.abs() < 1.0 {
+        format!("{:.4}", value.abs())
     } else {
-        format!("${value:.2}")
+        format!("{:.2}", value.abs())
+    };
+    let zero = text.chars().all(|c| c == '0' || c == '.');
+    if value.is_sign_negative() && !zero {
+        format!("-${text}")
+    } else {
+        format!("${text}")
     }
 }
 
@@ -120,6 +130,102 @@ impl Kind {
             Self::Sweep => "sweep",
         }
     }
+}
+
+/// The execution a cleanup run cleaned up after (its input's `cleanupAfter`).
+pub fn cleanup_after(execution: &Execution) -> Option<String> {
+    let input = execution
+        .input
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<Value>(t).ok())?;
+    input
+        .get("cleanupAfter")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// The name of an execution from its ARN (its last part).
+pub fn short_name(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or(arn)
+}
+
+/// What `status` says an execution is, beside its name, for anything but a
+/// plain run: `cleanup run of <name>`, `sweep`, `skipped`, `dry run`.
+pub fn kind_label(execution: &Execution, document: Option<&Value>) -> Option<String> {
+    let input = execution
+        .input
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<Value>(t).ok());
+    match Kind::of(input.as_ref(), document) {
+        Kind::Run => None,
+        Kind::CleanupRun => Some(match cleanup_after(execution) {
+            Some(arn) => format!("cleanup run of {}", short_name(&arn)),
+            None => "cleanup run".to_string(),
+        }),
+        kind => Some(kind.as_str().to_string()),
+    }
+}
+
+/// `name`, or `name (label)`.
+pub fn labelled(execution: &Execution, document: Option<&Value>) -> String {
+    match kind_label(execution, document) {
+        Some(label) => format!("{} ({label})", execution.name),
+        None => execution.name.clone(),
+    }
+}
+
+/// A warning when an execution was not started through an alias: it runs
+/// what it was started on (the state machine's latest definition, or one
+/// version), outside the rollout the live alias does.
+pub fn bypass_warning(execution: &Execution) -> Option<String> {
+    if execution.alias_arn.is_some() {
+        return None;
+    }
+    let what = match &execution.version_arn {
+        Some(version) => format!("version {} directly", short_name(version)),
+        None => "the state machine itself (its latest definition)".to_string(),
+    };
+    Some(format!(
+        "{} was started on {what}, not on the live alias: it bypasses the rollout (start on the alias: --stack, or --state-machine-arn <arn>:live)",
+        execution.name
+    ))
+}
+
+/// `run` when another execution holds the run lease: what a run started now
+/// would meet (the workflow skips it), and where to look. `holder`: the
+/// holder as `DescribeExecution` shows it, when it still exists.
+pub fn lease_held(lease: &crate::ports::Lease, holder: Option<&Execution>) -> Vec<String> {
+    let name = if lease.held_by.is_empty() {
+        short_name(&lease.execution_arn).to_string()
+    } else {
+        lease.held_by.clone()
+    };
+    let mode = match lease.mode.as_deref() {
+        Some("run") | None => String::new(),
+        Some(mode) => format!(", mode {mode}"),
+    };
+    let running =
+        holder.is_some_and(|h| matches!(h.status, Status::Running | Status::PendingRedrive));
+    let lines = if running {
+        let since = holder.map(|h| when(h.start)).unwrap_or_default();
+        vec![
+            format!(
+                "not started: {name} holds the run lease (running since {since}{mode}); a run started now would be skipped (RunInProgress)"
+            ),
+            format!("follow it: makenaide follow {name}"),
+        ]
+    } else {
+        let ended = holder
+            .map(|h| format!("ended {}", h.status.as_str()))
+            .unwrap_or_else(|| "no longer exists".to_string());
+        vec![
+            format!(
+                "not started: the run lease is still held by {name}, which {ended}{mode}; a run started now would be skipped (CleanupPending)"
+            ),
+            "its cleanup run releases the lease: makenaide status shows it".to_string(),
+        ]
+    };
+    lines.iter().flat_map(|l| wrap("", l, 2)).collect()
 }
 
 /// The exit code of `run --follow` / `follow` for an ended execution.
@@ -315,6 +421,49 @@ pub fn summary(
     lines.into_iter().map(|l| fit(&l)).collect()
 }
 
+/// States that mean a resource is not running (or no longer exists).
+const AT_REST: [&str; 4] = ["stopped", "terminated", "deleted", "not found"];
+
+/// `stop`'s last line, from what RDS and EC2 say now of what the run
+/// started (`("DB makenaide-db", "stopping")`, ...), once the cleanup left
+/// nothing running by policy; with whether all is at rest or stopping.
+pub fn after_stop(now: &[(String, String)]) -> (Vec<String>, bool) {
+    let listed = |all: &[&(String, String)]| {
+        all.iter()
+            .map(|(what, state)| format!("{what} {state}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let all: Vec<&(String, String)> = now.iter().collect();
+    let awake: Vec<&(String, String)> = now
+        .iter()
+        .filter(|(_, state)| !AT_REST.contains(&state.as_str()) && state != "stopping")
+        .collect();
+    let (line, at_rest) = if now
+        .iter()
+        .all(|(_, state)| AT_REST.contains(&state.as_str()))
+    {
+        ("everything the run started is stopped".to_string(), true)
+    } else if awake.is_empty() {
+        (
+            format!(
+                "every stop is accepted; everything the run started is stopped or stopping (now: {})",
+                listed(&all)
+            ),
+            true,
+        )
+    } else {
+        (
+            format!(
+                "every stop was accepted, but this runs now: {}",
+                listed(&awake)
+            ),
+            false,
+        )
+    };
+    (wrap("", &line, 2), at_rest)
+}
+
 /// One row of `history` (`--json`: an array of these).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -331,6 +480,8 @@ pub struct HistoryRow {
     pub error: Option<String>,
     pub job_seconds: Option<f64>,
     pub cost_usd: Option<f64>,
+    /// A cleanup run's: the ARN of the execution it cleaned up after.
+    pub cleanup_after: Option<String>,
 }
 
 pub fn history_row(execution: &Execution, document: Option<&Value>) -> HistoryRow {
@@ -354,10 +505,14 @@ pub fn history_row(execution: &Execution, document: Option<&Value>) -> HistoryRo
         error: execution.error.clone(),
         job_seconds: metrics.and_then(|m| f64_at(m, "/durations/jobSeconds")),
         cost_usd: metrics.and_then(|m| f64_at(m, "/cost/totalUsd")),
+        cleanup_after: cleanup_after(execution),
     }
 }
 
-/// The `history` table, one run a line.
+/// The `history` table, one run a line. The last column is the whole
+/// execution name (what `why` and `follow` take), never cut: a long one
+/// (Step Functions names are 36-character UUIDs) runs past [`WIDTH`]. A
+/// cleanup run names the run it cleaned up after.
 pub fn history_table(rows: &[HistoryRow]) -> Vec<String> {
     let mut lines = vec![format!(
         "{:<17} {:>8} {:<7} {:<9} {:<18} {:>6} {:>7}  {}",
@@ -374,8 +529,8 @@ pub fn history_table(rows: &[HistoryRow]) -> Vec<String> {
             .chars()
             .take(18)
             .collect();
-        lines.push(fit(&format!(
-            "{:<17} {:>8} {:<7} {:<9} {:<18} {:>6} {:>7}  {}",
+        let columns = fit(&format!(
+            "{:<17} {:>8} {:<7} {:<9} {:<18} {:>6} {:>7}",
             start,
             row.seconds.map(duration).unwrap_or_else(|| "-".into()),
             row.kind.as_str(),
@@ -385,8 +540,13 @@ pub fn history_table(rows: &[HistoryRow]) -> Vec<String> {
                 .map(|s| format!("{s:.0}"))
                 .unwrap_or_else(|| "-".into()),
             row.cost_usd.map(usd).unwrap_or_else(|| "-".into()),
-            row.name
-        )));
+        ));
+        let of = row
+            .cleanup_after
+            .as_deref()
+            .map(|arn| format!(" (cleanup of {})", short_name(arn)))
+            .unwrap_or_default();
+        lines.push(format!("{columns}  {}{of}", row.name));
     }
     lines
 }
@@ -459,18 +619,16 @@ pub fn why(
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
-                    .map(|i| {
-                        format!(
-                            "{} {}",
-                            str_at(i, "/instanceId").unwrap_or("?"),
-                            str_at(i, "/action").unwrap_or("?")
-                        )
-                    })
+                    .map(crate::history::worker_stop)
                     .collect();
                 lines.push(format!("  cleanup, workers: {}", actions.join(", ")));
             }
-            if let Some(action) = str_at(record, "/rdsStop/action") {
-                lines.push(format!("  cleanup, DB: {action}"));
+            if let Some(stop) = record.get("rdsStop") {
+                let done = crate::history::database_stop(stop);
+                lines.push(format!(
+                    "  cleanup, DB: {}",
+                    done.strip_prefix("DB ").unwrap_or(&done)
+                ));
             }
             let left = left_running(record);
             if left.is_empty() {
@@ -522,6 +680,8 @@ mod tests {
             output: text("output"),
             error: text("error"),
             cause: text("cause"),
+            alias_arn: text("stateMachineAliasArn"),
+            version_arn: text("stateMachineVersionArn"),
         }
     }
 
@@ -540,6 +700,123 @@ mod tests {
         assert_eq!(duration(192.0), "3m12s");
         assert_eq!(duration(3720.0), "1h02m");
         assert_eq!(fit(&"x".repeat(150)).chars().count(), WIDTH);
+    }
+
+    #[test]
+    fn money_never_shows_a_negative_zero() {
+        let nothing: f64 = Vec::<f64>::new().iter().sum();
+        assert!(nothing.is_sign_negative(), "a sum of nothing is -0.0");
+        assert_eq!(usd(nothing), "$0.0000");
+        assert_eq!(usd(-0.00001), "$0.0000");
+        assert_eq!(usd(-0.0123), "-$0.0123");
+        assert_eq!(usd(-12.345), "-$12.35");
+        assert_eq!(usd(1.4329), "$1.43");
+    }
+
+    fn started(alias: Option<&str>, version: Option<&str>) -> Execution {
+        let (mut ex, _, _) = rendered("happy_path");
+        ex.alias_arn = alias.map(str::to_string);
+        ex.version_arn = version.map(str::to_string);
+        ex
+    }
+
+    #[test]
+    fn a_run_started_outside_the_alias_is_warned_of() {
+        let sm = "arn:aws:states:us-east-1:123456789012:stateMachine:m";
+        let through_alias = started(Some(&format!("{sm}:live")), Some(&format!("{sm}:1")));
+        assert_eq!(bypass_warning(&through_alias), None);
+        let plain = started(None, None);
+        assert_eq!(
+            bypass_warning(&plain).unwrap(),
+            format!(
+                "{} was started on the state machine itself (its latest definition), not on the live alias: it bypasses the rollout (start on the alias: --stack, or --state-machine-arn <arn>:live)",
+                plain.name
+            )
+        );
+        let version = started(None, Some(&format!("{sm}:3")));
+        assert!(
+            bypass_warning(&version)
+                .unwrap()
+                .contains(" was started on version 3 directly, not on the live alias")
+        );
+    }
+
+    /// Wrapped lines as one text again.
+    fn unwrapped(lines: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for line in lines {
+            match (line.strip_prefix("  "), out.last_mut()) {
+                (Some(rest), Some(last)) if !rest.starts_with(' ') => {
+                    last.push(' ');
+                    last.push_str(rest);
+                }
+                _ => out.push(line.clone()),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_held_lease_says_who_holds_it_and_what_a_run_would_meet() {
+        let lease = crate::ports::Lease {
+            held_by: "nightly-1".into(),
+            execution_arn: "arn:aws:states:us-east-1:123456789012:execution:m:nightly-1".into(),
+            start_time: None,
+            mode: Some("run".into()),
+        };
+        let mut holder = started(Some("x"), None);
+        holder.status = Status::Running;
+        let wrapped = lease_held(&lease, Some(&holder));
+        assert!(wrapped.iter().all(|l| l.chars().count() <= WIDTH));
+        let lines = unwrapped(&wrapped);
+        assert!(
+            lines[0].starts_with(
+                "not started: nightly-1 holds the run lease (running since 2026-12-01 "
+            ) && lines[0].ends_with("); a run started now would be skipped (RunInProgress)"),
+            "{lines:?}"
+        );
+        assert_eq!(lines[1], "follow it: makenaide follow nightly-1");
+        holder.status = Status::Aborted;
+        let lines = unwrapped(&lease_held(&lease, Some(&holder)));
+        assert!(
+            lines[0].starts_with(
+                "not started: the run lease is still held by nightly-1, which ended ABORTED;"
+            ) && lines[0].contains("(CleanupPending)"),
+            "{lines:?}"
+        );
+        assert!(unwrapped(&lease_held(&lease, None))[0].contains("which no longer exists"));
+    }
+
+    #[test]
+    fn after_a_stop_says_what_rds_and_ec2_say_now() {
+        let now = |db: &str, worker: &str| {
+            vec![
+                ("DB makenaide-db".to_string(), db.to_string()),
+                ("worker i-1".to_string(), worker.to_string()),
+            ]
+        };
+        let after_stop = |now: &[(String, String)]| {
+            let (lines, at_rest) = after_stop(now);
+            (unwrapped(&lines).join("\n"), at_rest)
+        };
+        assert_eq!(
+            after_stop(&now("stopped", "stopped")),
+            ("everything the run started is stopped".to_string(), true)
+        );
+        assert_eq!(
+            after_stop(&now("stopping", "stopped")),
+            (
+                "every stop is accepted; everything the run started is stopped or stopping (now: DB makenaide-db stopping; worker i-1 stopped)".to_string(),
+                true
+            )
+        );
+        assert_eq!(
+            after_stop(&now("available", "stopped")),
+            (
+                "every stop was accepted, but this runs now: DB makenaide-db available".to_string(),
+                false
+            )
+        );
     }
 
     #[test]
@@ -670,7 +947,14 @@ mod tests {
             "{lines:?}"
         );
         assert!(
-            lines.iter().any(|l| l == "  cleanup, DB: stopped"),
+            lines
+                .iter()
+                .any(|l| l == "  cleanup, DB: stop accepted (was available): stopping"),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("  cleanup, workers: i-")
+                && l.ends_with(" stop accepted (was running)")),
             "{lines:?}"
         );
         assert!(
@@ -697,9 +981,8 @@ mod tests {
             "{lines:?}"
         );
         assert!(
-            lines
-                .iter()
-                .any(|l| l.starts_with("  cleanup, workers: i-") && l.ends_with(" stopped")),
+            lines.iter().any(|l| l.starts_with("  cleanup, workers: i-")
+                && l.ends_with(" stop accepted (was running)")),
             "{lines:?}"
         );
         assert!(
@@ -725,15 +1008,47 @@ mod tests {
             (failed.outcome.as_deref(), failed.error.as_deref()),
             (Some("JobFailed"), Some("JobFailed"))
         );
-        let table = history_table(&[row, failed]);
-        assert_eq!(table.len(), 3);
-        assert!(
-            table.iter().all(|l| l.chars().count() <= WIDTH),
-            "{table:#?}"
+        let (cleanup, _, cleanup_doc) = rendered("abort_during_job.cleanupafterend-1");
+        let cleanup_row = history_row(&cleanup, cleanup_doc.as_ref());
+        let (aborted, _, _) = rendered("abort_during_job");
+        assert_eq!(cleanup_row.kind, Kind::CleanupRun);
+        assert_eq!(
+            cleanup_row.cleanup_after.as_deref(),
+            Some(aborted.arn.as_str())
         );
+        let table = history_table(&[row.clone(), failed.clone(), cleanup_row.clone()]);
+        assert_eq!(table.len(), 4);
         assert!(
             table[2].contains(" FAILED ") && table[2].contains("JobFailed"),
             "{table:#?}"
         );
+        // The columns fit; the last one is the whole name, which `why` takes
+        // (a 36-character UUID runs past the width), and a cleanup run
+        // names the run it cleaned up after.
+        for (line, row) in table[1..].iter().zip([&row, &failed, &cleanup_row]) {
+            assert_eq!(line.find(&row.name), Some(80), "{table:#?}");
+        }
+        assert!(
+            table[3].ends_with(&format!("  {} (cleanup of {})", cleanup.name, aborted.name)),
+            "{table:#?}"
+        );
+        assert_eq!(cleanup.name.len(), 36);
+        assert!(table[3].chars().count() > WIDTH);
+        // `status` labels the kinds beside the name.
+        assert_eq!(
+            labelled(&cleanup, cleanup_doc.as_ref()),
+            format!("{} (cleanup run of {})", cleanup.name, aborted.name)
+        );
+        let (dry, _, dry_doc) = rendered("dry_run");
+        assert_eq!(
+            labelled(&dry, dry_doc.as_ref()),
+            format!("{} (dry run)", dry.name)
+        );
+        let (skip, _, skip_doc) = rendered("second_run_mid_job.concurrent-0");
+        assert_eq!(
+            labelled(&skip, skip_doc.as_ref()),
+            format!("{} (skipped)", skip.name)
+        );
+        assert_eq!(labelled(&ex, doc.as_ref()), ex.name);
     }
 }

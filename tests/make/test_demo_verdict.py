@@ -28,6 +28,14 @@ def test_a_failure_the_scenario_expects_is_the_demo_working() -> None:
     assert "makenaide run itself exited 1" in v.lines[1]
 
 
+def test_an_input_the_cli_refuses_is_the_invalid_input_scenario_working() -> None:
+    v = verdict({"status": "FAILED", "error": "InvalidInput"}, [], 2, None, None, FILE)
+    assert v.exit_code == 0
+    assert "meant to be refused" in v.lines[0] and "exited 2" in v.lines[1]
+    # A refusal is the point only where the scenario expects InvalidInput.
+    assert verdict({"status": "FAILED", "error": "JobFailed"}, [], 2, None, None, FILE).exit_code == 2
+
+
 def test_the_expected_success() -> None:
     v = verdict({"status": "SUCCEEDED"}, [], 0, "SUCCEEDED", None, FILE)
     assert (v.exit_code, v.lines) == (0, ["demo: the run ended as this scenario expects: SUCCEEDED."])
@@ -69,7 +77,7 @@ def test_what_only_the_scenario_runner_acts_out_leaves_the_run_its_own_code() ->
 
 @pytest.mark.parametrize("cli_code", [2, 4])
 def test_a_cli_that_could_not_run_it_gives_its_code(cli_code: int) -> None:
-    v = verdict({"status": "FAILED", "error": "InvalidInput"}, [], cli_code, None, None, FILE)
+    v = verdict({"status": "FAILED", "error": "JobFailed"}, [], cli_code, None, None, FILE)
     assert v.exit_code == cli_code
     assert "could not start or follow the run" in v.lines[0]
 

@@ -18,8 +18,8 @@ they hit the first runs); its runner-side keys (`input`, `executionName`,
 So that tools find everything as they do in AWS, the sandbox also registers
 in moto the stack's CloudFormation stack (`STACK_NAME`) with the stack's
 outputs (`StateMachineArn`, `LiveAliasArn`, `ScheduleName`, `AlarmTopicArn`,
-`LeaseTableName`, `Revision`, `JobOutputLogGroupName`) holding the sandbox's
-values, and the EventBridge Scheduler schedule the stack creates, ENABLED,
+`LeaseTableName`, `Revision`, `JobOutputLogGroupName`, `JobTimeoutMaxSeconds`)
+holding the sandbox's values (the functions' own `JOB_TIMEOUT_MAX_SECONDS`), and the EventBridge Scheduler schedule the stack creates, ENABLED,
 with the stack's default expression, targeting the alias (moto keeps it; it
 never fires).
 
@@ -71,8 +71,10 @@ MAX_EVENT_EXECUTIONS = 1000
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
 
 
-def stack_outputs(deployed: deployment.Deployed) -> list[dict[str, str]]:
-    """The outputs of the stack (cdk/lib/stack.ts) the sandbox has a value for, as CloudFormation lists them."""
+def stack_outputs(deployed: deployment.Deployed, config: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+    """The outputs of the stack (cdk/lib/stack.ts) the sandbox has a value for, as CloudFormation lists them;
+    `config`: the scenario's overrides of the functions' `SANDBOX_CONFIG`."""
+    deployed_config = dict(SANDBOX_CONFIG) | dict(config or {})
     job_log_group = SANDBOX_CONFIG["JOB_LOG_GROUP"]
     outputs = [
         ("StateMachineArn", deployed.state_machine_arn, None),
@@ -82,18 +84,23 @@ def stack_outputs(deployed: deployment.Deployed) -> list[dict[str, str]]:
         ("ScheduleName", SCHEDULE_NAME, None),
         ("LeaseTableName", definition.LEASE_TABLE_NAME, "The run lease (makenaide status reads whether a run holds it)"),
         ("JobOutputLogGroupName", job_log_group, "The job's stdout and stderr (JOB_LOG_GROUP)"),
+        (
+            "JobTimeoutMaxSeconds",
+            deployed_config["JOB_TIMEOUT_MAX_SECONDS"],
+            "The largest jobTimeoutSeconds an execution input may ask for (JOB_TIMEOUT_MAX_SECONDS); makenaide run checks --input against it",
+        ),
     ]
     return [{"OutputKey": k, "OutputValue": v} | ({"Description": d} if d else {}) for k, v, d in outputs]
 
 
-def register_stack(port: int, deployed: deployment.Deployed) -> None:
+def register_stack(port: int, deployed: deployment.Deployed, config: Mapping[str, str] | None = None) -> None:
     """The stack's CloudFormation stack (outputs only: the resources are the sandbox's) and its schedule."""
     template = {
         "Description": "makenaide-orchestrator in the local sandbox: the stack's outputs; the resources live in the sandbox's services",
         "Resources": {},
         "Outputs": {
             o["OutputKey"]: {"Value": o["OutputValue"]} | ({"Description": o["Description"]} if "Description" in o else {})
-            for o in stack_outputs(deployed)
+            for o in stack_outputs(deployed, config)
         },
     }
     deployment.client("cloudformation", port).create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(template))
@@ -172,7 +179,7 @@ def serve(args: argparse.Namespace, stop: threading.Event) -> int:
         logs = args.logs or Path(tempfile.mkdtemp(prefix="sandbox-serve-"))
         deployment.start_functions(scenario, server.app, port, instance_ids, args.bin_dir, logs)
         deployed = deployment.deploy(deployment.client("stepfunctions", port), scenario, args.definition, list(instance_ids.values()))
-        register_stack(port, deployed)
+        register_stack(port, deployed, scenario.config)
 
         def say(text: str) -> None:
             print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)

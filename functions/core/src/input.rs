@@ -8,7 +8,7 @@ use crate::document::StateDocument;
 use crate::error::StepError;
 use crate::settings::{
     CLEANUP_AFTER, DRY_RUN, ENDED_WITH, ENDED_WITH_VALUES, INPUT_FIELDS, InputKind,
-    JOB_TIMEOUT_INPUT, SWEEP, SWEEP_VALUES,
+    JOB_TIMEOUT_INPUT, JOB_TIMEOUT_MIN_SECONDS, SWEEP, SWEEP_VALUES, SetBy,
 };
 
 /// The settings of one run after validation.
@@ -40,6 +40,18 @@ impl RunMode {
         *self == Self::Run
     }
 
+    /// What it asks for, in words (error messages).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Run => "a run".to_string(),
+            Self::CleanupAfter {
+                execution_arn,
+                ended_with,
+            } => format!("a cleanup after {execution_arn} ({ended_with})"),
+            Self::Sweep { reason } => format!("a sweep ({reason})"),
+        }
+    }
+
     /// The outcome a cleanup publishes for the execution it cleaned up after.
     pub fn cleanup_outcome(&self) -> Option<&'static str> {
         match self {
@@ -61,8 +73,8 @@ pub fn require_run_mode(run: &RunInput, step: &str) -> Result<(), StepError> {
     Err(StepError::new(
         crate::error::ErrorName::InvalidInput,
         format!(
-            "the execution input asks for {:?}; {step} only runs in a normal run and never starts anything for a cleanup or a sweep",
-            run.mode
+            "the execution input asks for {}; {step} only runs in a normal run and never starts anything for a cleanup or a sweep",
+            run.mode.describe()
         ),
     ))
 }
@@ -80,8 +92,75 @@ pub fn read_event(event: Value, timing: &Timing) -> Result<(StateDocument, RunIn
 /// `detail` is the input). Any other field is rejected by name so a typo
 /// never silently runs the real job.
 pub fn parse_run_input(raw: &Value, timing: &Timing) -> Result<RunInput, StepError> {
+    parse_with(
+        raw,
+        timing.job_timeout_seconds,
+        JobTimeoutBound::Deployed(timing.job_timeout_max_seconds),
+    )
+}
+
+/// The upper bound of `jobTimeoutSeconds`: the deployment's
+/// `JOB_TIMEOUT_MAX_SECONDS` when known, else only the largest any
+/// deployment may set (the setting's own maximum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobTimeoutBound {
+    Deployed(u64),
+    Unknown,
+}
+
+impl JobTimeoutBound {
+    fn max(self) -> u64 {
+        match self {
+            Self::Deployed(max) => max,
+            Self::Unknown => JOB_TIMEOUT_INPUT_MAX.max,
+        }
+    }
+}
+
+/// The fields an operator (and the schedule) may set, as the messages name
+/// them; the others are the stack's own triggers'.
+pub fn operator_fields() -> Vec<&'static str> {
+    INPUT_FIELDS
+        .iter()
+        .filter(|f| f.set_by == SetBy::Operator)
+        .map(|f| f.name)
+        .collect()
+}
+
+/// What an operator's tool (the `makenaide` CLI) checks before it starts a
+/// run: everything the workflow's first step would refuse with
+/// `InvalidInput`, with the same messages, and the stack's own fields
+/// (`cleanupAfter`, `endedWith`, `sweep`), which only its rules and sweeper
+/// send. `bound`: the deployment's `JOB_TIMEOUT_MAX_SECONDS`, when the tool
+/// knows it (the stack output `JobTimeoutMaxSeconds`). `Ok`: whether the
+/// input asks for a dry run.
+pub fn check_operator_input(raw: &Value, bound: JobTimeoutBound) -> Result<bool, StepError> {
+    if let Value::Object(fields) = raw {
+        let fields = scheduled_event_detail(fields)?.unwrap_or(fields);
+        let stack_field = INPUT_FIELDS
+            .iter()
+            .find(|f| f.set_by == SetBy::Stack && fields.contains_key(f.name));
+        if let Some(field) = stack_field {
+            return Err(StepError::invalid_input(
+                field.name,
+                format!(
+                    "is set only by the stack's own rules and sweeper; fields an operator may set: {}",
+                    operator_fields().join(", ")
+                ),
+            ));
+        }
+    }
+    // The default deadline is the deployment's; only the bound matters here.
+    parse_with(raw, JOB_TIMEOUT_MIN_SECONDS, bound).map(|input| input.dry_run)
+}
+
+fn parse_with(
+    raw: &Value,
+    job_timeout_default: u64,
+    bound: JobTimeoutBound,
+) -> Result<RunInput, StepError> {
     let fields = match raw {
-        Value::Null => return Ok(defaults(timing)),
+        Value::Null => return Ok(defaults(job_timeout_default)),
         Value::Object(fields) => fields,
         _ => return Err(StepError::invalid_input("$", "must be a JSON object")),
     };
@@ -89,7 +168,7 @@ pub fn parse_run_input(raw: &Value, timing: &Timing) -> Result<RunInput, StepErr
         Some(detail) => detail,
         None => fields,
     };
-    let mut input = defaults(timing);
+    let mut input = defaults(job_timeout_default);
     let (mut cleanup_after, mut ended_with, mut sweep) = (None, None, None);
     for (name, value) in fields {
         match name.as_str() {
@@ -99,7 +178,7 @@ pub fn parse_run_input(raw: &Value, timing: &Timing) -> Result<RunInput, StepErr
                     .ok_or_else(|| StepError::invalid_input(name, "must be true or false"))?;
             }
             name if name == JOB_TIMEOUT_INPUT.name => {
-                input.job_timeout_seconds = job_timeout(value, timing)?;
+                input.job_timeout_seconds = job_timeout(value, bound)?;
             }
             name if name == CLEANUP_AFTER.name => cleanup_after = Some(execution_arn(name, value)?),
             name if name == ENDED_WITH.name => {
@@ -107,10 +186,14 @@ pub fn parse_run_input(raw: &Value, timing: &Timing) -> Result<RunInput, StepErr
             }
             name if name == SWEEP.name => sweep = Some(choice(name, value, SWEEP_VALUES)?),
             other => {
-                let allowed: Vec<&str> = INPUT_FIELDS.iter().map(|f| f.name).collect();
+                // Operators read this message: it offers their fields only
+                // (the stack's own triggers never send an unknown field).
                 return Err(StepError::invalid_input(
                     other,
-                    format!("is not accepted; allowed fields: {}", allowed.join(", ")),
+                    format!(
+                        "is not accepted; fields an operator may set: {}",
+                        operator_fields().join(", ")
+                    ),
                 ));
             }
         }
@@ -205,33 +288,46 @@ fn execution_arn(name: &str, value: &Value) -> Result<String, StepError> {
         })
 }
 
-fn defaults(timing: &Timing) -> RunInput {
+fn defaults(job_timeout_default: u64) -> RunInput {
     let InputKind::Boolean { default: dry_run } = DRY_RUN.kind else {
         unreachable!("dryRun is a boolean field")
     };
     RunInput {
         dry_run,
         // The field's default is the JOB_TIMEOUT_SECONDS setting.
-        job_timeout_seconds: timing.job_timeout_seconds,
+        job_timeout_seconds: job_timeout_default,
         mode: RunMode::Run,
     }
 }
 
-fn job_timeout(value: &Value, timing: &Timing) -> Result<u64, StepError> {
+/// The setting that bounds `jobTimeoutSeconds` (`JOB_TIMEOUT_MAX_SECONDS`).
+const JOB_TIMEOUT_INPUT_MAX: crate::settings::Seconds = match JOB_TIMEOUT_INPUT.kind {
+    InputKind::Seconds { max, .. } => max,
+    _ => panic!("jobTimeoutSeconds is a seconds field"),
+};
+
+fn job_timeout(value: &Value, bound: JobTimeoutBound) -> Result<u64, StepError> {
     let InputKind::Seconds { min, .. } = JOB_TIMEOUT_INPUT.kind else {
         unreachable!("jobTimeoutSeconds is a seconds field")
     };
-    let range = min..=timing.job_timeout_max_seconds;
+    let range = min..=bound.max();
     value
         .as_u64()
         .filter(|seconds| range.contains(seconds))
         .ok_or_else(|| {
+            let to = match bound {
+                JobTimeoutBound::Deployed(max) => max.to_string(),
+                JobTimeoutBound::Unknown => format!(
+                    "the deployment's {} (at most {})",
+                    JOB_TIMEOUT_INPUT_MAX.variable,
+                    range.end()
+                ),
+            };
             StepError::invalid_input(
                 JOB_TIMEOUT_INPUT.name,
                 format!(
-                    "must be a whole number of seconds from {} to {}",
-                    range.start(),
-                    range.end()
+                    "must be a whole number of seconds from {} to {to}",
+                    range.start()
                 ),
             )
         })
@@ -320,9 +416,77 @@ mod tests {
                     reason: reason.into()
                 }
             );
-            assert!(require_run_mode(&sweep, "ssm_launch").is_err());
+            let refused = require_run_mode(&sweep, "ssm_launch").unwrap_err();
+            assert!(
+                refused.message.starts_with(&format!(
+                    "the execution input asks for a sweep ({reason}); ssm_launch only runs"
+                )),
+                "{}",
+                refused.message
+            );
         }
         assert!(require_run_mode(&parse(json!({})).unwrap(), "ssm_launch").is_ok());
+    }
+
+    #[test]
+    fn a_misspelt_field_is_offered_the_operators_fields_only() {
+        let error = parse(json!({"dryrun": true})).unwrap_err();
+        assert_eq!(
+            error.message,
+            "execution input field `dryrun` is not accepted; fields an operator may set: dryRun, jobTimeoutSeconds"
+        );
+        assert_eq!(operator_fields(), ["dryRun", "jobTimeoutSeconds"]);
+    }
+
+    #[test]
+    fn an_operators_input_is_checked_as_the_workflow_checks_it() {
+        let deployed = JobTimeoutBound::Deployed(300);
+        let check = |raw: Value, bound| check_operator_input(&raw, bound);
+        assert_eq!(check(json!({}), deployed), Ok(false));
+        assert_eq!(check(json!({"dryRun": true}), deployed), Ok(true));
+        assert_eq!(
+            check(json!({"jobTimeoutSeconds": 300}), deployed),
+            Ok(false)
+        );
+        // Whatever the workflow refuses, with its own message.
+        for raw in [
+            json!({"jobTimeoutSeconds": -5}),
+            json!({"jobTimeoutSeconds": 301}),
+            json!({"dryRun": "yes"}),
+            json!({"dryrun": true}),
+            json!([1]),
+        ] {
+            let workflow = parse_with(&raw, 60, deployed).unwrap_err();
+            assert_eq!(check(raw.clone(), deployed), Err(workflow), "{raw}");
+        }
+        let error = check(json!({"jobTimeoutSeconds": 301}), deployed).unwrap_err();
+        assert_eq!(
+            error.message,
+            "execution input field `jobTimeoutSeconds` must be a whole number of seconds from 60 to 300"
+        );
+        // Without the deployed bound: what no deployment accepts.
+        let unknown = JobTimeoutBound::Unknown;
+        assert_eq!(check(json!({"jobTimeoutSeconds": 301}), unknown), Ok(false));
+        let error = check(json!({"jobTimeoutSeconds": 172_801}), unknown).unwrap_err();
+        assert_eq!(
+            error.message,
+            "execution input field `jobTimeoutSeconds` must be a whole number of seconds from 60 to the deployment's JOB_TIMEOUT_MAX_SECONDS (at most 172800)"
+        );
+        assert!(check(json!({"jobTimeoutSeconds": 59}), unknown).is_err());
+        // The stack's own fields, even valid ones, are not an operator's.
+        for raw in [
+            json!({"sweep": "scheduled"}),
+            json!({"cleanupAfter": ARN, "endedWith": "ABORTED"}),
+            json!({"endedWith": "nonsense"}),
+        ] {
+            let error = check(raw.clone(), deployed).unwrap_err();
+            assert_eq!(error.name, ErrorName::InvalidInput);
+            assert!(
+                error.message.contains("is set only by the stack's own rules and sweeper; fields an operator may set: dryRun, jobTimeoutSeconds"),
+                "{raw}: {}",
+                error.message
+            );
+        }
     }
 
     #[test]

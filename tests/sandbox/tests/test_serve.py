@@ -179,6 +179,8 @@ def test_the_stack_and_its_schedule_are_found_as_in_aws(standins: list[str]) -> 
         assert outputs["LeaseTableName"] == "makenaide-sandbox-lease"
         assert outputs["ScheduleName"] == "MakenaideOrchestrator-Schedule"
         assert outputs["JobOutputLogGroupName"] == "/makenaide/sandbox/job-output"
+        # The bound the functions run with (the CLI checks `run --input` against it).
+        assert outputs["JobTimeoutMaxSeconds"] == serve.SANDBOX_CONFIG["JOB_TIMEOUT_MAX_SECONDS"] == "300"
         assert len(outputs["Revision"]) == 12
         # Each output names something that is there.
         alias = aws(endpoint, "stepfunctions", "describe-state-machine-alias", "--state-machine-alias-arn", outputs["LiveAliasArn"])
