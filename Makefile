@@ -127,7 +127,7 @@ prices: ## Regenerate REGION's EC2/RDS rows of the price table from the AWS offe
 	@test -n "$(REGION)" || { echo "usage: make prices REGION=<aws region, e.g. ap-northeast-2>"; exit 2; }
 	python3 functions/core/prices/generate.py --region $(REGION)
 
-test: ## Everything CI checks, no AWS credentials needed (installs its own tools; about 45 minutes on 2 cores)
+test: ## Everything CI checks, no AWS credentials needed (installs its own tools; 25 to 45 minutes on 2 cores)
 	MAKE="$(MAKE)" tests/ci_test.sh
 
 clean: ## Remove build outputs and local tool installs

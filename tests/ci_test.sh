@@ -22,7 +22,7 @@ mkdir -p target
 # Each step's start, in minutes and seconds since `make test` began, and the
 # CPU time (user + system) of the finished commands of this lane so far (bash
 # `times`: written to a file, as a command substitution would fork and see none).
-# Lane 2's figure takes in lane 1's once lane 1 has been waited for.
+# Lane 2's figure takes in lane 1's once lane 1 has ended (bash reaps it then).
 TIMES_DIR="$(mktemp -d)"
 step() {
   local file="$TIMES_DIR/$BASHPID" cpu
