@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{CliError, exit};
-use crate::follow::{View, follow};
+use crate::follow::{View, follow, whole_history};
 use crate::history::{LeaseDecision, Status, last_document, lease_decision, timeline};
 use crate::ports::{Execution, Leases, Resources, Schedules, Stacks, StepFunctions};
 use crate::render;
@@ -208,16 +208,7 @@ async fn await_lease_decision<S: StepFunctions>(
 ) -> Result<Option<LeaseDecision>, CliError> {
     let since = std::time::Instant::now();
     loop {
-        let mut events = Vec::new();
-        let mut token = None;
-        loop {
-            let page = sfn.history(arn, token, false, 1000).await?;
-            events.extend(page.events);
-            token = page.next_token;
-            if token.is_none() {
-                break;
-            }
-        }
+        let events = whole_history(sfn, arn).await?;
         if let Some(decision) = lease_decision(&timeline(&events)) {
             return Ok(Some(decision));
         }

@@ -67,13 +67,7 @@ impl CliError {
 /// `text` on one line (runs of whitespace, newlines included, become one
 /// space), at most `max` characters (`...` when cut).
 pub fn one_line(text: &str, max: usize) -> String {
-    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if joined.chars().count() <= max {
-        return joined;
-    }
-    let mut cut: String = joined.chars().take(max.saturating_sub(3)).collect();
-    cut.push_str("...");
-    cut
+    crate::render::cut(&text.split_whitespace().collect::<Vec<_>>().join(" "), max)
 }
 
 #[cfg(test)]

@@ -119,6 +119,23 @@ pub fn now_line(timeline: &Timeline, now: Timestamp) -> String {
     }
 }
 
+/// An execution's history so far, every page, oldest first.
+pub async fn whole_history<S: StepFunctions>(
+    sfn: &S,
+    execution_arn: &str,
+) -> Result<Vec<Event>, CliError> {
+    let mut events = Vec::new();
+    let mut token = None;
+    loop {
+        let page = sfn.history(execution_arn, token, false, 1000).await?;
+        events.extend(page.events);
+        token = page.next_token;
+        if token.is_none() {
+            return Ok(events);
+        }
+    }
+}
+
 /// Reads the history as it grows until the execution ends; prints as it
 /// goes. Returns every event.
 pub async fn follow<S: StepFunctions>(
@@ -127,18 +144,8 @@ pub async fn follow<S: StepFunctions>(
     poll: Duration,
     view: &mut dyn View,
 ) -> Result<Vec<Event>, CliError> {
-    let mut events: Vec<Event> = Vec::new();
+    let mut events = whole_history(sfn, execution_arn).await?;
     let mut printed = Vec::new();
-    // The history so far, oldest first.
-    let mut token = None;
-    loop {
-        let page = sfn.history(execution_arn, token, false, 1000).await?;
-        events.extend(page.events);
-        token = page.next_token;
-        if token.is_none() {
-            break;
-        }
-    }
     loop {
         let t = timeline(&events);
         for line in new_lines(&t, &mut printed) {

@@ -49,10 +49,15 @@ pub fn duration(seconds: f64) -> String {
 
 /// Cuts a line to [`WIDTH`] characters (`...` at the end when cut).
 pub fn fit(line: &str) -> String {
-    if line.chars().count() <= WIDTH {
-        return line.to_string();
+    cut(line, WIDTH)
+}
+
+/// `text` cut to at most `max` characters (`...` at the end when cut).
+pub fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
     }
-    let mut cut: String = line.chars().take(WIDTH - 3).collect();
+    let mut cut: String = text.chars().take(max.saturating_sub(3)).collect();
     cut.push_str("...");
     cut
 }
